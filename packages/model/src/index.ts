@@ -1,0 +1,7 @@
+export * from './types';
+export * from './errors';
+export * from './time';
+export * from './validation';
+export * from './certificates';
+export * from './instance';
+export { readElement, certificateVersion } from './der';

@@ -1,0 +1,210 @@
+/** The DPS vocabulary (service-api.md §3, device-protocols.md §6). Wire shapes keep the wire names. */
+
+export type TwinCollection = Record<string, unknown>;
+
+export interface InitialTwin {
+  tags?: TwinCollection;
+  properties?: { desired?: TwinCollection };
+}
+
+export type ProvisioningStatus = 'enabled' | 'disabled';
+export type AllocationPolicy = 'hashed' | 'geoLatency' | 'static' | 'custom';
+
+export interface ReprovisionPolicy {
+  updateHubAssignment: boolean;
+  migrateDeviceData: boolean;
+}
+
+export interface CustomAllocationDefinition {
+  webhookUrl: string;
+  apiVersion: string;
+}
+
+export interface X509CertificateInfo {
+  subjectName: string;
+  sha1Thumbprint: string;
+  sha256Thumbprint: string;
+  issuerName: string;
+  notBeforeUtc: string;
+  notAfterUtc: string;
+  serialNumber: string;
+  version: number;
+}
+
+export interface X509CertificateWithInfo {
+  /** Accepted on write; never echoed on read (service-api.md §4). */
+  certificate?: string;
+  info?: X509CertificateInfo;
+}
+
+export interface X509Certificates {
+  primary?: X509CertificateWithInfo;
+  secondary?: X509CertificateWithInfo;
+}
+
+export interface X509CAReferences {
+  primary?: string;
+  secondary?: string;
+}
+
+export interface X509Attestation {
+  clientCertificates?: X509Certificates;
+  signingCertificates?: X509Certificates;
+  caReferences?: X509CAReferences;
+}
+
+export interface SymmetricKeyAttestation {
+  primaryKey: string;
+  secondaryKey: string;
+}
+
+export interface TpmAttestation {
+  /** base64 of the TPM2B_PUBLIC including its 2-byte size. */
+  endorsementKey: string;
+  storageRootKey?: string;
+}
+
+export type AttestationType = 'none' | 'tpm' | 'x509' | 'symmetricKey';
+
+export interface AttestationMechanism {
+  type: AttestationType;
+  tpm?: TpmAttestation;
+  x509?: X509Attestation;
+  symmetricKey?: SymmetricKeyAttestation;
+}
+
+export type RegistrationStatus = 'unassigned' | 'assigning' | 'assigned' | 'failed' | 'disabled';
+export type RegistrationSubstatus =
+  | 'initialAssignment'
+  | 'deviceDataMigrated'
+  | 'deviceDataReset'
+  | 'reprovisionedToInitialAssignment';
+
+/** DeviceRegistrationState as the service API returns it, and DeviceRegistrationResult as devices see it. */
+export interface DeviceRegistrationState {
+  registrationId: string;
+  createdDateTimeUtc?: string;
+  assignedHub?: string;
+  deviceId?: string;
+  status: RegistrationStatus;
+  substatus?: RegistrationSubstatus;
+  errorCode?: number;
+  errorMessage?: string;
+  lastUpdatedDateTimeUtc?: string;
+  etag?: string;
+  payload?: unknown;
+  tpm?: { authenticationKey: string };
+  x509?: {
+    certificateInfo?: X509CertificateInfo;
+    enrollmentGroupId?: string;
+    signingCertificateInfo?: X509CertificateInfo;
+  };
+  symmetricKey?: { enrollmentGroupId?: string };
+}
+
+interface EnrollmentCommon {
+  attestation: AttestationMechanism;
+  iotHubHostName?: string;
+  iotHubs?: string[];
+  capabilities?: { iotEdge: boolean };
+  initialTwin?: InitialTwin;
+  etag?: string;
+  provisioningStatus?: ProvisioningStatus;
+  reprovisionPolicy?: ReprovisionPolicy;
+  allocationPolicy?: AllocationPolicy;
+  customAllocationDefinition?: CustomAllocationDefinition;
+  createdDateTimeUtc?: string;
+  lastUpdatedDateTimeUtc?: string;
+}
+
+export interface IndividualEnrollment extends EnrollmentCommon {
+  registrationId: string;
+  deviceId?: string;
+  registrationState?: DeviceRegistrationState;
+  optionalDeviceInformation?: TwinCollection;
+}
+
+export interface EnrollmentGroup extends EnrollmentCommon {
+  enrollmentGroupId: string;
+}
+
+export type Enrollment = IndividualEnrollment | EnrollmentGroup;
+
+export function isEnrollmentGroup(enrollment: Enrollment): enrollment is EnrollmentGroup {
+  return (enrollment as EnrollmentGroup).enrollmentGroupId !== undefined;
+}
+
+/** RegistrationOperationStatus: what a device is answered on register and on every poll. */
+export interface RegistrationOperationStatus {
+  operationId: string;
+  status: RegistrationStatus;
+  registrationState?: DeviceRegistrationState;
+}
+
+export type BulkMode = 'create' | 'update' | 'updateIfMatchETag' | 'delete';
+
+export interface BulkEnrollmentOperationResult {
+  isSuccessful: boolean;
+  errors: Array<{ registrationId?: string; enrollmentGroupId?: string; errorCode: number; errorStatus: string }>;
+}
+
+// --- The control plane --------------------------------------------------------------------------
+
+export type AccessRight =
+  | 'ServiceConfig'
+  | 'EnrollmentRead'
+  | 'EnrollmentWrite'
+  | 'RegistrationStatusRead'
+  | 'RegistrationStatusWrite';
+
+export const ALL_RIGHTS: readonly AccessRight[] = [
+  'ServiceConfig',
+  'EnrollmentRead',
+  'EnrollmentWrite',
+  'RegistrationStatusRead',
+  'RegistrationStatusWrite',
+];
+
+export interface SharedAccessPolicy {
+  keyName: string;
+  primaryKey: string;
+  secondaryKey: string;
+  rights: AccessRight[];
+}
+
+export interface LinkedHub {
+  /** Short name used in config and the CLI (`hub-1`). */
+  name: string;
+  /** What devices see as `assignedHub`: `host:port` for built-in hubs. */
+  hostName: string;
+  /** Built-in hubs carry the port they listen on (0 = pick one); Azure hubs a connection string. */
+  builtin?: { port: number };
+  connectionString?: string;
+  allocationWeight: number;
+  applyAllocationPolicy: boolean;
+  location?: string;
+}
+
+export interface ProvisioningInstance {
+  name: string;
+  /** `0ne` + 8 uppercase hex digits. */
+  idScope: string;
+  /** The service host name, as the service connection string's HostName. */
+  serviceHostName: string;
+  policies: SharedAccessPolicy[];
+  linkedHubs: LinkedHub[];
+  allocationPolicy: Exclude<AllocationPolicy, 'custom'>;
+}
+
+/** A CA certificate registered on an instance, usable by `caReferences` once proven. */
+export interface CaCertificate {
+  name: string;
+  certificate: string;
+  info: X509CertificateInfo;
+  isVerified: boolean;
+  /** Present while a proof of possession is pending. */
+  verificationCode?: string;
+  etag?: string;
+  createdDateTimeUtc?: string;
+  lastUpdatedDateTimeUtc?: string;
+}

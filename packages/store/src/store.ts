@@ -1,0 +1,73 @@
+/**
+ * The state store: one interface, two backends (embedded SQLite, Redis). Everything OpenDPS keeps
+ * lives in named collections of JSON documents, each scoped (an instance's ID scope, a hub's name, or
+ * `global`). Every write returns a fresh etag; conditional writes are compare-and-set.
+ *
+ * Ids and index keys are case-insensitive (DPS registration ids are): the store folds them to lower
+ * case, and `StoredDocument.id` is the folded id. The document keeps whatever casing the caller wrote.
+ */
+
+export interface StoredDocument<T> {
+  id: string;
+  /** A quoted GUID-like string, as DPS formats them: `"9b2c…"` (quotes included). */
+  etag: string;
+  value: T;
+}
+
+export interface PutOptions {
+  /** `*`: the document must exist. An etag: it must be the current one (quotes optional). Else 412. */
+  ifMatch?: string;
+  /** `*`: the document must not exist, else 409. */
+  ifNoneMatch?: '*';
+  /** The document disappears after this many seconds (in-flight operations, TPM challenges). */
+  ttlSeconds?: number;
+  /**
+   * Secondary index entries, index name -> the keys this document is found under. A put replaces
+   * all of the document's previous entries (omit to keep none).
+   */
+  indexes?: Record<string, string[]>;
+}
+
+export interface DeleteOptions {
+  /** As in PutOptions; a mismatch is 412. */
+  ifMatch?: string;
+}
+
+export interface ListOptions {
+  /** At most this many items (default 100, capped at 1000). */
+  pageSize?: number;
+  /** The token a previous page returned. */
+  continuation?: string;
+  /** Only documents under this index key. */
+  where?: { index: string; key: string };
+}
+
+export interface Page<T> {
+  /** Ordered by id. */
+  items: StoredDocument<T>[];
+  /** Present only while more items remain. */
+  continuation?: string;
+}
+
+export interface Collection<T> {
+  get(id: string): Promise<StoredDocument<T> | undefined>;
+  /** Throws `Errors.preconditionFailed` (412) or `Errors.conflict` (409) when a condition fails. */
+  put(id: string, value: T, options?: PutOptions): Promise<StoredDocument<T>>;
+  /** False when there was nothing to delete; throws 412 on an etag mismatch. */
+  delete(id: string, options?: DeleteOptions): Promise<boolean>;
+  list(options?: ListOptions): Promise<Page<T>>;
+  /** Every document under an index key (thumbprints, group ids); cost independent of collection size. */
+  findByIndex(index: string, key: string): Promise<StoredDocument<T>[]>;
+  count(): Promise<number>;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'redis';
+  collection<T>(scope: string, name: string): Collection<T>;
+  /**
+   * Adds one to a counter that lives `windowSeconds` from its first increment, and returns the new
+   * value (fixed-window throttling shared by every node).
+   */
+  increment(key: string, windowSeconds: number): Promise<number>;
+  close(): Promise<void>;
+}
