@@ -5,3 +5,4 @@ export * from './validation';
 export * from './certificates';
 export * from './instance';
 export { readElement, certificateVersion } from './der';
+export * from './logger';
