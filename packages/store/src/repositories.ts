@@ -1,0 +1,207 @@
+import {
+  utcNow,
+  type AttestationType,
+  type CaCertificate,
+  type DeviceRegistrationState,
+  type EnrollmentGroup,
+  type IndividualEnrollment,
+  type X509CertificateInfo,
+  type X509Certificates,
+} from '@opendps/model';
+import type { Collection, DeleteOptions, StoredDocument, Store } from './store';
+
+/**
+ * Typed repositories over the store, shared by the service API and the registration service, so the
+ * collection names and index conventions live in one place. Documents are stored without their etag;
+ * every read copies the store's etag into the returned document.
+ */
+
+export interface WriteOptions {
+  /** `*`: must exist; an etag: must be current (quotes optional). Else 412. */
+  ifMatch?: string;
+  /** `*`: must not exist, else 409. */
+  ifNoneMatch?: '*';
+}
+
+export interface PageOptions {
+  /** At most this many items (store default 100, capped at 1000). */
+  pageSize?: number;
+  continuation?: string;
+}
+
+export interface RepositoryPage<T> {
+  items: T[];
+  /** Present only while more items remain. */
+  continuation?: string;
+}
+
+export interface Repository<T> {
+  get(id: string): Promise<T | undefined>;
+  /**
+   * Writes the document under its own id. Sets `lastUpdatedDateTimeUtc` to now and keeps
+   * `createdDateTimeUtc` (from the value, else from the stored document, else now). Returns the
+   * document as stored, with its fresh etag.
+   */
+  put(value: T, options?: WriteOptions): Promise<T>;
+  /** False when nothing was there; 412 on an etag mismatch. */
+  delete(id: string, options?: DeleteOptions): Promise<boolean>;
+  list(options?: PageOptions): Promise<RepositoryPage<T>>;
+  count(): Promise<number>;
+}
+
+export interface EnrollmentRepository extends Repository<IndividualEnrollment> {
+  /** Individual enrollments whose primary or secondary client certificate has this sha1 or sha256 thumbprint. */
+  findByThumbprint(thumbprint: string): Promise<IndividualEnrollment[]>;
+}
+
+export interface EnrollmentGroupRepository extends Repository<EnrollmentGroup> {
+  /** Groups with a signing certificate of this sha1 or sha256 thumbprint. */
+  findByThumbprint(thumbprint: string): Promise<EnrollmentGroup[]>;
+  /** Groups whose caReferences name this CA certificate. */
+  findByCaReference(caName: string): Promise<EnrollmentGroup[]>;
+  /** Groups of one attestation type (at most 100 symmetric-key groups per instance). */
+  findByAttestationType(type: AttestationType): Promise<EnrollmentGroup[]>;
+}
+
+export interface RegistrationRepository extends Repository<DeviceRegistrationState> {
+  /** Registration states of the devices provisioned through one enrollment group, paged. */
+  listByEnrollmentGroup(enrollmentGroupId: string, options?: PageOptions): Promise<RepositoryPage<DeviceRegistrationState>>;
+}
+
+export interface CaCertificateRepository extends Repository<CaCertificate> {
+  /** CA certificates of this sha1 or sha256 thumbprint. */
+  findByThumbprint(thumbprint: string): Promise<CaCertificate[]>;
+}
+
+/** Collection and index names, for code that must reach the store directly. */
+export const COLLECTIONS = {
+  enrollments: 'enrollments',
+  enrollmentGroups: 'enrollmentGroups',
+  registrations: 'registrations',
+  caCertificates: 'caCertificates',
+} as const;
+
+export const INDEXES = {
+  thumbprint: 'thumbprint',
+  caReference: 'caReference',
+  attestationType: 'attestationType',
+  enrollmentGroupId: 'enrollmentGroupId',
+} as const;
+
+type Timestamped = { etag?: string; createdDateTimeUtc?: string; lastUpdatedDateTimeUtc?: string };
+
+interface Definition<T> {
+  idOf(value: T): string;
+  indexes(value: T): Record<string, string[]>;
+}
+
+function withEtag<T extends Timestamped>(document: StoredDocument<T>): T {
+  return { ...document.value, etag: document.etag };
+}
+
+function repository<T extends Timestamped>(collection: Collection<T>, definition: Definition<T>): Repository<T> {
+  return {
+    async get(id) {
+      const document = await collection.get(id);
+      return document ? withEtag(document) : undefined;
+    },
+    async put(value, options = {}) {
+      const id = definition.idOf(value);
+      const now = utcNow();
+      const createdDateTimeUtc = value.createdDateTimeUtc ?? (await collection.get(id))?.value.createdDateTimeUtc ?? now;
+      const { etag: _ignored, ...rest } = value;
+      const stored = { ...rest, createdDateTimeUtc, lastUpdatedDateTimeUtc: now } as T;
+      const document = await collection.put(id, stored, {
+        ...(options.ifMatch !== undefined ? { ifMatch: options.ifMatch } : {}),
+        ...(options.ifNoneMatch !== undefined ? { ifNoneMatch: options.ifNoneMatch } : {}),
+        indexes: definition.indexes(stored),
+      });
+      return withEtag(document);
+    },
+    delete: (id, options) => collection.delete(id, options),
+    async list(options = {}) {
+      const page = await collection.list(options);
+      return { items: page.items.map(withEtag), ...(page.continuation ? { continuation: page.continuation } : {}) };
+    },
+    count: () => collection.count(),
+  };
+}
+
+async function find<T extends Timestamped>(collection: Collection<T>, index: string, key: string): Promise<T[]> {
+  return (await collection.findByIndex(index, key)).map(withEtag);
+}
+
+/** Upper-case sha1 and sha256 thumbprints of the certificates in both slots. */
+export function certificateThumbprints(certificates: X509Certificates | undefined): string[] {
+  const infos = [certificates?.primary?.info, certificates?.secondary?.info].filter(
+    (info): info is X509CertificateInfo => info !== undefined,
+  );
+  return unique(infos.flatMap((info) => [info.sha1Thumbprint, info.sha256Thumbprint].map((t) => t.toUpperCase())));
+}
+
+/** The group a registration state came through (x509 or symmetric-key group), if any. */
+export function registrationEnrollmentGroupId(state: DeviceRegistrationState): string | undefined {
+  return state.x509?.enrollmentGroupId ?? state.symmetricKey?.enrollmentGroupId;
+}
+
+function unique(values: Array<string | undefined>): string[] {
+  return [...new Set(values.filter((value): value is string => typeof value === 'string' && value !== ''))];
+}
+
+export function enrollments(store: Store, idScope: string): EnrollmentRepository {
+  const collection = store.collection<IndividualEnrollment>(idScope, COLLECTIONS.enrollments);
+  return {
+    ...repository(collection, {
+      idOf: (enrollment) => enrollment.registrationId,
+      indexes: (enrollment) => ({
+        [INDEXES.thumbprint]: certificateThumbprints(enrollment.attestation.x509?.clientCertificates),
+      }),
+    }),
+    findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
+  };
+}
+
+export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroupRepository {
+  const collection = store.collection<EnrollmentGroup>(idScope, COLLECTIONS.enrollmentGroups);
+  return {
+    ...repository(collection, {
+      idOf: (group) => group.enrollmentGroupId,
+      indexes: (group) => {
+        const x509 = group.attestation.x509;
+        return {
+          [INDEXES.thumbprint]: certificateThumbprints(x509?.signingCertificates),
+          [INDEXES.caReference]: unique([x509?.caReferences?.primary, x509?.caReferences?.secondary]),
+          [INDEXES.attestationType]: [group.attestation.type],
+        };
+      },
+    }),
+    findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
+    findByCaReference: (caName) => find(collection, INDEXES.caReference, caName),
+    findByAttestationType: (type) => find(collection, INDEXES.attestationType, type),
+  };
+}
+
+export function registrations(store: Store, idScope: string): RegistrationRepository {
+  const collection = store.collection<DeviceRegistrationState>(idScope, COLLECTIONS.registrations);
+  return {
+    ...repository(collection, {
+      idOf: (state) => state.registrationId,
+      indexes: (state) => ({ [INDEXES.enrollmentGroupId]: unique([registrationEnrollmentGroupId(state)]) }),
+    }),
+    async listByEnrollmentGroup(enrollmentGroupId, options = {}) {
+      const page = await collection.list({ ...options, where: { index: INDEXES.enrollmentGroupId, key: enrollmentGroupId } });
+      return { items: page.items.map(withEtag), ...(page.continuation ? { continuation: page.continuation } : {}) };
+    },
+  };
+}
+
+export function caCertificates(store: Store, idScope: string): CaCertificateRepository {
+  const collection = store.collection<CaCertificate>(idScope, COLLECTIONS.caCertificates);
+  return {
+    ...repository(collection, {
+      idOf: (ca) => ca.name,
+      indexes: (ca) => ({ [INDEXES.thumbprint]: unique([ca.info.sha1Thumbprint, ca.info.sha256Thumbprint].map((t) => t.toUpperCase())) }),
+    }),
+    findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
+  };
+}
