@@ -1,0 +1,245 @@
+import Database from 'better-sqlite3';
+import { Errors } from '@opendps/model';
+import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
+import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
+import { etagMatches, newEtag } from './etag';
+import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
+
+export interface SqliteStoreOptions {
+  /** How often expired documents and counters are deleted (they are invisible from expiry on). Default 60 s. */
+  sweepIntervalMs?: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+/** Version 1. Expiry times are epoch milliseconds; NULL means the row lives until deleted. */
+const SCHEMA_V1 = `
+  CREATE TABLE documents (
+    scope TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+    etag TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
+    PRIMARY KEY (scope, collection, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX documents_expiry ON documents (expires_at) WHERE expires_at IS NOT NULL;
+  CREATE TABLE index_entries (
+    scope TEXT NOT NULL, collection TEXT NOT NULL, index_name TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (scope, collection, index_name, key, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX index_entries_by_document ON index_entries (scope, collection, id);
+  CREATE TABLE counters (key TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX counters_expiry ON counters (expires_at);
+`;
+
+interface DocumentRow {
+  id: string;
+  etag: string;
+  value: string;
+}
+
+/**
+ * The embedded backend: one SQLite file in WAL mode with `synchronous = NORMAL`, so a commit is
+ * in the WAL (the OS's page cache) before `put` resolves and survives a crash of this process;
+ * only an OS crash or power loss can take the last commits. better-sqlite3 is synchronous: every
+ * operation runs to completion inside one call, which makes each conditional write atomic.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements: Statements;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(readonly path: string, options: SqliteStoreOptions = {}) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.statements = prepare(this.db);
+    this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
+    this.sweepTimer.unref();
+  }
+
+  collection<T>(scope: string, name: string): Collection<T> {
+    return new SqliteCollection<T>(this, checkName('scope', scope), checkName('collection', name));
+  }
+
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    const window = checkWindow(windowSeconds);
+    const now = Date.now();
+    const row = this.open().increment.get({ key: checkCounterKey(key), now, expiresAt: now + window * 1000 }) as {
+      value: number;
+    };
+    return row.value;
+  }
+
+  /** Deletes what has expired; reads already ignore it, this only reclaims the space. */
+  sweep(): void {
+    if (this.closed) return;
+    const s = this.statements;
+    this.db.transaction((now: number) => {
+      s.sweepIndexEntries.run({ now });
+      s.sweepDocuments.run({ now });
+      s.sweepCounters.run({ now });
+    })(Date.now());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    this.db.close();
+  }
+
+  /** @internal The prepared statements, once we know the database is still open. */
+  open(): Statements {
+    if (this.closed) throw Errors.internal('The state store is closed.');
+    return this.statements;
+  }
+
+  /** @internal */
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return this.db.transaction(fn);
+  }
+}
+
+class SqliteCollection<T> implements Collection<T> {
+  constructor(
+    private readonly store: SqliteStore,
+    private readonly scope: string,
+    private readonly name: string,
+  ) {}
+
+  async get(id: string): Promise<StoredDocument<T> | undefined> {
+    const row = this.store.open().get.get({ ...this.where(), id: foldId(id), now: Date.now() }) as DocumentRow | undefined;
+    return row && toDocument<T>(row);
+  }
+
+  async put(id: string, value: T, options: PutOptions = {}): Promise<StoredDocument<T>> {
+    const folded = foldId(id);
+    const text = serialize(value);
+    const ttl = ttlMillis(options);
+    const entries = indexEntries(options);
+    const s = this.store.open();
+    const etag = newEtag();
+    this.store.transaction(() => {
+      const now = Date.now();
+      const current = s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined;
+      if (options.ifNoneMatch === '*' && current) throw Errors.conflict();
+      if (options.ifMatch !== undefined && (!current || !etagMatches(current.etag, options.ifMatch))) {
+        throw Errors.preconditionFailed();
+      }
+      s.upsert.run({ ...this.where(), id: folded, etag, value: text, expiresAt: ttl === undefined ? null : now + ttl });
+      s.deleteIndexEntries.run({ ...this.where(), id: folded });
+      for (const [index, key] of entries) s.insertIndexEntry.run({ ...this.where(), id: folded, index, key });
+    })();
+    return { id: folded, etag, value: JSON.parse(text) as T };
+  }
+
+  async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
+    const folded = foldId(id);
+    const s = this.store.open();
+    return this.store.transaction(() => {
+      const current = s.currentEtag.get({ ...this.where(), id: folded, now: Date.now() }) as { etag: string } | undefined;
+      if (!current) return false;
+      if (options.ifMatch !== undefined && !etagMatches(current.etag, options.ifMatch)) throw Errors.preconditionFailed();
+      s.deleteDocument.run({ ...this.where(), id: folded });
+      s.deleteIndexEntries.run({ ...this.where(), id: folded });
+      return true;
+    })();
+  }
+
+  async list(options: ListOptions = {}): Promise<Page<T>> {
+    const size = pageSizeOf(options);
+    const after = decodeContinuation(options.continuation) ?? '';
+    const s = this.store.open();
+    const params = { ...this.where(), after, now: Date.now(), limit: size + 1 };
+    const rows = (
+      options.where
+        ? s.listByIndex.all({ ...params, index: options.where.index, key: foldId(options.where.key) })
+        : s.list.all(params)
+    ) as DocumentRow[];
+    const items = rows.slice(0, size).map((row) => toDocument<T>(row));
+    const last = items[items.length - 1];
+    return rows.length > size && last ? { items, continuation: encodeContinuation(last.id) } : { items };
+  }
+
+  async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
+    const rows = this.store
+      .open()
+      .findByIndex.all({ ...this.where(), index, key: foldId(key), now: Date.now() }) as DocumentRow[];
+    return rows.map((row) => toDocument<T>(row));
+  }
+
+  async count(): Promise<number> {
+    const row = this.store.open().count.get({ ...this.where(), now: Date.now() }) as { n: number };
+    return row.n;
+  }
+
+  private where() {
+    return { scope: this.scope, collection: this.name };
+  }
+}
+
+function toDocument<T>(row: DocumentRow): StoredDocument<T> {
+  return { id: row.id, etag: row.etag, value: JSON.parse(row.value) as T };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  db.transaction(() => {
+    const row = db.prepare('SELECT max(version) AS version FROM schema_version').get() as { version: number | null };
+    const version = row.version ?? 0;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`The state store was written by a newer OpenDPS (schema ${version}, this one knows ${SCHEMA_VERSION}).`);
+    }
+    if (version < 1) {
+      db.exec(SCHEMA_V1);
+      db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+    }
+  })();
+}
+
+const LIVE = '(d.expires_at IS NULL OR d.expires_at > @now)';
+
+const SQL = {
+  get: `SELECT d.id, d.etag, d.value FROM documents d
+     WHERE d.scope = @scope AND d.collection = @collection AND d.id = @id AND ${LIVE}`,
+  currentEtag: `SELECT d.etag FROM documents d WHERE d.scope = @scope AND d.collection = @collection AND d.id = @id AND ${LIVE}`,
+  upsert: `INSERT INTO documents (scope, collection, id, etag, value, expires_at)
+     VALUES (@scope, @collection, @id, @etag, @value, @expiresAt)
+     ON CONFLICT (scope, collection, id) DO UPDATE
+     SET etag = excluded.etag, value = excluded.value, expires_at = excluded.expires_at`,
+  deleteDocument: 'DELETE FROM documents WHERE scope = @scope AND collection = @collection AND id = @id',
+  deleteIndexEntries: 'DELETE FROM index_entries WHERE scope = @scope AND collection = @collection AND id = @id',
+  insertIndexEntry: `INSERT OR IGNORE INTO index_entries (scope, collection, index_name, key, id)
+     VALUES (@scope, @collection, @index, @key, @id)`,
+  list: `SELECT d.id, d.etag, d.value FROM documents d
+     WHERE d.scope = @scope AND d.collection = @collection AND d.id > @after AND ${LIVE}
+     ORDER BY d.id LIMIT @limit`,
+  listByIndex: `SELECT d.id, d.etag, d.value FROM index_entries e
+     JOIN documents d ON d.scope = e.scope AND d.collection = e.collection AND d.id = e.id
+     WHERE e.scope = @scope AND e.collection = @collection AND e.index_name = @index AND e.key = @key
+       AND e.id > @after AND ${LIVE}
+     ORDER BY e.id LIMIT @limit`,
+  findByIndex: `SELECT d.id, d.etag, d.value FROM index_entries e
+     JOIN documents d ON d.scope = e.scope AND d.collection = e.collection AND d.id = e.id
+     WHERE e.scope = @scope AND e.collection = @collection AND e.index_name = @index AND e.key = @key AND ${LIVE}
+     ORDER BY e.id`,
+  count: `SELECT count(*) AS n FROM documents d WHERE d.scope = @scope AND d.collection = @collection AND ${LIVE}`,
+  increment: `INSERT INTO counters (key, value, expires_at) VALUES (@key, 1, @expiresAt)
+     ON CONFLICT (key) DO UPDATE SET
+       value = CASE WHEN counters.expires_at <= @now THEN 1 ELSE counters.value + 1 END,
+       expires_at = CASE WHEN counters.expires_at <= @now THEN excluded.expires_at ELSE counters.expires_at END
+     RETURNING value`,
+  sweepIndexEntries: `DELETE FROM index_entries WHERE (scope, collection, id) IN
+       (SELECT scope, collection, id FROM documents WHERE expires_at IS NOT NULL AND expires_at <= @now)`,
+  sweepDocuments: 'DELETE FROM documents WHERE expires_at IS NOT NULL AND expires_at <= @now',
+  sweepCounters: 'DELETE FROM counters WHERE expires_at <= @now',
+};
+
+type Statements = { [K in keyof typeof SQL]: Database.Statement };
+
+function prepare(db: Database.Database): Statements {
+  const entries = Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)]);
+  return Object.fromEntries(entries) as Statements;
+}
