@@ -1,2 +1,2 @@
 export * from './store';
-export * from './repositories';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite';
