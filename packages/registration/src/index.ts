@@ -1,1 +1,6 @@
 export * from './types';
+export * from './hubs';
+export * from './service';
+export { assign, candidateHubs, chooseHub, hubIdentity } from './assign';
+export type { AttestedDevice, Attestation } from './attest';
+export type { OperationRecord } from './operations';

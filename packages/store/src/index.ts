@@ -1,2 +1,3 @@
 export * from './store';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite';
+export * from './repositories';
