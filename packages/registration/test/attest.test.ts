@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
+import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { DpsRegistrationService, chooseHub, type HubDirectory } from '@opendps/registration';
+import { SqliteStore, enrollmentGroups, enrollments, registrations } from '@opendps/store';
+
+const idScope = '0ne0000ABCD';
+const instance: ProvisioningInstance = {
+  name: 'default',
+  idScope,
+  serviceHostName: 'localhost',
+  policies: [],
+  linkedHubs: [],
+  allocationPolicy: 'hashed',
+};
+/** No hub is reached by these tests: every case is decided before allocation. */
+const noHubs: HubDirectory = {
+  connector: () => {
+    throw new Error('no hub expected');
+  },
+};
+
+function token(registrationId: string, key: string, expiry = Math.floor(Date.now() / 1000) + 3600): string {
+  return createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry });
+}
+
+async function errorCode(promise: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    return (error as { errorCode?: number }).errorCode;
+  }
+  return undefined;
+}
+
+describe('registration attestation (symmetric keys)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let service: DpsRegistrationService;
+  const deviceKey = generateSymmetricKey();
+  const groupKey = generateSymmetricKey();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opendps-registration-'));
+    store = new SqliteStore(join(dir, 'store.db'));
+    service = new DpsRegistrationService({ store, instances: () => [instance], hubs: noHubs });
+    await enrollments(store, idScope).put({
+      registrationId: 'dev-1',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: deviceKey, secondaryKey: generateSymmetricKey() } },
+    });
+    await enrollments(store, idScope).put({
+      registrationId: 'dev-off',
+      provisioningStatus: 'disabled',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: deviceKey, secondaryKey: deviceKey } },
+    });
+    await enrollmentGroups(store, idScope).put({
+      enrollmentGroupId: 'group-off',
+      provisioningStatus: 'disabled',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
+    });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const register = (registrationId: string, sas: string, scope = idScope) =>
+    service.register({ idScope: scope, registrationId, proof: { kind: 'sas', token: sas }, transport: 'https' });
+
+  it('refuses a wrong key, an expired token and a token for another registration id', async () => {
+    expect(await errorCode(register('dev-1', token('dev-1', generateSymmetricKey())))).toBe(401002);
+    expect(await errorCode(register('dev-1', token('dev-1', deviceKey, 1000)))).toBe(401003);
+    // dev-off shares dev-1's key: the signature verifies, the resource does not.
+    expect(await errorCode(register('dev-off', token('dev-1', deviceKey)))).toBe(401005);
+  });
+
+  it('refuses an unknown ID scope, a malformed token, an invalid id and a device with no proof', async () => {
+    expect(await errorCode(register('dev-1', token('dev-1', deviceKey), '0ne99999999'))).toBe(404205);
+    expect(await errorCode(register('dev-1', 'Bearer x'))).toBe(401006);
+    expect(await errorCode(register('-bad-', token('-bad-', deviceKey)))).toBe(400003);
+    expect(await errorCode(service.register({ idScope, registrationId: 'dev-1', proof: { kind: 'none' }, transport: 'mqtt' }))).toBe(401000);
+  });
+
+  it('answers a disabled enrollment with the final status disabled, after verifying the proof', async () => {
+    const outcome = await register('dev-off', token('dev-off', deviceKey));
+    expect(outcome.status).toBe(200);
+    expect(outcome.body.status).toBe('disabled');
+    expect(outcome.body.registrationState).toMatchObject({ registrationId: 'dev-off', status: 'disabled' });
+    expect(await registrations(store, idScope).get('dev-off')).toMatchObject({ status: 'disabled' });
+    expect(await errorCode(register('dev-off', token('dev-off', generateSymmetricKey())))).toBe(401002);
+  });
+
+  it('recognises a group-derived key and applies the group status', async () => {
+    const outcome = await register('grp-dev-9', token('grp-dev-9', deriveDeviceKey(groupKey, 'grp-dev-9')));
+    expect(outcome.body.status).toBe('disabled');
+    expect(await errorCode(register('grp-dev-9', token('grp-dev-9', groupKey)))).toBe(401002);
+  });
+
+  it('answers an unknown operation id with 404', async () => {
+    const proof = { kind: 'sas' as const, token: token('dev-1', deviceKey) };
+    expect(await errorCode(service.operationStatus({ idScope, registrationId: 'dev-1', operationId: 'nope', proof, transport: 'mqtt' }))).toBe(404204);
+  });
+});
+
+describe('chooseHub', () => {
+  const hub = (name: string, allocationWeight: number) => ({ name, hostName: `${name}.local:1`, allocationWeight, applyAllocationPolicy: true });
+
+  it('keeps the current hub while it is a candidate, and is deterministic otherwise', () => {
+    const hubs = [hub('a', 1), hub('b', 1), hub('c', 1)];
+    expect(chooseHub(hubs, 'dev-1', 'B.local:1').name).toBe('b');
+    expect(chooseHub(hubs, 'dev-1').name).toBe(chooseHub([...hubs].reverse(), 'DEV-1').name);
+  });
+
+  it('spreads devices by weight, and a new hub takes only its share', () => {
+    const hubs = [hub('a', 1), hub('b', 2), hub('c', 7)];
+    const ids = Array.from({ length: 10000 }, (_, i) => `device-${i}`);
+    const before = ids.map((id) => chooseHub(hubs, id).name);
+    const share = (name: string) => before.filter((h) => h === name).length / ids.length;
+    expect(share('a')).toBeCloseTo(0.1, 1);
+    expect(share('b')).toBeCloseTo(0.2, 1);
+    expect(share('c')).toBeCloseTo(0.7, 1);
+    const after = ids.map((id) => chooseHub([...hubs, hub('d', 10)], id).name);
+    const moved = after.filter((name, i) => name !== before[i]);
+    expect(moved.every((name) => name === 'd')).toBe(true);
+    expect(moved.length / ids.length).toBeGreaterThan(0.45);
+    expect(moved.length / ids.length).toBeLessThan(0.55);
+  });
+});
