@@ -1,0 +1,111 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Errors, isDpsError, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import type { RegistrationOutcome, RegistrationService } from '@opendps/registration';
+import { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './body';
+import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
+import { proofOf } from './proof';
+import { deviceRegistrationBody } from './request-body';
+import { writeError, writeJson } from './responses';
+import type { HttpRoute } from './route';
+
+export interface DeviceApiOptions {
+  registration: RegistrationService;
+  logger?: Logger;
+  /** Bodies above this size are refused with 413 (default 96 KiB). */
+  maxBodyBytes?: number;
+}
+
+/**
+ * The DPS device REST API (device-protocols.md §4): a thin translator from the wire onto the
+ * registration service. It claims `/{idScope}/registrations/{registrationId}[/register |
+ * /operations/{operationId}]` and leaves every decision to the service.
+ */
+export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
+  const registration = options.registration;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', transport: 'https' });
+
+  async function answer(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let path: DevicePath | undefined;
+    try {
+      path = parseDevicePath(url.pathname);
+    } catch {
+      throw Errors.invalidTopic('The request path is not correctly percent-encoded.');
+    }
+    if (!path) throw Errors.notFound('No device API resource at this path.');
+    const allowed = METHOD_OF[path.kind];
+    if (req.method !== allowed) {
+      req.resume();
+      writeError(res, Errors.methodNotAllowed(`This resource takes ${allowed} only.`), { allow: allowed });
+      return;
+    }
+
+    const raw = await readBody(req, maxBodyBytes);
+    const base = { idScope: path.idScope, registrationId: path.registrationId, transport: 'https' as const };
+
+    if (path.kind === 'operationStatus') {
+      // The Node SDK sends `{}` with a JSON content type on this GET (trap 7): the body means nothing.
+      const body = deviceRegistrationBody(undefined, path.registrationId);
+      const outcome = await registration.operationStatus({ ...base, operationId: path.operationId, proof: proofOf(req, body) });
+      writeOutcome(res, outcome);
+      return;
+    }
+
+    const body = deviceRegistrationBody(parseJsonBody(raw), path.registrationId);
+    const proof = proofOf(req, body);
+    if (path.kind === 'registrationStatus') {
+      writeJson(res, 200, await registration.registrationStatus({ ...base, proof }));
+      return;
+    }
+
+    const apiVersion = url.searchParams.get('api-version');
+    const force = url.searchParams.get('forceRegistration');
+    const outcome = await registration.register({
+      ...base,
+      proof,
+      ...(body.payload !== undefined ? { payload: body.payload } : {}),
+      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
+      ...(apiVersion !== null ? { apiVersion } : {}),
+      ...(force !== null ? { forceRegistration: force.toLowerCase() === 'true' } : {}),
+    });
+    writeOutcome(res, outcome);
+  }
+
+  return {
+    matches: isDevicePath,
+    async handle(req, res) {
+      const started = performance.now();
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'https://device-api.invalid');
+      } catch {
+        url = new URL('https://device-api.invalid/');
+      }
+      try {
+        await answer(req, res, url);
+        logger.debug({ method: req.method, path: url.pathname, status: res.statusCode, durationMs: elapsed(started) }, 'device request');
+      } catch (caught) {
+        if (!isDpsError(caught) && req.destroyed) {
+          logger.debug({ method: req.method, path: url.pathname }, 'device request abandoned by the client');
+          return;
+        }
+        const error = toDpsError(caught);
+        if (error.status >= 500) logger.error({ method: req.method, path: url.pathname, err: String(caught) }, 'device request failed');
+        else logger.debug({ method: req.method, path: url.pathname, errorCode: error.errorCode }, 'device request refused');
+        // The rest of an oversized body is not read: close rather than parse it as the next request.
+        writeError(res, error, error.status === 413 ? { connection: 'close' } : {});
+      }
+    },
+  };
+}
+
+/** 202 while assigning, with `retry-after` in whole seconds (the only delay Node reads); 200 when final. */
+function writeOutcome(res: ServerResponse, outcome: RegistrationOutcome): void {
+  const headers: Record<string, string> = {};
+  if (outcome.status === 202) headers['retry-after'] = String(Math.max(0, Math.ceil(outcome.retryAfterSeconds ?? 2)));
+  writeJson(res, outcome.status, outcome.body, headers);
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}

@@ -1,0 +1,37 @@
+import type { ServerResponse } from 'node:http';
+import type { DpsError } from '@opendps/model';
+
+/**
+ * Every answer is JSON with this exact type: the Node SDK parses a body only when the type contains
+ * `application/json`, and throws an uncaught TypeError otherwise (trap 6).
+ */
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': JSON_CONTENT_TYPE,
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+/**
+ * The DPS error body. This is the one place where the TPM challenge will go: real DPS answers the
+ * first TPM PUT with 401 and `authenticationKey` + `keyName` at the top level of this body (trap 8;
+ * Node needs exactly 401 and a string `authenticationKey`, the C SDK needs `keyName`).
+ */
+export function errorBody(error: DpsError): object {
+  return error.toJSON();
+}
+
+/** The HTTP form of a coded error: its status, its body, `x-ms-error-code` and `x-ms-request-id`. */
+export function writeError(res: ServerResponse, error: DpsError, headers: Record<string, string> = {}): void {
+  writeJson(res, error.status, errorBody(error), {
+    ...headers,
+    'x-ms-error-code': String(error.errorCode),
+    'x-ms-request-id': error.trackingId,
+  });
+}
