@@ -1,0 +1,197 @@
+import { Cluster, Redis } from 'ioredis';
+import { Errors } from '@opendps/model';
+import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
+import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
+import { newEtag, quoteEtag } from './etag';
+import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
+import { COUNT, DELETE, INCREMENT, PUT, RANGE } from './redis-scripts';
+
+export interface RedisStoreOptions {
+  /** Called with connection errors (ioredis keeps reconnecting; commands wait in its offline queue). */
+  onError?: (error: Error) => void;
+  /** Whether close() also closes the client. Default true. */
+  ownsClient?: boolean;
+}
+
+export interface RedisConnectOptions extends Omit<RedisStoreOptions, 'ownsClient'> {
+  /** How long the first connection may take before connect() gives up. Default 5 s. */
+  connectTimeoutMs?: number;
+}
+
+type Arg = string | number;
+interface Scripts {
+  opendpsPut(idsKey: string, ...args: Arg[]): Promise<number>;
+  opendpsDelete(idsKey: string, ...args: Arg[]): Promise<number>;
+  opendpsRange(idsKey: string, ...args: Arg[]): Promise<string[]>;
+  opendpsCount(idsKey: string, ...args: Arg[]): Promise<number>;
+  opendpsIncrement(counterKey: string, windowSeconds: number): Promise<number>;
+}
+type Client = (Redis | Cluster) & Scripts;
+
+/**
+ * The distributed backend, on a standalone Redis or a Redis Cluster (pass an ioredis `Cluster`).
+ * Conditional writes, index maintenance and TTL bookkeeping run as Lua scripts, each one atomic
+ * on the collection's hash slot (see redis-scripts.ts for the key layout). Durability is Redis's:
+ * a put resolves once Redis has applied it; run Redis with AOF (`appendfsync everysec` or `always`)
+ * and `maxmemory-policy noeviction` to keep what it acknowledged.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly client: Client;
+  private readonly ownsClient: boolean;
+  private closed = false;
+
+  constructor(client: Redis | Cluster, options: RedisStoreOptions = {}) {
+    const scripts: Array<[keyof Scripts, string]> = [
+      ['opendpsPut', PUT],
+      ['opendpsDelete', DELETE],
+      ['opendpsRange', RANGE],
+      ['opendpsCount', COUNT],
+      ['opendpsIncrement', INCREMENT],
+    ];
+    // defineCommand sends EVALSHA and falls back to EVAL after NOSCRIPT (a restarted Redis).
+    for (const [name, lua] of scripts) client.defineCommand(name, { numberOfKeys: 1, lua });
+    if (options.onError) client.on('error', options.onError);
+    else if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+    this.client = client as Client;
+    this.ownsClient = options.ownsClient ?? true;
+  }
+
+  /**
+   * Connects to a standalone Redis, failing fast (with the reason) when it is unreachable; once
+   * connected, a lost connection is retried for ever with a capped back-off.
+   */
+  static async connect(url: string, options: RedisConnectOptions = {}): Promise<RedisStore> {
+    let connected = false;
+    const client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      retryStrategy: (times) => (connected ? Math.min(100 * times, 2000) : null),
+    });
+    let firstError: Error | undefined;
+    client.on('error', (error: Error) => {
+      firstError ??= error;
+      if (connected) options.onError?.(error);
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      // After a refused connection ioredis has already ended; disconnecting again would arm a 2 s timer.
+      if (client.status !== 'end') client.disconnect();
+      const reason = (firstError ?? (error as Error)).message;
+      throw new Error(`Redis at ${redactUrl(url)} is unreachable: ${reason}`);
+    }
+    connected = true;
+    return new RedisStore(client, { ownsClient: true });
+  }
+
+  collection<T>(scope: string, name: string): Collection<T> {
+    const prefix = `opendps:{${encodeURIComponent(checkName('scope', scope))}/${encodeURIComponent(checkName('collection', name))}}:`;
+    return new RedisCollection<T>(this, prefix);
+  }
+
+  async increment(key: string, windowSeconds: number): Promise<number> {
+    const window = checkWindow(windowSeconds);
+    return this.open().opendpsIncrement(`opendps:counter:${checkCounterKey(key)}`, window);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ownsClient) return;
+    if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
+    else this.client.disconnect();
+  }
+
+  /** @internal */
+  open(): Client {
+    if (this.closed) throw Errors.internal('The state store is closed.');
+    return this.client;
+  }
+}
+
+class RedisCollection<T> implements Collection<T> {
+  private readonly ids: string;
+
+  constructor(
+    private readonly store: RedisStore,
+    private readonly prefix: string,
+  ) {
+    this.ids = `${prefix}ids`;
+  }
+
+  async get(id: string): Promise<StoredDocument<T> | undefined> {
+    const folded = foldId(id);
+    const [etag, value] = await this.store.open().hmget(`${this.prefix}doc:${folded}`, 'e', 'v');
+    return etag && value ? { id: folded, etag, value: JSON.parse(value) as T } : undefined;
+  }
+
+  async put(id: string, value: T, options: PutOptions = {}): Promise<StoredDocument<T>> {
+    const folded = foldId(id);
+    const text = serialize(value);
+    const ttl = ttlMillis(options) ?? 0;
+    const members = indexEntries(options).map(([index, key]) => `${encodeURIComponent(index)}:${key}`);
+    const etag = newEtag();
+    const outcome = await this.store
+      .open()
+      .opendpsPut(this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl, ...members);
+    if (outcome === 409) throw Errors.conflict();
+    if (outcome === 412) throw Errors.preconditionFailed();
+    return { id: folded, etag, value: JSON.parse(text) as T };
+  }
+
+  async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
+    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch));
+    if (outcome === 412) throw Errors.preconditionFailed();
+    return outcome === 1;
+  }
+
+  async list(options: ListOptions = {}): Promise<Page<T>> {
+    const size = pageSizeOf(options);
+    const after = decodeContinuation(options.continuation) ?? '';
+    const source = options.where ? this.indexSource(options.where.index, options.where.key) : 'ids';
+    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, source, after, size + 1);
+    const documents = toDocuments<T>(rows);
+    const items = documents.slice(0, size);
+    const last = items[items.length - 1];
+    return documents.length > size && last ? { items, continuation: encodeContinuation(last.id) } : { items };
+  }
+
+  async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
+    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, this.indexSource(index, key), '', 0);
+    return toDocuments<T>(rows);
+  }
+
+  async count(): Promise<number> {
+    return this.store.open().opendpsCount(this.ids, this.prefix);
+  }
+
+  private indexSource(index: string, key: string): string {
+    return `idx:${encodeURIComponent(index)}:${foldId(key)}`;
+  }
+}
+
+/** The If-Match value as the scripts compare it: '' (none), '*', or the quoted etag. */
+function condition(ifMatch: string | undefined): string {
+  if (ifMatch === undefined) return '';
+  return ifMatch.trim() === '*' ? '*' : quoteEtag(ifMatch);
+}
+
+function toDocuments<T>(rows: string[]): StoredDocument<T>[] {
+  const documents: StoredDocument<T>[] = [];
+  for (let i = 0; i + 2 < rows.length; i += 3) {
+    documents.push({ id: rows[i] as string, etag: rows[i + 1] as string, value: JSON.parse(rows[i + 2] as string) as T });
+  }
+  return documents;
+}
+
+/** The URL without its password, for error messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an unparsable Redis URL)';
+  }
+}
