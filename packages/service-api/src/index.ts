@@ -1,1 +1,4 @@
-export {};
+export { createServiceApi, type ServiceApi, type ServiceApiOptions } from './service-api';
+export { MAX_BODY_BYTES } from './body';
+export { MAX_BULK_ITEMS } from './bulk';
+export { JSON_CONTENT_TYPE } from './respond';
