@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../src';
 import { describeStoreConformance } from './conformance';
 
@@ -11,3 +12,74 @@ describeStoreConformance(
   async () => new SqliteStore(path.join(dir, 'opendps.db')),
   () => rmSync(dir, { recursive: true, force: true }),
 );
+
+describe('SqliteStore', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'opendps-sqlite-'));
+  let file: string;
+  beforeEach(() => {
+    file = path.join(mkdtempSync(path.join(root, 'case-')), 'opendps.db');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  test('opens in WAL mode with a schema version, and keeps data across reopening', async () => {
+    const store = new SqliteStore(file);
+    const written = await store.collection('s', 'enrollments').put('Dev-1', { a: 1 }, { indexes: { k: ['v'] } });
+    await store.close();
+
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }]);
+    raw.close();
+
+    const again = new SqliteStore(file);
+    expect(await again.collection('s', 'enrollments').get('dev-1')).toEqual(written);
+    expect(await again.collection('s', 'enrollments').findByIndex('k', 'V')).toEqual([written]);
+    await again.close();
+  });
+
+  test('refuses a database written by a newer schema', async () => {
+    await new SqliteStore(file).close();
+    const raw = new Database(file);
+    raw.prepare('INSERT INTO schema_version (version) VALUES (99)').run();
+    raw.close();
+    expect(() => new SqliteStore(file)).toThrow(/newer OpenDPS \(schema 99/);
+  });
+
+  test('reads and pages use the indexes, never a table scan', () => {
+    const raw = new Database(file);
+    new SqliteStore(file).close();
+    const plans = [
+      `SELECT id FROM documents WHERE scope = 's' AND collection = 'c' AND id = 'x'`,
+      `SELECT id FROM documents d WHERE scope = 's' AND collection = 'c' AND id > 'x' ORDER BY id LIMIT 10`,
+      `SELECT d.id FROM index_entries e JOIN documents d ON d.scope = e.scope AND d.collection = e.collection AND d.id = e.id
+         WHERE e.scope = 's' AND e.collection = 'c' AND e.index_name = 'i' AND e.key = 'k' AND e.id > 'x' ORDER BY e.id LIMIT 10`,
+      `DELETE FROM index_entries WHERE scope = 's' AND collection = 'c' AND id = 'x'`,
+    ].map((sql) => (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as Array<{ detail: string }>).map((r) => r.detail));
+    raw.close();
+    for (const plan of plans) {
+      for (const step of plan) expect(step).not.toMatch(/^SCAN|USE TEMP B-TREE/);
+    }
+  });
+
+  test('the sweep deletes expired documents, their index entries and counters', async () => {
+    const store = new SqliteStore(file);
+    const ops = store.collection('s', 'operations');
+    await ops.put('op-1', { a: 1 }, { ttlSeconds: 0.05, indexes: { k: ['v'] } });
+    await ops.put('op-2', { a: 2 }, { indexes: { k: ['v'] } });
+    await store.increment('c', 0.05);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    store.sweep();
+    await store.close();
+    const raw = new Database(file, { readonly: true });
+    expect(raw.prepare('SELECT id FROM documents').all()).toEqual([{ id: 'op-2' }]);
+    expect(raw.prepare('SELECT id FROM index_entries').all()).toEqual([{ id: 'op-2' }]);
+    expect(raw.prepare('SELECT count(*) AS n FROM counters').get()).toEqual({ n: 0 });
+    raw.close();
+  });
+
+  test('a closed store rejects with a coded error', async () => {
+    const store = new SqliteStore(file);
+    await store.close();
+    await expect(store.collection('s', 'c').get('x')).rejects.toMatchObject({ status: 500, errorCode: 500001 });
+  });
+});
