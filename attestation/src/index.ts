@@ -1,1 +1,5 @@
 export * from './sas';
+export * from './x509Chain';
+export { basicConstraints, type BasicConstraints } from './x509Extensions';
+export * from './x509Enrollment';
+export * from './caCertificate';
