@@ -4,6 +4,14 @@ import { Errors, parseJson } from '@opendps/model';
 /** Device request bodies are small: a registration id, TPM public keys and a custom payload. */
 export const DEFAULT_MAX_BODY_BYTES = 96 * 1024;
 
+/** The client went away before its body was complete: there is no one left to answer. */
+export class RequestAborted extends Error {
+  constructor(cause?: Error) {
+    super('The client aborted the request.', cause ? { cause } : undefined);
+    this.name = 'RequestAborted';
+  }
+}
+
 /**
  * Reads the whole body, refusing more than `maxBytes` (413). A declared Content-Length over the
  * limit is refused before reading anything.
@@ -35,11 +43,11 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       cleanup();
       resolve(Buffer.concat(chunks, length));
     };
-    const onError = (error: Error): void => {
+    const onError = (error?: Error): void => {
       cleanup();
-      reject(error);
+      reject(new RequestAborted(error));
     };
-    const onAborted = (): void => onError(new Error('The client aborted the request.'));
+    const onAborted = (): void => onError();
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

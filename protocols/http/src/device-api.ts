@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Errors, isDpsError, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import type { RegistrationOutcome, RegistrationService } from '@opendps/registration';
-import { DEFAULT_MAX_BODY_BYTES, parseJsonBody, readBody } from './body';
+import { DEFAULT_MAX_BODY_BYTES, RequestAborted, parseJsonBody, readBody } from './body';
 import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
 import { proofOf } from './proof';
 import { deviceRegistrationBody } from './request-body';
@@ -85,7 +85,7 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
         await answer(req, res, url);
         logger.debug({ method: req.method, path: url.pathname, status: res.statusCode, durationMs: elapsed(started) }, 'device request');
       } catch (caught) {
-        if (!isDpsError(caught) && req.destroyed) {
+        if (caught instanceof RequestAborted) {
           logger.debug({ method: req.method, path: url.pathname }, 'device request abandoned by the client');
           return;
         }

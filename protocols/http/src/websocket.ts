@@ -53,6 +53,9 @@ export function createWebSocketUpgrade(
       const protocol = chooseProtocol(offeredProtocols(req), byProtocol) ?? '';
       const handler = byProtocol.get(protocol.toLowerCase());
       server.handleUpgrade(req, socket, head, (ws) => {
+        // A frame over maxPayload or a bad frame is emitted as 'error' (ws then closes with 1009/1002):
+        // listen here so that it ends this one connection even if the handler does not listen.
+        ws.on('error', (error) => logger.debug({ protocol, err: String(error) }, 'websocket closed on error'));
         try {
           handler?.(ws, req);
         } catch (error) {
