@@ -1,0 +1,6 @@
+export * from './types';
+export { ConfigError } from './config-error';
+export { readConfigFile } from './config-file';
+export { validateConfigFile } from './file-schema';
+export { resolveConfig, withDefaults } from './resolve';
+export { START_SETTINGS, settingsFromEnv, type RawSettings, type StartFlag } from './settings';

@@ -1,0 +1,29 @@
+/**
+ * The `opendps start` settings: each one a flag, an OPENDPS_* variable and a config-file key
+ * (ARCHITECTURE.md, "Run contract"). One table so the three stay in step.
+ */
+export const START_SETTINGS = [
+  { flag: 'data-dir', env: 'OPENDPS_DATA_DIR', key: 'dataDir', help: 'state, dev CA and connection.json (default ./.opendps)' },
+  { flag: 'config', env: 'OPENDPS_CONFIG', key: 'configFile', help: 'a JSON or YAML config file' },
+  { flag: 'redis-url', env: 'OPENDPS_REDIS_URL', key: 'redisUrl', help: 'share state through Redis (redis:// or rediss://)' },
+  { flag: 'host', env: 'OPENDPS_HOST', key: 'host', help: 'host name devices and service clients use (default localhost)' },
+  { flag: 'mqtt-port', env: 'OPENDPS_MQTT_PORT', key: 'ports.mqtt', help: 'device MQTT over TLS (default 8883)' },
+  { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', help: 'device AMQP over TLS (default 5671)' },
+  { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', help: 'device and service REST APIs, WebSockets (default 8443)' },
+  { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+] as const;
+
+export type StartSetting = (typeof START_SETTINGS)[number];
+export type StartFlag = StartSetting['flag'];
+
+/** Raw string values by flag name, from parseArgs or from the environment. */
+export type RawSettings = Partial<Record<StartFlag, string>>;
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const raw: RawSettings = {};
+  for (const setting of START_SETTINGS) {
+    const value = env[setting.env];
+    if (value !== undefined && value !== '') raw[setting.flag] = value;
+  }
+  return raw;
+}

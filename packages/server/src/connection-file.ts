@@ -1,0 +1,73 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serviceConnectionString, type ProvisioningInstance } from '@opendps/model';
+
+/**
+ * `<data-dir>/connection.json`, written when every listener is up (ARCHITECTURE.md): what tests,
+ * the CLI and users read to reach this server. The first instance's fields stay at the top level.
+ * It holds the owner keys, so it is private to the user (0600), like the CA key.
+ */
+export interface ConnectionInfo {
+  idScope: string;
+  serviceConnectionString: string;
+  caFile: string;
+  endpoints: Endpoints;
+  instances: InstanceConnection[];
+}
+
+/** `host:port` with the port really bound; null for a listener this build does not run yet. */
+export interface Endpoints {
+  mqtt: string | null;
+  amqp: string | null;
+  https: string;
+  hubs: string[];
+}
+
+export interface InstanceConnection {
+  name: string;
+  idScope: string;
+  serviceConnectionString: string;
+  linkedHubs: Array<{ name: string; hostName: string; connectionString?: string; allocationWeight: number }>;
+}
+
+export const CONNECTION_FILE = 'connection.json';
+
+export function connectionInfo(
+  instances: readonly ProvisioningInstance[],
+  endpoints: Endpoints,
+  caFile: string,
+): ConnectionInfo {
+  const described = instances.map(describe);
+  const first = described[0];
+  if (!first) throw new Error('No provisioning instance to describe.');
+  return {
+    idScope: first.idScope,
+    serviceConnectionString: first.serviceConnectionString,
+    caFile,
+    endpoints,
+    instances: described,
+  };
+}
+
+function describe(instance: ProvisioningInstance): InstanceConnection {
+  return {
+    name: instance.name,
+    idScope: instance.idScope,
+    serviceConnectionString: serviceConnectionString(instance),
+    linkedHubs: instance.linkedHubs.map((hub) => ({
+      name: hub.name,
+      hostName: hub.hostName,
+      ...(hub.connectionString ? { connectionString: hub.connectionString } : {}),
+      allocationWeight: hub.allocationWeight,
+    })),
+  };
+}
+
+/** Written to a temporary name and renamed, so a reader never sees half a file. */
+export function writeConnectionFile(dataDir: string, info: ConnectionInfo): string {
+  const file = join(dataDir, CONNECTION_FILE);
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temporary, file);
+  return file;
+}

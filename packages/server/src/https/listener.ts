@@ -1,0 +1,84 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Errors, toDpsError, type Logger } from '@opendps/model';
+import type { Listener } from '../lifecycle';
+import { sendDpsError } from './dps-error-response';
+import type { Route, UpgradeHandler } from './route';
+
+export interface HttpsListenerOptions {
+  port: number;
+  /** Bind address; default: every interface (devices reach `--host` from elsewhere). */
+  bindAddress?: string;
+  key: string;
+  cert: string;
+  routes: readonly Route[];
+  upgrades?: readonly UpgradeHandler[];
+  logger: Logger;
+}
+
+/**
+ * The one HTTPS listener. TLS asks for a client certificate but does not reject any: X.509 devices
+ * present theirs here and attestation decides (requestCert without rejectUnauthorized).
+ * Routes are tried in order; nothing matching is a DPS 404.
+ */
+export function createHttpsListener(options: HttpsListenerOptions): Listener & { readonly server: Server } {
+  const server = createServer(
+    { key: options.key, cert: options.cert, requestCert: true, rejectUnauthorized: false },
+    (req, res) => void dispatch(req, res),
+  );
+  server.on('upgrade', upgrade);
+  server.on('tlsClientError', (error: Error) => options.logger.debug({ err: error.message }, 'TLS handshake failed'));
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const pathname = pathOf(req.url);
+    const route = options.routes.find((candidate) => candidate.matches(pathname));
+    try {
+      if (!route) throw Errors.notFound(`No resource at ${req.method ?? 'GET'} ${pathname}.`);
+      await route.handle(req, res);
+    } catch (error) {
+      const dpsError = toDpsError(error);
+      if (dpsError.status >= 500) options.logger.error({ err: (error as Error).message, path: pathname }, 'request failed');
+      if (!res.headersSent) sendDpsError(res, dpsError);
+      else res.destroy();
+    }
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = pathOf(req.url).toLowerCase();
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((protocol) => protocol.trim().toLowerCase());
+    const handler = options.upgrades?.find(
+      (candidate) => candidate.path.toLowerCase() === pathname && offered.includes(candidate.protocol.toLowerCase()),
+    );
+    if (handler) return handler.handle(req, socket, head);
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  return {
+    name: 'https',
+    server,
+    start: () =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.bindAddress, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const query = raw.indexOf('?');
+  return query === -1 ? raw : raw.slice(0, query);
+}
