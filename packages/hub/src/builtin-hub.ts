@@ -1,0 +1,391 @@
+import { X509Certificate } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { Errors, silentLogger, toDpsError, type Logger, type TwinCollection } from '@opendps/model';
+import type { Store } from '@opendps/store';
+import { loadAedes, type Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from './aedes';
+import type { HubConnector, HubDevice, HubDeviceIdentity } from './connector';
+import { authenticateDevice } from './device-auth';
+import { guardPacketSize } from './frame-guard';
+import { loadAccessPolicy, type AccessPolicy } from './access-policy';
+import { DeviceRegistry, toHubDevice, type DeviceDocument, type TwinSections } from './registry';
+import { TelemetryLog, type TelemetryMessage } from './telemetry';
+import {
+  allowedSubscriptions,
+  classifyPublish,
+  desiredPatchTopic,
+  parsePropertyBag,
+  twinResponseTopic,
+} from './topics';
+import { deviceView } from './twin';
+
+export interface BuiltInHubOptions {
+  /** The hub's name: the store scope of its registry and what operators link it by. */
+  name: string;
+  /** The host devices use to reach it (`hostName` is `host:port`). */
+  host: string;
+  /** The device MQTT/TLS port; 0 picks a free one. */
+  port: number;
+  /** Server certificate (PEM, chain allowed) and key; `ca` is only used to send the chain. */
+  tls: { cert: string; key: string; ca?: string };
+  store: Store;
+  logger?: Logger;
+  /** Address to bind (default: all interfaces). */
+  listenAddress?: string;
+  /** Other `host:port` names devices may put in their username and SAS `sr` (e.g. `127.0.0.1:8884`). */
+  hostAliases?: string[];
+  /** Largest device-to-cloud message payload (default 256 KiB, as IoT Hub). */
+  maxMessageBytes?: number;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
+/** Room for the topic and its property bag on top of the payload. */
+const TOPIC_ALLOWANCE_BYTES = 16 * 1024;
+const DESIRED_FILTER = '$iothub/twin/PATCH/properties/desired/#';
+
+interface Session {
+  deviceId: string;
+  method: 'sas' | 'x509';
+}
+
+/**
+ * The built-in IoT hub: a device registry with twins in the state store, and the IoT Hub device
+ * MQTT protocol over TLS (device-protocols.md §8) on its own port, served by aedes. Business rules
+ * are aedes hooks: `authenticate` (SAS or X.509 thumbprint), `authorizePublish` (the device's own
+ * topics; twin requests are answered here), `authorizeSubscribe`, and `authorizeForward`, which
+ * never lets one device's publish reach another device.
+ */
+export class BuiltInHub implements HubConnector {
+  readonly name: string;
+  readonly registry: DeviceRegistry;
+  private readonly telemetry = new TelemetryLog();
+  private readonly logger: Logger;
+  private readonly maxMessageBytes: number;
+  private readonly sessionsByClient = new WeakMap<Client, Session>();
+  /** Connected devices by folded device id (ids are case-insensitive in the store). */
+  private readonly connected = new Map<string, Client>();
+  private broker: Aedes | undefined;
+  private server: Server | undefined;
+  private boundPort: number | undefined;
+  private policy: AccessPolicy | undefined;
+
+  constructor(private readonly options: BuiltInHubOptions) {
+    this.name = options.name;
+    this.registry = new DeviceRegistry(options.store, options.name);
+    this.logger = (options.logger ?? silentLogger).child({ hub: options.name, category: 'DeviceOperations' });
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** `host:port`: what DPS returns as `assignedHub` and devices put in `HostName=`. */
+  get hostName(): string {
+    const port = this.boundPort ?? (this.options.port || undefined);
+    if (port === undefined) throw Errors.hubUnavailable(`Hub '${this.name}' has not started.`);
+    return `${this.options.host}:${port}`;
+  }
+
+  get port(): number {
+    if (this.boundPort === undefined) throw Errors.hubUnavailable(`Hub '${this.name}' has not started.`);
+    return this.boundPort;
+  }
+
+  /** The `iothubowner` policy (keys persisted with the hub); available once started. */
+  get accessPolicy(): AccessPolicy {
+    if (!this.policy) throw Errors.hubUnavailable(`Hub '${this.name}' has not started.`);
+    return this.policy;
+  }
+
+  /** `HostName={host:port};SharedAccessKeyName=iothubowner;SharedAccessKey=…`. */
+  get connectionString(): string {
+    const policy = this.accessPolicy;
+    return `HostName=${this.hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    this.policy = await loadAccessPolicy(this.options.store, this.name);
+    const { Aedes } = loadAedes();
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client, username, password).then(
+          (error) => (error ? done(error, false) : done(null, true)),
+          () => done(connackError(3, 'authentication failed'), false),
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        this.authorizePublish(client, packet).then(
+          () => done(null),
+          (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+        );
+      },
+      authorizeSubscribe: (client, subscription, done) => done(null, this.authorizeSubscribe(client, subscription)),
+      // Only packets the hub itself sends carry no clientId; device publishes are never routed.
+      authorizeForward: (_client, packet) => ((packet as { clientId?: string }).clientId === undefined ? packet : null),
+    });
+    broker.on('client', (client) => this.onConnected(client));
+    broker.on('clientDisconnect', (client) => this.onDisconnected(client));
+    broker.on('clientError', (client, error) => this.logger.debug({ deviceId: client.id, err: error.message }, 'device connection error'));
+    broker.on('connectionError', (_client, error) => this.logger.debug({ err: error.message }, 'connection error before CONNECT'));
+    // aedes emits 'error' for internal failures; an unhandled one would end the process.
+    (broker as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.logger.error({ err: error.message }, 'broker error'));
+    this.broker = broker;
+
+    const { cert, key, ca } = this.options.tls;
+    const server = createServer(
+      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      (socket) => this.accept(socket),
+    );
+    server.on('tlsClientError', (error) => this.logger.debug({ err: error.message }, 'TLS handshake failed'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.listenAddress, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.logger.error({ err: error.message }, 'hub listener error'));
+    this.server = server;
+    this.boundPort = (server.address() as AddressInfo).port;
+    this.logger.info({ hostName: this.hostName }, 'built-in hub listening');
+  }
+
+  async stop(): Promise<void> {
+    const { server, broker } = this;
+    this.server = undefined;
+    this.broker = undefined;
+    for (const client of this.connected.values()) client.close();
+    this.connected.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    this.boundPort = undefined;
+  }
+
+  /** Serves one TLS connection as device MQTT (the later REST dispatcher hands MQTT sockets here). */
+  accept(socket: TLSSocket): void {
+    const broker = this.broker;
+    if (!broker) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', (error) => this.logger.debug({ err: error.message }, 'device socket error'));
+    broker.handle(socket);
+    guardPacketSize(socket, this.maxMessageBytes + TOPIC_ALLOWANCE_BYTES, () => {
+      this.logger.warn({ limit: this.maxMessageBytes }, 'MQTT packet over the size limit; closing the connection');
+      socket.destroy();
+    });
+  }
+
+  // --- HubConnector and the registry ---------------------------------------------------------
+
+  async getDevice(deviceId: string): Promise<HubDevice | undefined> {
+    const doc = await this.registry.get(deviceId);
+    return doc && toHubDevice(doc);
+  }
+
+  async upsertDevice(identity: HubDeviceIdentity, twin?: TwinSections): Promise<void> {
+    const { previous, current } = await this.registry.upsert(identity, twin);
+    const client = this.connected.get(current.identity.deviceId.toLowerCase());
+    if (!client) return;
+    const credentialsChanged = JSON.stringify(previous?.identity.authentication) !== JSON.stringify(current.identity.authentication);
+    if (current.identity.status !== 'enabled' || credentialsChanged) {
+      this.logger.info({ deviceId: current.identity.deviceId }, 'device identity changed; disconnecting it');
+      client.close();
+    } else if (twin?.desired !== undefined && previous) {
+      this.notifyDesired(client, replacementPatch(previous.twin.desired, current.twin.desired), current.twin.desiredVersion);
+    }
+  }
+
+  async deleteDevice(deviceId: string): Promise<void> {
+    const deleted = await this.registry.delete(deviceId);
+    if (!deleted) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
+    this.connected.get(deviceId.toLowerCase())?.close();
+  }
+
+  /** JSON merge patch of the desired properties (null deletes); a connected device is notified. */
+  async updateDesired(deviceId: string, patch: TwinCollection): Promise<HubDevice> {
+    const doc = await this.registry.patchDesired(deviceId, patch);
+    const client = this.connected.get(deviceId.toLowerCase());
+    if (client) {
+      const { $version: _version, $metadata: _metadata, ...changes } = patch;
+      this.notifyDesired(client, changes, doc.twin.desiredVersion);
+    }
+    return toHubDevice(doc);
+  }
+
+  /** Device-to-cloud messages received (by one device, or in all). */
+  telemetryCount(deviceId?: string): number {
+    return this.telemetry.count(deviceId);
+  }
+
+  /** The most recent device-to-cloud messages kept in memory (bounded), oldest first. */
+  receivedMessages(deviceId?: string): TelemetryMessage[] {
+    return this.telemetry.messages(deviceId);
+  }
+
+  /** Ids of the devices connected to this hub process. */
+  connectedDevices(): string[] {
+    return [...this.connected.values()].map((client) => this.sessionsByClient.get(client)?.deviceId ?? client.id);
+  }
+
+  // --- device MQTT hooks -------------------------------------------------------------------------
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | undefined> {
+    const outcome = await authenticateDevice(
+      { clientId: client.id, username, password, peerCertificate: peerCertificateOf(client) },
+      { hostNames: [this.hostName, ...(this.options.hostAliases ?? [])], lookup: (id) => this.registry.get(id) },
+    );
+    if (!outcome.ok) {
+      this.logger.warn({ deviceId: client.id, returnCode: outcome.code, reason: outcome.reason }, 'device connection refused');
+      return connackError(outcome.code, outcome.reason);
+    }
+    this.sessionsByClient.set(client, { deviceId: outcome.device.identity.deviceId, method: outcome.method });
+    return undefined;
+  }
+
+  private onConnected(client: Client): void {
+    const session = this.sessionsByClient.get(client);
+    if (!session) return;
+    const key = session.deviceId.toLowerCase();
+    // aedes replaces a same-clientId connection itself; this also covers a differently cased id.
+    const previous = this.connected.get(key);
+    if (previous && previous !== client) previous.close();
+    this.connected.set(key, client);
+    this.logger.info({ deviceId: session.deviceId, auth: session.method }, 'device connected');
+  }
+
+  private onDisconnected(client: Client): void {
+    const session = this.sessionsByClient.get(client);
+    if (!session) return;
+    const key = session.deviceId.toLowerCase();
+    if (this.connected.get(key) === client) this.connected.delete(key);
+    this.logger.info({ deviceId: session.deviceId }, 'device disconnected');
+  }
+
+  private authorizeSubscribe(client: Client, subscription: Subscription): Subscription | null {
+    const session = this.sessionsByClient.get(client);
+    if (!session || !allowedSubscriptions(client.id).has(subscription.topic)) {
+      this.logger.warn({ deviceId: client.id, topic: subscription.topic }, 'subscription refused');
+      return null; // SUBACK 0x80
+    }
+    // IoT Hub grants at most QoS 1.
+    return { ...subscription, qos: subscription.qos > 1 ? 1 : subscription.qos };
+  }
+
+  /** Resolves to accept (QoS 1 is then PUBACKed); rejects to close the connection, as IoT Hub does. */
+  private async authorizePublish(client: Client | null, packet: PublishPacket): Promise<void> {
+    const session = client && this.sessionsByClient.get(client);
+    if (!client || !session) throw new Error('not authenticated');
+    if (packet.qos === 2) throw new Error('QoS 2 is not supported');
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    if (payload.length > this.maxMessageBytes) throw new Error('message too large');
+    const request = classifyPublish(client.id, packet.topic);
+    if (!request) {
+      this.logger.warn({ deviceId: session.deviceId, topic: packet.topic }, 'publish refused; closing the connection');
+      throw new Error(`publishing to '${packet.topic}' is not allowed`);
+    }
+    packet.retain = false; // IoT Hub keeps no retained messages
+    switch (request.kind) {
+      case 'malformed':
+        throw new Error(request.reason);
+      case 'telemetry':
+        this.telemetry.record({
+          deviceId: session.deviceId,
+          properties: parsePropertyBag(request.propertyBag),
+          payload,
+          receivedUtc: new Date().toISOString(),
+        });
+        return;
+      case 'twinGet':
+        await this.answerTwin(client, request.rid, async () => {
+          const doc = await this.requireDevice(session.deviceId);
+          return { status: 200, body: Buffer.from(JSON.stringify(deviceView(doc.twin))) };
+        });
+        return;
+      case 'twinPatchReported':
+        await this.answerTwin(client, request.rid, async () => {
+          const patch = parseJsonPayload(payload);
+          const doc = await this.registry.patchReported(session.deviceId, patch);
+          // trap 17: 204 with a zero-length body; the new version is in the topic.
+          return { status: 204, body: Buffer.alloc(0), version: doc.twin.reportedVersion };
+        });
+        return;
+      case 'methodResponse':
+        // Direct methods are not invoked by this hub yet; a response has nobody to reach.
+        this.logger.debug({ deviceId: session.deviceId, rid: request.rid }, 'method response without a pending call');
+        return;
+    }
+  }
+
+  private async answerTwin(
+    client: Client,
+    rid: string,
+    handle: () => Promise<{ status: number; body: Buffer; version?: number }>,
+  ): Promise<void> {
+    let answer: { status: number; body: Buffer; version?: number };
+    try {
+      answer = await handle();
+    } catch (error) {
+      const dpsError = toDpsError(error);
+      if (dpsError.status >= 500) this.logger.error({ deviceId: client.id, err: String(error) }, 'twin request failed');
+      answer = { status: dpsError.status, body: Buffer.from(JSON.stringify(dpsError.toJSON())) };
+    }
+    await new Promise<void>((resolve) =>
+      client.publish(
+        { cmd: 'publish', topic: twinResponseTopic(answer.status, rid, answer.version), payload: answer.body, qos: 0, retain: false, dup: false },
+        () => resolve(),
+      ),
+    );
+  }
+
+  private async requireDevice(deviceId: string): Promise<DeviceDocument> {
+    const doc = await this.registry.get(deviceId);
+    if (!doc) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
+    return doc;
+  }
+
+  /** `$iothub/twin/PATCH/properties/desired/?$version=n`, only to a device that subscribed to it. */
+  private notifyDesired(client: Client, patch: TwinCollection, version: number): void {
+    const subscriptions = (client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {};
+    if (!(DESIRED_FILTER in subscriptions)) return;
+    client.publish(
+      {
+        cmd: 'publish',
+        topic: desiredPatchTopic(version),
+        payload: Buffer.from(JSON.stringify({ ...patch, $version: version })),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      (error) => error && this.logger.debug({ deviceId: client.id, err: error.message }, 'desired notification not delivered'),
+    );
+  }
+}
+
+function connackError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function peerCertificateOf(client: Client): X509Certificate | undefined {
+  const socket = client.conn as Partial<TLSSocket>;
+  const raw = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().raw : undefined;
+  if (!raw) return undefined;
+  try {
+    return new X509Certificate(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseJsonPayload(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw Errors.invalidJson('The twin patch is not valid JSON.');
+  }
+}
+
+/** The desired patch equivalent to replacing `before` with `after` (removed keys become null). */
+function replacementPatch(before: TwinCollection, after: TwinCollection): TwinCollection {
+  const patch: TwinCollection = { ...after };
+  for (const key of Object.keys(before)) if (!(key in after)) patch[key] = null;
+  return patch;
+}
