@@ -1,11 +1,19 @@
-import { deriveDeviceKey, parseSasToken, signatureMatches, verifySasToken } from '@opendps/attestation';
+import {
+  deriveDeviceKey,
+  matchX509Enrollment,
+  parseClientChain,
+  parseSasToken,
+  signatureMatches,
+  verifySasToken,
+  type X509EnrollmentSource,
+} from '@opendps/attestation';
 import {
   Errors,
   type EnrollmentGroup,
   type IndividualEnrollment,
   type X509CertificateInfo,
 } from '@opendps/model';
-import { enrollmentGroups, enrollments, type Store } from '@opendps/store';
+import { caCertificates, enrollmentGroups, enrollments, type Store } from '@opendps/store';
 import type { Proof } from './types';
 
 /** Who a device proved to be: enough to finish its registration on any node. Holds no secrets. */
@@ -40,7 +48,7 @@ export async function attest(context: AttestContext, proof: Proof): Promise<Atte
     case 'sas':
       return attestSymmetricKey(context, proof.token);
     case 'x509':
-      throw Errors.invalidClientCertificate('X.509 attestation is not available yet.');
+      return attestX509(context, proof.chain);
     case 'tpm':
       throw Errors.unauthorized('TPM attestation is not available yet.');
     default:
@@ -93,4 +101,54 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
     };
   }
   throw Errors.invalidSignature();
+}
+
+/** X.509: the chain presented in TLS, matched individual first, then groups up the chain (service-api.md §14). */
+async function attestX509(context: AttestContext, chain: Buffer[]): Promise<Attestation> {
+  const { store, idScope, registrationId, now } = context;
+  const match = await matchX509Enrollment(parseClientChain(chain), x509Source(store, idScope), { registrationId, now });
+  const { certificateInfo, signingCertificateInfo } = match.x509;
+  if (!certificateInfo) throw Errors.invalidClientCertificate();
+  const x509 = {
+    thumbprint: certificateInfo.sha256Thumbprint,
+    certificateInfo,
+    ...(signingCertificateInfo ? { signingCertificateInfo } : {}),
+  };
+  if (match.kind === 'individual') {
+    return {
+      enrollment: match.enrollment,
+      attested: {
+        registrationId,
+        deviceId: match.deviceId,
+        enrollment: { kind: 'individual', registrationId: match.enrollment.registrationId },
+        attestationType: 'x509',
+        x509,
+      },
+    };
+  }
+  return {
+    enrollment: match.group,
+    attested: {
+      registrationId,
+      deviceId: match.deviceId,
+      enrollment: { kind: 'group', enrollmentGroupId: match.group.enrollmentGroupId },
+      attestationType: 'x509',
+      x509,
+    },
+  };
+}
+
+/** The indexed lookups X.509 matching needs, over the store repositories. */
+function x509Source(store: Store, idScope: string): X509EnrollmentSource {
+  const individuals = enrollments(store, idScope);
+  const groups = enrollmentGroups(store, idScope);
+  const cas = caCertificates(store, idScope);
+  return {
+    enrollmentsByClientThumbprint: (thumbprint) => individuals.findByThumbprint(thumbprint),
+    groupsBySigningThumbprint: (thumbprint) => groups.findByThumbprint(thumbprint),
+    groupsBySigningSubject: (subject) => groups.findBySigningSubject(subject),
+    groupsByCaReference: (name) => groups.findByCaReference(name),
+    caCertificatesByThumbprint: (thumbprint) => cas.findByThumbprint(thumbprint),
+    caCertificatesBySubject: (subject) => cas.findBySubject(subject),
+  };
 }

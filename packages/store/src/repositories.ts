@@ -57,6 +57,8 @@ export interface EnrollmentRepository extends Repository<IndividualEnrollment> {
 export interface EnrollmentGroupRepository extends Repository<EnrollmentGroup> {
   /** Groups with a signing certificate of this sha1 or sha256 thumbprint. */
   findByThumbprint(thumbprint: string): Promise<EnrollmentGroup[]>;
+  /** Groups with a signing certificate of this subject (`CN=…, O=…`): finds a root the device did not send. */
+  findBySigningSubject(subjectName: string): Promise<EnrollmentGroup[]>;
   /** Groups whose caReferences name this CA certificate. */
   findByCaReference(caName: string): Promise<EnrollmentGroup[]>;
   /** Groups of one attestation type (at most 100 symmetric-key groups per instance). */
@@ -71,6 +73,8 @@ export interface RegistrationRepository extends Repository<DeviceRegistrationSta
 export interface CaCertificateRepository extends Repository<CaCertificate> {
   /** CA certificates of this sha1 or sha256 thumbprint. */
   findByThumbprint(thumbprint: string): Promise<CaCertificate[]>;
+  /** CA certificates of this subject (`CN=…, O=…`): finds a root the device did not send. */
+  findBySubject(subjectName: string): Promise<CaCertificate[]>;
 }
 
 /** Collection and index names, for code that must reach the store directly. */
@@ -83,6 +87,7 @@ export const COLLECTIONS = {
 
 export const INDEXES = {
   thumbprint: 'thumbprint',
+  subject: 'subject',
   caReference: 'caReference',
   attestationType: 'attestationType',
   enrollmentGroupId: 'enrollmentGroupId',
@@ -170,12 +175,14 @@ export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroup
         const x509 = group.attestation.x509;
         return {
           [INDEXES.thumbprint]: certificateThumbprints(x509?.signingCertificates),
+          [INDEXES.subject]: unique([x509?.signingCertificates?.primary?.info?.subjectName, x509?.signingCertificates?.secondary?.info?.subjectName]),
           [INDEXES.caReference]: unique([x509?.caReferences?.primary, x509?.caReferences?.secondary]),
           [INDEXES.attestationType]: [group.attestation.type],
         };
       },
     }),
     findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
+    findBySigningSubject: (subjectName) => find(collection, INDEXES.subject, subjectName),
     findByCaReference: (caName) => find(collection, INDEXES.caReference, caName),
     findByAttestationType: (type) => find(collection, INDEXES.attestationType, type),
   };
@@ -200,8 +207,12 @@ export function caCertificates(store: Store, idScope: string): CaCertificateRepo
   return {
     ...repository(collection, {
       idOf: (ca) => ca.name,
-      indexes: (ca) => ({ [INDEXES.thumbprint]: unique([ca.info.sha1Thumbprint, ca.info.sha256Thumbprint].map((t) => t.toUpperCase())) }),
+      indexes: (ca) => ({
+        [INDEXES.thumbprint]: unique([ca.info.sha1Thumbprint, ca.info.sha256Thumbprint].map((t) => t.toUpperCase())),
+        [INDEXES.subject]: [ca.info.subjectName],
+      }),
     }),
     findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
+    findBySubject: (subjectName) => find(collection, INDEXES.subject, subjectName),
   };
 }
