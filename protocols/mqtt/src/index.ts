@@ -1,1 +1,11 @@
-export {};
+export { createDpsMqttFrontEnd } from './front-end';
+export type { DpsMqttFrontEnd, MqttListenOptions, MqttListener } from './front-end';
+export type { DpsMqttFrontEndOptions } from './options';
+export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS } from './options';
+export type { ConnectionContext } from './session';
+export { parseRequestTopic, responseTopic, RESPONSE_FILTER } from './topics';
+export type { DpsRequest } from './topics';
+export { parseUsername } from './username';
+export type { DpsUsername } from './username';
+export { peerCertificateChain } from './certificates';
+export { asciiJson } from './json';

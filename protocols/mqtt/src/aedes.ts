@@ -1,0 +1,110 @@
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+
+/**
+ * The slice of aedes this front-end uses, typed here: aedes ships as an ES module and this package
+ * compiles to CommonJS, so its own declarations cannot be imported without an ESM type bridge.
+ */
+export interface PublishPacket {
+  cmd: 'publish';
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup: boolean;
+  messageId?: number;
+}
+
+export interface Subscription {
+  topic: string;
+  qos: 0 | 1 | 2;
+}
+
+export interface ConnectPacket {
+  clientId: string;
+  clean: boolean;
+  will?: unknown;
+  protocolVersion: number;
+}
+
+export interface AedesClient extends EventEmitter {
+  id: string;
+  closed: boolean;
+  publish(packet: PublishPacket, done?: (error?: Error) => void): void;
+  close(done?: () => void): void;
+}
+
+/** An error aedes turns into a CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
+export type ConnectRefusal = Error & { returnCode: 2 | 3 | 4 | 5 };
+
+export interface AedesHooks {
+  preConnect(client: AedesClient, packet: ConnectPacket, done: (error: Error | null, ok: boolean) => void): void;
+  authenticate(
+    client: AedesClient,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: ConnectRefusal | null, ok: boolean | null) => void,
+  ): void;
+  authorizeSubscribe(client: AedesClient, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void): void;
+  authorizePublish(client: AedesClient | null, packet: PublishPacket, done: (error?: Error | null) => void): void;
+}
+
+export interface AedesOptions extends AedesHooks {
+  connectTimeout: number;
+  /** aedes' message router; see `noRouting`. */
+  mq: unknown;
+}
+
+export interface AedesBroker extends EventEmitter {
+  handle(stream: Duplex): AedesClient;
+  close(done?: () => void): void;
+}
+
+interface AedesModule {
+  Aedes: { createBroker(options: AedesOptions): Promise<AedesBroker> };
+}
+
+/**
+ * Load aedes with Node's own loader (require(esm), Node >= 20.19). jest's module registry cannot
+ * require an ES module, and `process.getBuiltinModule` reaches the real `node:module` under jest too.
+ */
+function loadAedes(): AedesModule {
+  const { createRequire } = process.getBuiltinModule('node:module') as typeof import('node:module');
+  return createRequire(__filename)('aedes') as AedesModule;
+}
+
+/**
+ * [MQTT-3.8.4-5] a server may grant a lower QoS than requested. aedes records the granted QoS from
+ * the SUBSCRIBE before `authorizeSubscribe` runs, so the cap is applied as the packet is decoded:
+ * this listener runs ahead of aedes' own on the client's mqtt-packet parser.
+ */
+export function capSubscriptionQos(client: AedesClient, maxQos: 0 | 1): void {
+  const parser = (client as unknown as { _parser?: EventEmitter })._parser;
+  if (!parser) throw new Error('aedes client without a parser: cannot cap subscription QoS');
+  parser.prependListener('packet', (packet: { cmd?: string; subscriptions?: Subscription[] }) => {
+    if (packet.cmd !== 'subscribe' || !Array.isArray(packet.subscriptions)) return;
+    for (const subscription of packet.subscriptions) {
+      if (subscription.qos > maxQos) subscription.qos = maxQos;
+    }
+  });
+}
+
+export function createBroker(options: AedesOptions): Promise<AedesBroker> {
+  return loadAedes().Aedes.createBroker(options);
+}
+
+const later = (done?: () => void): void => {
+  if (done) setImmediate(done);
+};
+
+/**
+ * A message router that routes nothing. DPS is request/response: a device's publish is a request
+ * answered on its own connection only (`client.publish`), so nothing a device sends may ever reach
+ * another device's subscription.
+ */
+export const noRouting = {
+  on: (_topic: string, _notify: unknown, done?: () => void): void => later(done),
+  removeListener: (_topic: string, _notify: unknown, done?: () => void): void => later(done),
+  emit: (_packet: unknown, done?: () => void): void => later(done),
+  close: (done?: () => void): void => later(done),
+};

@@ -1,0 +1,144 @@
+import { silentLogger } from '@opendps/model';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer, TLSSocket, type SecureContextOptions } from 'node:tls';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
+import { peerCertificateChain } from './certificates';
+import { createHooks } from './hooks';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_MAX_PACKET_BYTES,
+  TOPIC_ALLOWANCE,
+  type DpsMqttFrontEndOptions,
+} from './options';
+import { PacketSizeGuard } from './packet-size-guard';
+import type { ConnectionContext, DeviceSession } from './session';
+
+export interface MqttListenOptions {
+  port: number;
+  host?: string;
+  /** The server certificate and key (PEM); any other secure-context option passes through. */
+  tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+}
+
+export interface MqttListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface DpsMqttFrontEnd {
+  /** Serve one MQTT byte stream (already decrypted) on behalf of `context`. */
+  handleConnection(stream: Duplex, context: ConnectionContext): void;
+  /** MQTT over TLS; client certificates are requested, and left to the registration service to verify. */
+  listen(options: MqttListenOptions): Promise<MqttListener>;
+  /** A `/$iothub/websocket` upgrade with subprotocol `mqtt` (device-protocols.md §5), from the HTTPS listener. */
+  handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
+  close(): Promise<void>;
+}
+
+/** The DPS MQTT front-end: a thin translator from `$dps/registrations/...` onto the registration service. */
+export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttFrontEnd {
+  const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', protocol: 'mqtt' });
+  const maxPayloadBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+  const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const sessions = new WeakMap<AedesClient, DeviceSession>();
+  const listeners = new Set<MqttListener>();
+  let closed = false;
+
+  const brokerReady: Promise<AedesBroker> = createBroker({
+    ...createHooks({ service: options.registration, sessions, maxPayloadBytes, logger }),
+    connectTimeout,
+    mq: noRouting,
+  }).then((broker) => {
+    broker.on('error', (error: unknown) => logger.error({ err: error }, 'MQTT broker error'));
+    broker.on('clientError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed on error'));
+    broker.on('connectionError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed before CONNECT'));
+    return broker;
+  });
+
+  function handleConnection(stream: Duplex, context: ConnectionContext): void {
+    if (closed) {
+      stream.destroy();
+      return;
+    }
+    const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
+    // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
+    const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
+    brokerReady.then(
+      (broker) => {
+        clearTimeout(timer);
+        if (guarded.destroyed) return;
+        const client = broker.handle(guarded);
+        capSubscriptionQos(client, 1);
+        sessions.set(client, { context, responseQos: 0 });
+      },
+      () => guarded.destroy(),
+    );
+  }
+
+  function handleWebSocket(ws: WebSocket, request: IncomingMessage): void {
+    if (ws.protocol && ws.protocol.toLowerCase() !== 'mqtt') {
+      ws.close(1002, 'subprotocol mqtt expected');
+      return;
+    }
+    const socket = request.socket;
+    const chain = socket instanceof TLSSocket ? peerCertificateChain(socket) : [];
+    handleConnection(createWebSocketStream(ws), {
+      transport: 'mqtt-ws',
+      ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
+      ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
+    });
+  }
+
+  async function listen({ port, host, tls }: MqttListenOptions): Promise<MqttListener> {
+    const sockets = new Set<Socket>();
+    const server = createServer(
+      // Requested, not verified: the chain is a proof the registration service checks per enrollment.
+      { ...tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: connectTimeout },
+      (socket) => {
+        const chain = peerCertificateChain(socket);
+        handleConnection(socket, {
+          transport: 'mqtt',
+          ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
+          ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
+        });
+      },
+    );
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    const listener: MqttListener = {
+      port: typeof address === 'object' && address ? address.port : port,
+      close: () =>
+        new Promise<void>((resolve) => {
+          listeners.delete(listener);
+          server.close(() => resolve());
+          for (const socket of sockets) socket.destroy();
+        }),
+    };
+    listeners.add(listener);
+    logger.info({ port: listener.port }, 'MQTT over TLS listening');
+    return listener;
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    await Promise.all([...listeners].map((listener) => listener.close()));
+    const broker = await brokerReady.catch(() => undefined);
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+
+  return { handleConnection, listen, handleWebSocket, close };
+}
