@@ -1,1 +1,5 @@
-export {};
+export * from './stats';
+export * from './device';
+export * from './fleet';
+export * from './baseline';
+export * from './tls';
