@@ -167,7 +167,7 @@ export class BuiltInHub implements HubConnector {
       return;
     }
     socket.on('error', (error) => this.logger.debug({ err: error.message }, 'device socket error'));
-    broker.handle(socket);
+    capSubscriptionQos(broker.handle(socket));
     guardPacketSize(socket, this.maxMessageBytes + TOPIC_ALLOWANCE_BYTES, () => {
       this.logger.warn({ limit: this.maxMessageBytes }, 'MQTT packet over the size limit; closing the connection');
       socket.destroy();
@@ -266,8 +266,7 @@ export class BuiltInHub implements HubConnector {
       this.logger.warn({ deviceId: client.id, topic: subscription.topic }, 'subscription refused');
       return null; // SUBACK 0x80
     }
-    // IoT Hub grants at most QoS 1.
-    return { ...subscription, qos: subscription.qos > 1 ? 1 : subscription.qos };
+    return subscription;
   }
 
   /** Resolves to accept (QoS 1 is then PUBACKed); rejects to close the connection, as IoT Hub does. */
@@ -358,6 +357,19 @@ export class BuiltInHub implements HubConnector {
       (error) => error && this.logger.debug({ deviceId: client.id, err: error.message }, 'desired notification not delivered'),
     );
   }
+}
+
+/**
+ * IoT Hub grants at most QoS 1 ([hub-mqtt]). aedes computes SUBACK from the requested QoS before the
+ * authorizeSubscribe hook runs, so the request is lowered as it leaves the parser (a private field,
+ * used only if present).
+ */
+function capSubscriptionQos(client: Client): void {
+  const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
+  parser?.prependListener('packet', (packet: { cmd?: string; subscriptions?: Array<{ qos: number }> }) => {
+    if (packet.cmd !== 'subscribe' || !Array.isArray(packet.subscriptions)) return;
+    for (const subscription of packet.subscriptions) if (subscription.qos > 1) subscription.qos = 1;
+  });
 }
 
 function connackError(returnCode: number, message: string): AuthenticateError {
