@@ -45,8 +45,8 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
 
     if (path.kind === 'operationStatus') {
       // The Node SDK sends `{}` with a JSON content type on this GET (trap 7): the body means nothing.
-      const body = deviceRegistrationBody(undefined, path.registrationId);
-      const outcome = await registration.operationStatus({ ...base, operationId: path.operationId, proof: proofOf(req, body) });
+      // A TPM device polls with its TPM SAS and no keys, so its proof here is `sas`.
+      const outcome = await registration.operationStatus({ ...base, operationId: path.operationId, proof: proofOf(req, {}) });
       writeOutcome(res, outcome);
       return;
     }
