@@ -22,10 +22,11 @@ describe('azure-iot-provisioning-device over MQTT', () => {
   afterAll(() => running.close());
 
   test('register() resolves with the registrationState after a 202 and a poll', async () => {
+    // `as never`: the SDK packages are distinct installed copies whose class types (private members) differ.
     const mqttBase = new MqttBase();
     mqttBase.setOptions({ ca: testPki().ca.certificatePem });
     const security = new SymmetricKeySecurityClient('sdk-dev-1', Buffer.alloc(32, 7).toString('base64'));
-    const client = ProvisioningDeviceClient.create(`localhost:${running.port}`, ID_SCOPE, new Mqtt(mqttBase as never), security);
+    const client = ProvisioningDeviceClient.create(`localhost:${running.port}`, ID_SCOPE, new Mqtt(mqttBase as never), security as never);
     client.setProvisioningPayload({ firmware: '1.0.0' });
     const result = await client.register();
     expect(result).toEqual(assigned('sdk-dev-1', operationIdFor('sdk-dev-1')).body.registrationState);
