@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serviceConnectionString, type ProvisioningInstance } from '@opendps/model';
+import { OWNER_POLICY, serviceConnectionString, type ProvisioningInstance } from '@opendps/model';
 
 /**
  * `<data-dir>/connection.json`, written when every listener is up (ARCHITECTURE.md): what tests,
@@ -50,10 +50,12 @@ export function connectionInfo(
 }
 
 function describe(instance: ProvisioningInstance): InstanceConnection {
+  // The owner policy when the instance has one (the default); else its first policy.
+  const policy = instance.policies.find((candidate) => candidate.keyName === OWNER_POLICY) ?? instance.policies[0];
   return {
     name: instance.name,
     idScope: instance.idScope,
-    serviceConnectionString: serviceConnectionString(instance),
+    serviceConnectionString: policy ? serviceConnectionString(instance, policy.keyName) : '',
     linkedHubs: instance.linkedHubs.map((hub) => ({
       name: hub.name,
       hostName: hub.hostName,
