@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
 import { RedisStore } from '../src';
 import { describeStoreConformance } from './conformance';
@@ -50,4 +51,33 @@ describe('RedisStore connection', () => {
       await redis.stop();
     }
   });
+});
+
+test('an expired document leaves nothing behind: hash, ordered ids, expiry set and index entries are cleaned', async () => {
+  const redis = await startRedis();
+  const store = await RedisStore.connect(redis.url);
+  const raw = new Redis(redis.url);
+  try {
+    const ops = store.collection('0ne00000001', 'operations');
+    await ops.put('Op-1', { a: 1 }, { ttlSeconds: 1, indexes: { status: ['assigning'] } });
+    await ops.put('op-2', { a: 2 }, { indexes: { status: ['assigning'] } });
+    const prefix = 'opendps:{0ne00000001/operations}:';
+    expect((await raw.keys('*')).sort()).toEqual(
+      ['doc:op-1', 'doc:op-2', 'exp', 'ids', 'idx:status:assigning', 'ix:op-1', 'ix:op-2'].map((k) => prefix + k),
+    );
+    expect(await raw.pttl(`${prefix}doc:op-1`)).toBeGreaterThan(500);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(await ops.count()).toBe(1);
+    expect((await raw.keys('*')).sort()).toEqual(['doc:op-2', 'ids', 'idx:status:assigning', 'ix:op-2'].map((k) => prefix + k));
+    expect(await raw.zrange(`${prefix}ids`, 0, -1)).toEqual(['op-2']);
+    expect(await raw.zrange(`${prefix}idx:status:assigning`, 0, -1)).toEqual(['op-2']);
+    expect(await store.increment('window', 5)).toBe(1);
+    const ttl = await raw.ttl('opendps:counter:window');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5);
+  } finally {
+    raw.disconnect();
+    await store.close();
+    await redis.stop();
+  }
 });
