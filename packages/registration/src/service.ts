@@ -28,7 +28,10 @@ export interface RegistrationServiceOptions {
   instances: () => readonly ProvisioningInstance[];
   hubs: HubDirectory;
   logger?: Logger;
-  /** Answer `register` with the final state when the work is done within this time (default 1500 ms). */
+  /**
+   * Answer `register` with the final state when the work is done within this time (default 1500 ms);
+   * 0 always answers 202 and lets the device poll, as real DPS does.
+   */
   answerWithinMs?: number;
   /** `retry-after` while assigning, in seconds (default 2: real DPS allows 5 polls per 10 s). */
   retryAfterSeconds?: number;
@@ -138,7 +141,8 @@ export class DpsRegistrationService implements RegistrationService {
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
     };
     const work = this.work(instance, attestation, record);
-    const finished = await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]);
+    const finished =
+      this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
       if (persisted) await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });

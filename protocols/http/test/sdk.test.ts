@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { HubConnector, HubDevice, HubDeviceIdentity } from '@opendps/hub';
-import { Errors, generateSymmetricKey, validateIndividualEnrollment, type ProvisioningInstance, type TwinCollection } from '@opendps/model';
+import { BuiltInHub } from '@opendps/hub';
+import { Errors, generateSymmetricKey, validateIndividualEnrollment, type ProvisioningInstance } from '@opendps/model';
 import { DpsRegistrationService, type RegistrationOutcome } from '@opendps/registration';
 import { SqliteStore, enrollments } from '@opendps/store';
 import { Http as HttpBase } from 'azure-iot-http-base';
@@ -12,7 +11,7 @@ import { ProvisioningDeviceClient, type RegistrationResult } from 'azure-iot-pro
 import { Http } from 'azure-iot-provisioning-device-http';
 import { SymmetricKeySecurityClient } from 'azure-iot-security-symmetric-key';
 import { createDeviceApi } from '../src';
-import { ScriptedRegistration, request, startServer, type TestServer } from './support';
+import { ScriptedRegistration, pki, request, startServer, type TestServer } from './support';
 
 const SCOPE = '0ne00000A0A';
 
@@ -88,49 +87,27 @@ describe('the unmodified device SDK against a scripted registration service', ()
   });
 });
 
-/**
- * A hub that is slow to create identities, so that the service answers 202 and the device polls.
- * In memory because the built-in hub is not there yet; it implements the real HubConnector interface.
- */
-class SlowHub implements HubConnector {
-  readonly devices = new Map<string, HubDevice>();
-  constructor(
-    readonly hostName: string,
-    private readonly delayMs: number,
-  ) {}
-  async getDevice(deviceId: string): Promise<HubDevice | undefined> {
-    return this.devices.get(deviceId);
-  }
-  async upsertDevice(identity: HubDeviceIdentity, twin?: { tags?: TwinCollection; desired?: TwinCollection }): Promise<void> {
-    await delay(this.delayMs);
-    this.devices.set(identity.deviceId, {
-      identity,
-      twin: { tags: twin?.tags ?? {}, properties: { desired: twin?.desired ?? {}, reported: {} } },
-    });
-  }
-  async deleteDevice(deviceId: string): Promise<void> {
-    this.devices.delete(deviceId);
-  }
-}
-
 describe('the unmodified device SDK through the real registration service', () => {
   let dir: string;
   let store: SqliteStore;
   let server: TestServer;
-  const hub = new SlowHub('localhost:8884', 300);
+  let hub: BuiltInHub;
+  let instance: ProvisioningInstance;
   const key = generateSymmetricKey();
-  const instance: ProvisioningInstance = {
-    name: 'default',
-    idScope: SCOPE,
-    serviceHostName: 'localhost',
-    policies: [],
-    linkedHubs: [{ name: 'hub-1', hostName: hub.hostName, allocationWeight: 1, applyAllocationPolicy: true }],
-    allocationPolicy: 'hashed',
-  };
-
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'opendps-http-'));
     store = new SqliteStore(path.join(dir, 'opendps.db'));
+    const { server: tls } = pki();
+    hub = new BuiltInHub({ name: 'hub-1', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: tls.certificatePem, key: tls.privateKeyPem }, store });
+    await hub.start();
+    instance = {
+      name: 'default',
+      idScope: SCOPE,
+      serviceHostName: 'localhost',
+      policies: [],
+      linkedHubs: [{ name: 'hub-1', hostName: hub.hostName, builtin: { port: hub.port }, allocationWeight: 1, applyAllocationPolicy: true }],
+      allocationPolicy: 'hashed',
+    };
     await enrollments(store, SCOPE).put(
       validateIndividualEnrollment({
         registrationId: 'real-dev-1',
@@ -142,13 +119,15 @@ describe('the unmodified device SDK through the real registration service', () =
       store,
       instances: () => [instance],
       hubs: { connector: () => hub },
-      answerWithinMs: 50,
+      // Always 202 first, so the SDK polls as it does against real DPS.
+      answerWithinMs: 0,
       retryAfterSeconds: 1,
     });
     server = await startServer([createDeviceApi({ registration })]);
   });
   afterAll(async () => {
     await server.close();
+    await hub.stop();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -157,8 +136,8 @@ describe('the unmodified device SDK through the real registration service', () =
     const started = Date.now();
     const result = await sdkClient(server, 'real-dev-1', key).register();
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(result).toMatchObject({ registrationId: 'real-dev-1', status: 'assigned', assignedHub: 'localhost:8884', deviceId: 'real-dev-1' });
-    expect(hub.devices.get('real-dev-1')?.twin.tags).toEqual({ site: 'lab' });
+    expect(result).toMatchObject({ registrationId: 'real-dev-1', status: 'assigned', assignedHub: hub.hostName, deviceId: 'real-dev-1' });
+    expect((await hub.getDevice('real-dev-1'))?.twin.tags).toEqual({ site: 'lab' });
 
     // The spec's POST status lookup (Node never sends it): signed the same way, with the SDK's own token.
     const token = await new Promise<string>((resolve, reject) =>
@@ -174,7 +153,7 @@ describe('the unmodified device SDK through the real registration service', () =
     });
     expect(lookup.status).toBe(200);
     expect(lookup.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(lookup.json).toMatchObject({ registrationId: 'real-dev-1', status: 'assigned', assignedHub: 'localhost:8884' });
+    expect(lookup.json).toMatchObject({ registrationId: 'real-dev-1', status: 'assigned', assignedHub: hub.hostName });
   });
 
   it('refuses a device with the wrong key with the coded 401', async () => {
