@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../src/cli/main';
 import { captureIo, runCli, startCliServer, tempDir, type CliServer } from './support';
@@ -102,6 +102,29 @@ describe('opendps CLI against a spawned `opendps start`', () => {
 
   it('exits 0 on SIGTERM', async () => {
     expect(await server.stop()).toBe(0);
+  });
+});
+
+describe('opendps start wiring', () => {
+  it('takes the config file, OPENDPS_* variables and flags together', async () => {
+    const dir = tempDir();
+    try {
+      const configFile = join(dir.path, 'opendps.yaml');
+      writeFileSync(configFile, ['host: file.invalid', 'instances:', '  - name: plant-7', '    idScope: 0ne00C0FFEE', ''].join('\n'));
+      const server = await startCliServer(join(dir.path, 'data'), ['--config', configFile], { OPENDPS_HOST: '127.0.0.1' });
+      try {
+        expect(server.connection.idScope).toBe('0ne00C0FFEE');
+        expect(server.connection.instances.map((instance) => instance.name)).toEqual(['plant-7']);
+        expect(server.connection.endpoints.https).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+        expect(server.connection.serviceConnectionString).toMatch(/^HostName=127\.0\.0\.1;/);
+        const listed = await runCli(['enrollment', 'list', '--data-dir', join(dir.path, 'data')]);
+        expect(listed).toMatchObject({ code: 0, stdout: '[]\n' });
+      } finally {
+        expect(await server.stop()).toBe(0);
+      }
+    } finally {
+      dir.remove();
+    }
   });
 });
 
