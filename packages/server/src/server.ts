@@ -3,7 +3,7 @@ import { createServiceApi } from '@opendps/service-api';
 import { openStore, type Store } from '@opendps/store';
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
-import { createHttpsListener, type Route } from './https';
+import { createHttpsListener, type Route, type UpgradeHandler } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
@@ -41,7 +41,7 @@ export interface RunningServer {
 export async function createServer(options: ServerOptions): Promise<RunningServer> {
   const { logger: givenLogger, instanceRefreshMs, configFile, ...layer } = options;
   // Programmatic options get the same checks as a config file.
-  validateConfigFile(stripUndefined({ ...layer, ports: layer.ports }), 'createServer options');
+  validateConfigFile(stripUndefined(layer), 'createServer options');
   const config = withDefaults([layer], process.cwd(), configFile);
   const logger = givenLogger ?? createLogger();
   const serviceLog = logger.child({ category: 'ServiceOperations' });
@@ -60,13 +60,18 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
     lifecycle.onStop(() => registry.close());
 
+    // The one HTTPS listener's routes and WebSocket upgrades (device API, admin API and
+    // `/$iothub/websocket` by subprotocol join here). Other listeners go into the lifecycle under
+    // the names their endpoints are reported by: `mqtt`, `amqp`, `hub:<name>`.
     const routes: Route[] = [createServiceApi({ store, instances: registry.instances, logger })];
+    const upgrades: UpgradeHandler[] = [];
     lifecycle.add(
       createHttpsListener({
         port: config.ports.https,
         key: pki.server.privateKeyPem,
         cert: pki.server.certificatePem,
         routes,
+        upgrades,
         logger: logger.child({ category: 'DeviceOperations' }),
       }),
     );

@@ -3,14 +3,14 @@
  * (ARCHITECTURE.md, "Run contract"). One table so the three stay in step.
  */
 export const START_SETTINGS = [
-  { flag: 'data-dir', env: 'OPENDPS_DATA_DIR', key: 'dataDir', help: 'state, dev CA and connection.json (default ./.opendps)' },
-  { flag: 'config', env: 'OPENDPS_CONFIG', key: 'configFile', help: 'a JSON or YAML config file' },
-  { flag: 'redis-url', env: 'OPENDPS_REDIS_URL', key: 'redisUrl', help: 'share state through Redis (redis:// or rediss://)' },
-  { flag: 'host', env: 'OPENDPS_HOST', key: 'host', help: 'host name devices and service clients use (default localhost)' },
-  { flag: 'mqtt-port', env: 'OPENDPS_MQTT_PORT', key: 'ports.mqtt', help: 'device MQTT over TLS (default 8883)' },
-  { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', help: 'device AMQP over TLS (default 5671)' },
-  { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', help: 'device and service REST APIs, WebSockets (default 8443)' },
-  { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+  { flag: 'data-dir', env: 'OPENDPS_DATA_DIR', key: 'dataDir', value: 'PATH', help: 'state, dev CA and connection.json (default ./.opendps)' },
+  { flag: 'config', env: 'OPENDPS_CONFIG', key: 'configFile', value: 'FILE', help: 'a JSON or YAML config file' },
+  { flag: 'redis-url', env: 'OPENDPS_REDIS_URL', key: 'redisUrl', value: 'URL', help: 'share state through Redis (redis:// or rediss://)' },
+  { flag: 'host', env: 'OPENDPS_HOST', key: 'host', value: 'HOST', help: 'host name devices and service clients use (default localhost)' },
+  { flag: 'mqtt-port', env: 'OPENDPS_MQTT_PORT', key: 'ports.mqtt', value: 'PORT', help: 'device MQTT over TLS (default 8883)' },
+  { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
+  { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
+  { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

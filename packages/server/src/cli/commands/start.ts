@@ -6,7 +6,7 @@ import { EXIT_FAILED, EXIT_OK } from '../io';
 const options: OptionSpecs = Object.fromEntries(
   START_SETTINGS.map((setting) => [
     setting.flag,
-    { type: 'string', value: setting.flag.endsWith('port') ? 'PORT' : setting.flag === 'host' ? 'HOST' : setting.flag === 'redis-url' ? 'URL' : 'PATH', help: `${setting.help} [${setting.env}]` },
+    { type: 'string', value: setting.value, help: `${setting.help} [${setting.env}]` },
   ]),
 );
 
