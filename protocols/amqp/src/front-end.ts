@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer, TLSSocket, type SecureContextOptions } from 'node:tls';
+import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import type { RegistrationService } from '@opendps/registration';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { peerCertificateChain } from './certificates';
+import { answer } from './exchange';
+import { FrameGuard } from './frame-guard';
+import { apiVersionOf, attachRequestLink, attachResponseLink, namedDevice } from './links';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  IDLE_TIMEOUT_MS,
+  MAX_FRAME_BYTES,
+  type DpsAmqpFrontEndOptions,
+} from './options';
+import { decodeRequest } from './request';
+import { rejection, responseMessage } from './response';
+import { createContainer, type Connection, type EventContext } from './rhea';
+import { saslMechanisms } from './sasl';
+import type { AmqpSession, ConnectionContext } from './session';
+
+export interface AmqpListenOptions {
+  port: number;
+  host?: string;
+  /** The server certificate and key (PEM); any other secure-context option passes through. */
+  tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+}
+
+export interface AmqpListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface DpsAmqpFrontEnd {
+  /** Serve one AMQP byte stream (already decrypted) on behalf of `context`. */
+  handleConnection(stream: Duplex, context: ConnectionContext): void;
+  /** AMQP over TLS; client certificates are requested, and left to the registration service to verify. */
+  listen(options: AmqpListenOptions): Promise<AmqpListener>;
+  /** A `/$iothub/websocket` upgrade with subprotocol `AMQPWSB10` (device-protocols.md §5), from the HTTPS listener. */
+  handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
+  close(): Promise<void>;
+}
+
+/** Headers, properties and framing around a request body, on top of `maxMessageBytes`. */
+const ENVELOPE_ALLOWANCE = 16 * 1024;
+/** After we end a connection, the peer has this long to close its side. */
+const LINGER_MS = 2_000;
+
+/** The DPS AMQP front-end: a thin translator from DPS request messages onto the registration service. */
+export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpFrontEnd {
+  const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', protocol: 'amqp' });
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const containerId = `opendps-${randomUUID()}`;
+  const streams = new Set<Duplex>();
+  const listeners = new Set<AmqpListener>();
+  let closed = false;
+
+  function handleConnection(stream: Duplex, context: ConnectionContext): void {
+    if (closed) {
+      stream.destroy();
+      return;
+    }
+    const guard = new FrameGuard(stream, { maxFrameBytes: MAX_FRAME_BYTES, maxDeliveryBytes: maxMessageBytes + ENVELOPE_ALLOWANCE });
+    const session: AmqpSession = { context };
+    const connectionLogger = logger.child({ connection: randomUUID(), transport: context.transport });
+    streams.add(guard);
+
+    let ending = false;
+    const end = (): void => {
+      if (ending) return;
+      ending = true;
+      guard.end();
+      setTimeout(() => guard.destroy(), LINGER_MS).unref();
+    };
+    const timer = setTimeout(() => {
+      connectionLogger.info({}, 'AMQP connection not opened in time');
+      guard.destroy();
+    }, connectTimeout);
+
+    const container = createContainer(containerId);
+    container.sasl_server_mechanisms = saslMechanisms(
+      { session, logger: connectionLogger, refused: () => setImmediate(end) },
+      options.tpm,
+    );
+    let disconnected = false;
+    wire(container, session, connectionLogger, {
+      opened(connection) {
+        clearTimeout(timer);
+        const chain = context.clientCertificateChain;
+        // X.509 devices skip SASL altogether (trap 10): the TLS client certificate is the proof.
+        if (!session.identity && chain && chain.length > 0) session.identity = { proof: { kind: 'x509', chain } };
+        if (!session.identity) {
+          connectionLogger.info({}, 'AMQP opened without SASL or a client certificate');
+          connection.close({ condition: 'amqp:unauthorized-access', description: JSON.stringify(Errors.unauthorized().toJSON()) });
+          setImmediate(end);
+        }
+      },
+      disconnected() {
+        disconnected = true;
+      },
+    });
+    const connection = container
+      .create_connection({
+        container_id: containerId,
+        max_frame_size: MAX_FRAME_BYTES,
+        idle_time_out: IDLE_TIMEOUT_MS,
+        reconnect: false,
+        autoaccept: false,
+        receiver_options: { autoaccept: false, credit_window: 10, max_message_size: maxMessageBytes + ENVELOPE_ALLOWANCE },
+      })
+      .accept(guard);
+
+    guard.on('error', (error: Error) => connectionLogger.debug({ err: error.message }, 'AMQP connection closed on error'));
+    guard.on('close', () => {
+      clearTimeout(timer);
+      streams.delete(guard);
+      // rhea learns of an 'end' or 'error' only; a plain destroy must reach it too, so its timers stop.
+      if (!disconnected) connection.eof();
+    });
+  }
+
+  interface Lifecycle {
+    opened(connection: Connection): void;
+    disconnected(): void;
+  }
+
+  /** The container's events are this one connection's: requests, links, errors. */
+  function wire(container: ReturnType<typeof createContainer>, session: AmqpSession, log: Logger, lifecycle: Lifecycle): void {
+    container.on('connection_open', (context: EventContext) => lifecycle.opened(context.connection));
+    container.on('disconnected', () => lifecycle.disconnected());
+    container.on('sender_open', (context: EventContext) => {
+      const sender = context.sender;
+      if (!sender) return;
+      const refusal = attachResponseLink(session, sender);
+      if (refusal) {
+        log.info({ link: sender.name, errorCode: refusal.errorCode }, 'receiver link refused');
+        sender.close(rejection(refusal));
+      }
+    });
+    container.on('receiver_open', (context: EventContext) => {
+      const receiver = context.receiver;
+      if (!receiver) return;
+      const refusal = attachRequestLink(session, receiver);
+      if (refusal) {
+        log.info({ link: receiver.name, errorCode: refusal.errorCode }, 'sender link refused');
+        receiver.close(rejection(refusal));
+      }
+    });
+    container.on('message', (context: EventContext) => {
+      void request(session, context, log);
+    });
+    // rhea emits 'error' for malformed input and unhandled peer errors; it then ends the socket.
+    container.on('error', (error: unknown) => log.debug({ err: String(error) }, 'AMQP connection error'));
+    container.on('protocol_error', (error: unknown) => log.debug({ err: String(error) }, 'AMQP protocol error'));
+    container.on('connection_error', (context: EventContext) => log.debug({ err: String(context.error) }, 'AMQP connection failed'));
+  }
+
+  /** One request: decode, ask the service, answer on the client's receiver link or reject (§3). */
+  async function request(session: AmqpSession, context: EventContext, log: Logger): Promise<void> {
+    const { message, delivery, receiver, connection } = context;
+    if (!message || !delivery || !receiver) return;
+    try {
+      const device = namedDevice(session.identity);
+      const sender = session.responseSender;
+      if (!device || !sender || !sender.is_open()) {
+        throw Errors.invalidTopic('Attach a receiver link on {idScope}/registrations/{registrationId} before sending requests.');
+      }
+      const correlationId = message.correlation_id;
+      if (correlationId === undefined || correlationId === null) throw Errors.invalidField('A request needs a correlation_id.');
+      const apiVersion = apiVersionOf(receiver);
+      const service: RegistrationService = options.registration;
+      const response = await answer(
+        { service, device, context: session.context, ...(apiVersion ? { apiVersion } : {}) },
+        decodeRequest(message, maxMessageBytes),
+      );
+      if (connection.is_closed() || !sender.is_open()) return;
+      delivery.accept();
+      sender.send(responseMessage(correlationId, response));
+    } catch (thrown) {
+      const error = toDpsError(thrown);
+      if (error !== thrown) log.error({ err: String(thrown) }, 'registration service failed');
+      if (!connection.is_closed()) delivery.reject(rejection(error));
+    }
+  }
+
+  function handleWebSocket(ws: WebSocket, request: IncomingMessage): void {
+    if (ws.protocol && ws.protocol.toLowerCase() !== 'amqpwsb10') {
+      ws.close(1002, 'subprotocol AMQPWSB10 expected');
+      return;
+    }
+    const socket = request.socket;
+    const chain = socket instanceof TLSSocket ? peerCertificateChain(socket) : [];
+    // Binary messages are a byte stream: AMQP frames need not align with them (§5).
+    handleConnection(createWebSocketStream(ws), {
+      transport: 'amqp-ws',
+      ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
+      ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
+    });
+  }
+
+  async function listen({ port, host, tls }: AmqpListenOptions): Promise<AmqpListener> {
+    const sockets = new Set<Socket>();
+    const server = createServer(
+      // Requested, not verified: the chain is a proof the registration service checks per enrollment.
+      { ...tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: connectTimeout },
+      (socket) => {
+        const chain = peerCertificateChain(socket);
+        handleConnection(socket, {
+          transport: 'amqp',
+          ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
+          ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
+        });
+      },
+    );
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    const listener: AmqpListener = {
+      port: typeof address === 'object' && address ? address.port : port,
+      close: () =>
+        new Promise<void>((resolve) => {
+          listeners.delete(listener);
+          server.close(() => resolve());
+          for (const socket of sockets) socket.destroy();
+        }),
+    };
+    listeners.add(listener);
+    logger.info({ port: listener.port }, 'AMQP over TLS listening');
+    return listener;
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    await Promise.all([...listeners].map((listener) => listener.close()));
+    for (const stream of streams) stream.destroy();
+  }
+
+  return { handleConnection, listen, handleWebSocket, close };
+}

@@ -1,0 +1,10 @@
+export { createDpsAmqpFrontEnd } from './front-end';
+export type { DpsAmqpFrontEnd, AmqpListenOptions, AmqpListener } from './front-end';
+export type { DpsAmqpFrontEndOptions, TpmChallenger, TpmChallengeRequest } from './options';
+export { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_CONNECT_TIMEOUT_MS } from './options';
+export type { ConnectionContext } from './session';
+export { activationChallenges, parseTpmInit, TPM_MAX_CHUNKS, TPM_CHUNK_BYTES } from './sasl-tpm';
+export { parseRegistrationAddress } from './address';
+export { rejection, responseMessage, THROTTLED, INTERNAL_ERROR } from './response';
+export { decodeRequest } from './request';
+export { FrameGuard, readTransfer } from './frame-guard';

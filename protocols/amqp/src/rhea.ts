@@ -1,0 +1,106 @@
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { create_container, message as messageCodec, types } from 'rhea';
+
+/**
+ * The slice of rhea this front-end uses, typed here: rhea's own declarations describe its client
+ * side and leave out what a server needs (`Connection.accept`, server SASL mechanisms).
+ */
+export interface AmqpError {
+  condition: string;
+  description?: string;
+  info?: Record<string, unknown>;
+}
+
+/** rhea's server mechanism contract (`lib/sasl.js`): a challenge while `outcome` is undefined, then the outcome. */
+export interface SaslServerMechanism {
+  outcome: boolean | undefined;
+  username: string | undefined;
+  start(response: Buffer | undefined, hostname: string | undefined): Promise<Buffer | undefined>;
+  step(response: Buffer | undefined): Promise<Buffer | undefined>;
+}
+
+export type SaslMechanismTable = Record<string, () => SaslServerMechanism>;
+
+export interface Terminus {
+  address?: string;
+}
+
+export interface Link {
+  name: string;
+  /** The peer's attach (rhea unwraps its source and target). */
+  remote: { attach?: { source?: Terminus | null; target?: Terminus | null; properties?: Record<string, unknown> | null } };
+  set_source(fields: Terminus): void;
+  set_target(fields: Terminus): void;
+  close(error?: AmqpError): void;
+  is_open(): boolean;
+  is_closed(): boolean;
+}
+
+export interface AmqpMessage {
+  correlation_id?: unknown;
+  message_id?: unknown;
+  content_type?: string;
+  content_encoding?: string;
+  application_properties?: Record<string, unknown>;
+  body?: unknown;
+}
+
+export interface Sender extends Link {
+  send(message: AmqpMessage): unknown;
+}
+
+export interface Delivery {
+  accept(): void;
+  reject(error: AmqpError): void;
+  remote_settled?: boolean;
+}
+
+export interface Connection {
+  accept(socket: Duplex): Connection;
+  close(error?: AmqpError): void;
+  is_closed(): boolean;
+  /** rhea's handler for the socket's 'end': tells it the transport is gone. */
+  eof(error?: Error): void;
+}
+
+export interface EventContext {
+  connection: Connection;
+  sender?: Sender;
+  receiver?: Link;
+  message?: AmqpMessage;
+  delivery?: Delivery;
+  error?: unknown;
+}
+
+export interface ConnectionOptions {
+  container_id: string;
+  max_frame_size: number;
+  idle_time_out: number;
+  reconnect: false;
+  /** Requests are settled by hand: accepted once answered, rejected with the coded error. */
+  autoaccept: false;
+  /** Applied to every link the peer attaches and we answer as receiver. */
+  receiver_options: { autoaccept: false; credit_window: number; max_message_size: number };
+}
+
+export interface Container extends EventEmitter {
+  sasl_server_mechanisms: SaslMechanismTable;
+  create_connection(options: ConnectionOptions): Connection;
+}
+
+/** One container per connection: rhea reads the server's SASL mechanisms from the container. */
+export function createContainer(id: string): Container {
+  return create_container({ id }) as unknown as Container;
+}
+
+/** A Data section: the DPS client JSON-parses `body.content` (trap 9; an AmqpValue body hangs it). */
+export function dataSection(content: Buffer): unknown {
+  return messageCodec.data_section(content);
+}
+
+/** An id of the type it arrived with: rhea decodes uuids and binaries to Buffers and re-encodes Buffers as uuids. */
+export function sameTypeId(id: unknown): unknown {
+  if (Buffer.isBuffer(id) && id.length !== 16) return types.wrap_binary(id);
+  return id;
+}
