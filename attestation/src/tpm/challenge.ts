@@ -56,7 +56,7 @@ export function wrapTpmDeviceKey(
   const { random = {} } = options;
   let key: Buffer;
   if (options.deviceKey !== undefined) {
-    key = decodeBase64(options.deviceKey, 'The device key', LIMITS.symData);
+    key = decodeBase64(options.deviceKey, 'The device key', LIMITS.symData, Errors.invalidSymmetricKey);
     // Hub symmetric keys are 16 to 64 bytes (as in enrollments); a TPM HMAC key holds them all.
     if (key.length < 16 || key.length > 64) throw Errors.invalidSymmetricKey('A TPM device key must be 16 to 64 bytes.');
   } else {
