@@ -214,10 +214,14 @@ export function rsaPublicKey(pub: RsaPublic): KeyObject {
   const e = Buffer.alloc(4);
   e.writeUInt32BE(exponent);
   const firstNonZero = e.findIndex((b) => b !== 0);
-  return createPublicKey({
-    key: { kty: 'RSA', n: stripLeadingZeros(pub.modulus).toString('base64url'), e: e.subarray(firstNonZero).toString('base64url') },
-    format: 'jwk',
-  });
+  try {
+    return createPublicKey({
+      key: { kty: 'RSA', n: stripLeadingZeros(pub.modulus).toString('base64url'), e: e.subarray(firstNonZero).toString('base64url') },
+      format: 'jwk',
+    });
+  } catch {
+    throw Errors.invalidTpmKey('The RSA public key of the TPM key is not usable.');
+  }
 }
 
 function stripLeadingZeros(value: Buffer): Buffer {

@@ -36,5 +36,6 @@ export function storageKey(bytes: Buffer, what: string): StorageKey {
     throw refuse('is not a restricted decryption key');
   }
   if (key.modulus[0] === 0) throw refuse('has a modulus shorter than 2048 bits');
+  if (key.exponent !== 0 && (key.exponent < 3 || key.exponent % 2 === 0)) throw refuse(`has the invalid RSA exponent ${key.exponent}`);
   return { parsed, rsa: key, name: nameOf(parsed), hash: hashOf(key.nameAlg)!, symmetricKeyBits: sym.keyBits };
 }

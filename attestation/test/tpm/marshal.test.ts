@@ -218,3 +218,17 @@ describe('registration id', () => {
     expect(registrationIdFromEndorsementKey(other)).not.toBe(id);
   });
 });
+
+describe('unusable RSA material', () => {
+  it.each([
+    ['an even modulus', { ...ekRsa, modulus: Buffer.concat([Buffer.of(0x80), Buffer.alloc(255)]) }],
+    ['exponent 1', { ...ekRsa, exponent: 1 }],
+    ['an even exponent', { ...ekRsa, exponent: 65536 }],
+  ])('%s is a 400011, not a crypto error', (_name, pub) => {
+    expect(codeOf(() => createTpmChallenge({ ...keys, endorsementKey: marshalTpm2bPublic(pub).toString('base64') }))).toBe(400011);
+  });
+
+  it('an explicit odd exponent is used as given', () => {
+    expect(() => createTpmChallenge({ ...keys, endorsementKey: marshalTpm2bPublic({ ...ekRsa, exponent: 65537 }).toString('base64') })).not.toThrow();
+  });
+});
