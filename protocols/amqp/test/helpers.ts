@@ -100,11 +100,19 @@ export async function startFrontEnd(options: DpsAmqpFrontEndOptions): Promise<Ru
 }
 
 /** How a rhea client connection ended: opened, or refused with the error rhea reports. */
-export type Opened = { connection: Connection; error?: undefined } | { connection: Connection; error: Error | string };
+export type Opened = ({ connection: Connection; error?: undefined } | { connection: Connection; error: Error | string }) & {
+  /** Resolves once the connection is closed or its transport is gone. */
+  gone: Promise<void>;
+};
 
 /** A rhea client over TLS, as the DPS AMQP transport makes it (§3); resolves once opened or refused. */
 export function connectClient(port: number, options: Partial<ConnectionOptions> = {}): Promise<Opened> {
   const container = create_container();
+  let markGone: () => void = () => undefined;
+  const gone = new Promise<void>((resolve) => (markGone = resolve));
+  // rhea reports 'disconnected' only for a transport lost before a Close exchange.
+  container.on('disconnected', () => markGone());
+  container.on('connection_close', () => markGone());
   return new Promise((resolve) => {
     const connection = container.connect({
       host: 'localhost',
@@ -114,10 +122,10 @@ export function connectClient(port: number, options: Partial<ConnectionOptions> 
       reconnect: false,
       ...options,
     } as ConnectionOptions);
-    container.on('connection_open', () => resolve({ connection }));
-    container.on('connection_error', (context: EventContext) => resolve({ connection, error: String(context.connection.error ?? context.error) }));
-    container.on('error', (error: Error) => resolve({ connection, error }));
-    container.on('disconnected', (context: EventContext) => resolve({ connection, error: String(context.error ?? 'disconnected') }));
+    container.on('connection_open', () => resolve({ connection, gone }));
+    container.on('connection_error', (context: EventContext) => resolve({ connection, gone, error: String(context.connection.error ?? context.error) }));
+    container.on('error', (error: Error) => resolve({ connection, gone, error }));
+    container.on('disconnected', (context: EventContext) => resolve({ connection, gone, error: String(context.error ?? 'disconnected') }));
   });
 }
 
@@ -140,13 +148,19 @@ export interface Answer {
 /** The DPS client's links: receiver first, then sender, on the same address (§3). */
 export async function attachLinks(connection: Connection, address: string): Promise<DeviceLinks> {
   const receiver = connection.open_receiver({ source: { address }, properties: { 'com.microsoft:api-version': '2019-03-31' } });
+  // A refused attach comes back with a null source, then a detach carrying the error.
   await new Promise<void>((resolve, reject) => {
-    receiver.once('receiver_open', () => resolve());
+    receiver.once('receiver_open', () => {
+      // (rhea decodes a null terminus as a Typed null: look at its address)
+      if ((receiver.source as { address?: string } | undefined)?.address) resolve();
+    });
     receiver.once('receiver_error', () => reject(new Error(`receiver refused: ${JSON.stringify(receiver.error)}`)));
   });
   const sender = connection.open_sender({ target: { address }, properties: { 'com.microsoft:api-version': '2019-03-31' } });
   await new Promise<void>((resolve, reject) => {
-    sender.once('sender_open', () => resolve());
+    sender.once('sender_open', () => {
+      if ((sender.target as { address?: string } | undefined)?.address) resolve();
+    });
     sender.once('sender_error', () => reject(new Error(`sender refused: ${JSON.stringify(sender.error)}`)));
   });
   const responses: Message[] = [];
@@ -195,16 +209,4 @@ export function pollMessage(operationId: string, correlationId: string): Message
     application_properties: { 'iotdps-operation-type': 'iotdps-get-operationstatus', 'iotdps-operation-id': operationId },
     body: '',
   } as Message;
-}
-
-/** Resolves when the connection is gone (the server closed it). */
-export function disconnected(connection: Connection, timeoutMs = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!connection.is_open() && connection.is_closed()) return resolve();
-    const timer = setTimeout(() => reject(new Error('still connected')), timeoutMs);
-    connection.once('disconnected', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
