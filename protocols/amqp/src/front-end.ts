@@ -9,6 +9,7 @@ import { createWebSocketStream, type WebSocket } from 'ws';
 import { peerCertificateChain } from './certificates';
 import { answer } from './exchange';
 import { FrameGuard } from './frame-guard';
+import { allowOneNameForBothRoles, type SessionInternals } from './link-names';
 import { apiVersionOf, attachRequestLink, attachResponseLink, namedDevice } from './links';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -133,6 +134,9 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
   function wire(container: ReturnType<typeof createContainer>, session: AmqpSession, log: Logger, lifecycle: Lifecycle): void {
     container.on('connection_open', (context: EventContext) => lifecycle.opened(context.connection));
     container.on('disconnected', () => lifecycle.disconnected());
+    container.on('session_open', (context: EventContext) => {
+      if (context.session) allowOneNameForBothRoles(context.session as SessionInternals);
+    });
     container.on('sender_open', (context: EventContext) => {
       const sender = context.sender;
       if (!sender) return;

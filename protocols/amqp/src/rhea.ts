@@ -66,6 +66,8 @@ export interface Connection {
 
 export interface EventContext {
   connection: Connection;
+  /** rhea's session object (internals typed where they are used). */
+  session?: unknown;
   sender?: Sender;
   receiver?: Link;
   message?: AmqpMessage;
