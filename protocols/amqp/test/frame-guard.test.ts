@@ -1,0 +1,78 @@
+import { PassThrough } from 'node:stream';
+import { FrameGuard, readTransfer } from '../src';
+import { AMQP_HEADER, SASL_HEADER } from './raw-client';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const frames: any = require('rhea/lib/frames.js');
+
+const transfer = (handle: number, more: boolean, payloadBytes: number, deliveryId = 0): Buffer =>
+  frames.write_frame(
+    frames.amqp_frame(0, frames.transfer({ handle, delivery_id: deliveryId, delivery_tag: Buffer.from('t'), message_format: 0, more }), Buffer.alloc(payloadBytes, 0x61)),
+  );
+const open = (): Buffer => frames.write_frame(frames.amqp_frame(0, frames.open({ container_id: 'c' })));
+
+/** The guard over an in-memory socket: what it lets through, and whether it closed. */
+function guarded(limits = { maxFrameBytes: 4096, maxDeliveryBytes: 3000 }) {
+  const socket = new PassThrough();
+  const guard = new FrameGuard(socket, limits);
+  const passed: Buffer[] = [];
+  let error: Error | undefined;
+  guard.on('data', (chunk: Buffer) => passed.push(chunk));
+  guard.on('error', (caught: Error) => (error = caught));
+  return {
+    feed: async (...chunks: Buffer[]) => {
+      for (const chunk of chunks) socket.write(chunk);
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+    passed: () => Buffer.concat(passed),
+    error: () => error,
+    destroyed: () => guard.destroyed,
+  };
+}
+
+describe('readTransfer', () => {
+  test('reads handle and more from rhea-encoded transfers; null for other performatives', () => {
+    const body = (frame: Buffer) => frame.subarray(8);
+    expect(readTransfer(body(transfer(0, true, 10)))).toEqual({ handle: 0, more: true });
+    expect(readTransfer(body(transfer(7, false, 10, 300)))).toEqual({ handle: 7, more: false });
+    expect(readTransfer(body(transfer(70_000, true, 10)))).toEqual({ handle: 70_000, more: true });
+    expect(readTransfer(body(open()))).toBeNull();
+    expect(readTransfer(Buffer.from([0x00, 0x53, 0x14, 0xc0, 0x05]))).toBeUndefined();
+  });
+});
+
+describe('FrameGuard', () => {
+  test('passes headers and frames whole, even when they arrive byte by byte', async () => {
+    const input = Buffer.concat([SASL_HEADER, AMQP_HEADER, open(), transfer(0, false, 100)]);
+    const guard = guarded();
+    await guard.feed(...[...input].map((byte) => Buffer.from([byte])));
+    expect(guard.passed().equals(input)).toBe(true);
+    expect(guard.destroyed()).toBe(false);
+  });
+
+  test('a multi-frame delivery is summed per link and refused past the limit; a finished one resets', async () => {
+    const fine = guarded();
+    await fine.feed(AMQP_HEADER, transfer(0, true, 1000), transfer(1, true, 1000), transfer(0, false, 1000), transfer(0, true, 1000), transfer(0, false, 1000));
+    expect(fine.destroyed()).toBe(false);
+
+    const tooLarge = guarded();
+    await tooLarge.feed(AMQP_HEADER, transfer(0, true, 1000), transfer(0, true, 1000), transfer(0, true, 1000));
+    expect(tooLarge.error()?.message).toMatch(/delivery of more than 3000 bytes/);
+    expect(tooLarge.passed().length).toBeLessThan(8 + 3 * 1000);
+  });
+
+  test('refuses an oversized or undersized frame, a bad data offset and an unknown protocol header', async () => {
+    const cases: Array<[Buffer, RegExp]> = [
+      [Buffer.from([0, 0, 0x20, 0, 2, 0, 0, 0]), /exceeds 4096/],
+      [Buffer.from([0, 0, 0, 4]), /malformed frame size/],
+      [Buffer.from([0, 0, 0, 8, 1, 0, 0, 0]), /data offset/],
+      [Buffer.from('AMQP\x01\x01\x00\x0a', 'latin1'), /protocol header/],
+    ];
+    for (const [bytes, problem] of cases) {
+      const guard = guarded();
+      await guard.feed(AMQP_HEADER, bytes);
+      expect(guard.error()?.message).toMatch(problem);
+      expect(guard.passed().equals(AMQP_HEADER)).toBe(true);
+    }
+  });
+});
