@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { Errors, silentLogger, toDpsError, type Logger, type TwinCollection } from '@opendps/model';
@@ -8,7 +9,9 @@ import type { HubConnector, HubDevice, HubDeviceIdentity } from './connector';
 import { authenticateDevice } from './device-auth';
 import { guardPacketSize } from './frame-guard';
 import { loadAccessPolicy, type AccessPolicy } from './access-policy';
-import { DeviceRegistry, toHubDevice, type DeviceDocument, type TwinSections } from './registry';
+import { dispatchByFirstByte } from './dispatch';
+import { DeviceRegistry, toHubDevice, type DeviceDocument, type DevicePrecondition, type TwinSections } from './registry';
+import { createHubRestServer } from './rest';
 import { TelemetryLog, type TelemetryMessage } from './telemetry';
 import {
   allowedSubscriptions,
@@ -66,6 +69,10 @@ export class BuiltInHub implements HubConnector {
   private readonly connected = new Map<string, Client>();
   private broker: Aedes | undefined;
   private server: Server | undefined;
+  /** The service REST API: an http.Server without a listener, fed the non-MQTT TLS connections. */
+  private restServer: HttpServer | undefined;
+  /** Connections handed to the REST server (it has no listener, so it cannot close them itself). */
+  private readonly restSockets = new Set<TLSSocket>();
   private boundPort: number | undefined;
   private policy: AccessPolicy | undefined;
 
@@ -100,6 +107,11 @@ export class BuiltInHub implements HubConnector {
     return `HostName=${this.hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
   }
 
+  /** Every `host:port` this hub answers to (devices' usernames, service and device SAS `sr`). */
+  get hostNames(): string[] {
+    return [this.hostName, ...(this.options.hostAliases ?? [])];
+  }
+
   async start(): Promise<void> {
     if (this.server) return;
     this.policy = await loadAccessPolicy(this.options.store, this.name);
@@ -128,11 +140,12 @@ export class BuiltInHub implements HubConnector {
     // aedes emits 'error' for internal failures; an unhandled one would end the process.
     (broker as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.logger.error({ err: error.message }, 'broker error'));
     this.broker = broker;
+    this.restServer = createHubRestServer(this, this.logger.child({ category: 'Registry' }));
 
     const { cert, key, ca } = this.options.tls;
     const server = createServer(
       { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
-      (socket) => this.accept(socket),
+      (socket) => this.dispatch(socket),
     );
     server.on('tlsClientError', (error) => this.logger.debug({ err: error.message }, 'TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
@@ -149,9 +162,13 @@ export class BuiltInHub implements HubConnector {
   }
 
   async stop(): Promise<void> {
-    const { server, broker } = this;
+    const { server, broker, restServer } = this;
     this.server = undefined;
     this.broker = undefined;
+    this.restServer = undefined;
+    for (const socket of this.restSockets) socket.destroy();
+    this.restSockets.clear();
+    restServer?.close();
     for (const client of this.connected.values()) client.close();
     this.connected.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -159,7 +176,28 @@ export class BuiltInHub implements HubConnector {
     this.boundPort = undefined;
   }
 
-  /** Serves one TLS connection as device MQTT (the later REST dispatcher hands MQTT sockets here). */
+  /**
+   * Serves one TLS connection on the hub port: device MQTT when its first byte is a CONNECT (0x10),
+   * else the service REST API over HTTP/1.1 (ARCHITECTURE.md "Contract details").
+   */
+  dispatch(socket: TLSSocket): void {
+    socket.on('error', (error) => this.logger.debug({ err: error.message }, 'hub socket error'));
+    dispatchByFirstByte(socket, {
+      mqtt: (routed) => this.accept(routed),
+      http: (routed) => {
+        const rest = this.restServer;
+        if (!rest) {
+          routed.destroy();
+          return;
+        }
+        this.restSockets.add(routed);
+        routed.once('close', () => this.restSockets.delete(routed));
+        rest.emit('connection', routed);
+      },
+    });
+  }
+
+  /** Serves one TLS connection as device MQTT (the dispatcher hands MQTT sockets here). */
   accept(socket: TLSSocket): void {
     const broker = this.broker;
     if (!broker) {
@@ -182,9 +220,22 @@ export class BuiltInHub implements HubConnector {
   }
 
   async upsertDevice(identity: HubDeviceIdentity, twin?: TwinSections): Promise<void> {
-    const { previous, current } = await this.registry.upsert(identity, twin);
+    await this.writeDevice(identity, twin);
+  }
+
+  /**
+   * `upsertDevice` with an optional precondition (If-Match), returning the documents before and
+   * after: a connected device is disconnected when disabled or re-keyed, else told of desired changes.
+   */
+  async writeDevice(
+    identity: HubDeviceIdentity,
+    twin?: TwinSections,
+    precondition?: DevicePrecondition,
+  ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
+    const written = await this.registry.upsert(identity, twin, precondition);
+    const { previous, current } = written;
     const client = this.connected.get(current.identity.deviceId.toLowerCase());
-    if (!client) return;
+    if (!client) return written;
     const credentialsChanged = JSON.stringify(previous?.identity.authentication) !== JSON.stringify(current.identity.authentication);
     if (current.identity.status !== 'enabled' || credentialsChanged) {
       this.logger.info({ deviceId: current.identity.deviceId }, 'device identity changed; disconnecting it');
@@ -192,12 +243,38 @@ export class BuiltInHub implements HubConnector {
     } else if (twin?.desired !== undefined && previous) {
       this.notifyDesired(client, replacementPatch(previous.twin.desired, current.twin.desired), current.twin.desiredVersion);
     }
+    return written;
   }
 
   async deleteDevice(deviceId: string): Promise<void> {
-    const deleted = await this.registry.delete(deviceId);
+    const deleted = await this.removeDevice(deviceId);
     if (!deleted) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
-    this.connected.get(deviceId.toLowerCase())?.close();
+  }
+
+  /** Deletes the device (under an optional precondition) and disconnects it; false when there was none. */
+  async removeDevice(deviceId: string, precondition?: DevicePrecondition): Promise<boolean> {
+    const deleted = await this.registry.delete(deviceId, precondition);
+    if (deleted) this.connected.get(deviceId.toLowerCase())?.close();
+    return deleted;
+  }
+
+  /** A service twin PATCH: tags and desired merge-patched together; a connected device is told of desired changes. */
+  async patchTwin(
+    deviceId: string,
+    patch: { tags?: TwinCollection; desired?: TwinCollection },
+    precondition?: DevicePrecondition,
+  ): Promise<DeviceDocument> {
+    const doc = await this.registry.patchTwin(deviceId, patch, precondition);
+    const client = this.connected.get(deviceId.toLowerCase());
+    if (client && patch.desired !== undefined) {
+      const { $version: _version, $metadata: _metadata, ...changes } = patch.desired;
+      this.notifyDesired(client, changes, doc.twin.desiredVersion);
+    }
+    return doc;
+  }
+
+  isConnected(deviceId: string): boolean {
+    return this.connected.has(deviceId.toLowerCase());
   }
 
   /** JSON merge patch of the desired properties (null deletes); a connected device is notified. */

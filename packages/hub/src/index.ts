@@ -4,3 +4,15 @@ export { DeviceRegistry, toHubDevice, validateIdentity, type DeviceDocument, typ
 export type { AccessPolicy } from './access-policy';
 export type { TelemetryMessage } from './telemetry';
 export { mergePatch } from './twin';
+export type { DevicePrecondition } from './registry';
+export { dispatchByFirstByte, MQTT_CONNECT_FIRST_BYTE, type FirstByteRoutes } from './dispatch';
+export { createHubRestServer, authenticateService, iotHubErrorBody, iotHubErrorCode } from './rest';
+export {
+  AzureIotHubConnector,
+  IotHubRestClient,
+  IOT_HUB_API_VERSION,
+  parseHubConnectionString,
+  type AzureIotHubConnectorOptions,
+  type HubConnectionString,
+  type IotHubRestClientOptions,
+} from './azure';

@@ -32,6 +32,12 @@ export interface TwinSections {
   reported?: TwinCollection;
 }
 
+/**
+ * A condition checked against the current document (undefined: no device) inside each
+ * compare-and-set attempt, so an If-Match cannot race the write; it throws a DpsError to refuse.
+ */
+export type DevicePrecondition = (current: DeviceDocument | undefined) => void;
+
 /** X.509 devices are found by thumbprint (sha1 or sha256, upper-case hex; the store folds case). */
 export const THUMBPRINT_INDEX = 'thumbprint';
 const THUMBPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/;
@@ -66,6 +72,7 @@ export class DeviceRegistry {
   async upsert(
     identity: HubDeviceIdentity,
     sections: TwinSections = {},
+    precondition?: DevicePrecondition,
   ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
     const checked = validateIdentity(identity);
     const tags = sections.tags === undefined ? undefined : validateSection(sections.tags, 'tags', false);
@@ -76,6 +83,7 @@ export class DeviceRegistry {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const existing = await this.devices.get(checked.deviceId);
       const previous = existing?.value;
+      precondition?.(previous);
       const twin: StoredTwin = previous ? { ...previous.twin } : emptyTwin();
       if (tags) twin.tags = tags;
       if (desired) {
@@ -105,8 +113,53 @@ export class DeviceRegistry {
     throw Errors.preconditionFailed(`Device '${checked.deviceId}' is being changed concurrently.`);
   }
 
-  delete(deviceId: string): Promise<boolean> {
-    return this.devices.delete(deviceId);
+  /** Deletes the device; with a precondition, only while it holds (checked under compare-and-set). */
+  async delete(deviceId: string, precondition?: DevicePrecondition): Promise<boolean> {
+    if (!precondition) return this.devices.delete(deviceId);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const existing = await this.devices.get(deviceId);
+      precondition(existing?.value);
+      if (!existing) return false;
+      try {
+        return await this.devices.delete(deviceId, { ifMatch: existing.etag });
+      } catch (error) {
+        if (!isRace(error)) throw error;
+      }
+    }
+    throw Errors.preconditionFailed(`Device '${deviceId}' is being changed concurrently.`);
+  }
+
+  /** One page of devices, ordered by id (`continuation` as the previous page returned it). */
+  async list(options: { pageSize?: number; continuation?: string } = {}): Promise<{ devices: DeviceDocument[]; continuation?: string }> {
+    const page = await this.devices.list(options);
+    return { devices: page.items.map((doc) => doc.value), ...(page.continuation ? { continuation: page.continuation } : {}) };
+  }
+
+  /** Merge-patches tags and desired properties together (a service twin PATCH). */
+  async patchTwin(
+    deviceId: string,
+    patch: { tags?: unknown; desired?: unknown },
+    precondition?: DevicePrecondition,
+  ): Promise<DeviceDocument> {
+    const tags = patch.tags === undefined ? undefined : validateSection(patch.tags, 'tags patch', true);
+    const desiredPatch = patch.desired === undefined ? undefined : validateSection(patch.desired, 'desired properties patch', true);
+    return this.mutate(
+      deviceId,
+      (twin) => {
+        const next = { ...twin };
+        if (tags) {
+          next.tags = mergePatch(twin.tags, tags);
+          assertSectionSize(next.tags, 'tags');
+        }
+        if (desiredPatch) {
+          next.desired = mergePatch(twin.desired, desiredPatch);
+          assertSectionSize(next.desired, 'desired properties');
+          next.desiredVersion = twin.desiredVersion + 1;
+        }
+        return next;
+      },
+      precondition,
+    );
   }
 
   /** Merge-patches the desired properties; returns the new document and the patch to notify. */
@@ -129,10 +182,15 @@ export class DeviceRegistry {
     });
   }
 
-  private async mutate(deviceId: string, change: (twin: StoredTwin) => StoredTwin): Promise<DeviceDocument> {
+  private async mutate(
+    deviceId: string,
+    change: (twin: StoredTwin) => StoredTwin,
+    precondition?: DevicePrecondition,
+  ): Promise<DeviceDocument> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const existing = await this.devices.get(deviceId);
       if (!existing) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
+      precondition?.(existing.value);
       const current: DeviceDocument = { ...existing.value, twin: change(existing.value.twin), lastUpdatedUtc: utcNow() };
       try {
         await this.devices.put(deviceId, current, { ifMatch: existing.etag, indexes: indexesOf(current.identity) });
