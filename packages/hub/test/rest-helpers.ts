@@ -21,7 +21,8 @@ export function registryFor(fixture: HubFixture, key = fixture.hub.accessPolicy.
   const ca = fixture.root.certificatePem;
   const agent = new Agent({ ca, keepAlive: true });
   (agent as Agent & { defaultPort: number }).defaultPort = Number(port);
-  const restApiClient = new RestApiClient(config, 'azure-iothub/1.16.6', new Http());
+  // azure-iothub bundles its own copy of the SAS class; azure-iot-http-base only calls its `extend`.
+  const restApiClient = new RestApiClient(config as unknown as RestApiClient.TransportConfig, 'azure-iothub/1.16.6', new Http());
   const registry = new Registry(config, restApiClient as unknown as ConstructorParameters<typeof Registry>[1]);
   restApiClient.setOptions({ ca, http: { agent } });
   return registry;

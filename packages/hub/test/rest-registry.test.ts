@@ -26,7 +26,7 @@ describe('built-in hub REST API with the azure-iothub Registry', () => {
     const { responseBody: created } = await registry.create({ deviceId: 'reg-create' });
     expect(created.deviceId).toBe('reg-create');
     expect(created.status).toBe('enabled');
-    expect(created.authentication?.type).toBe('sas');
+    expect((created.authentication as { type?: string }).type).toBe('sas');
     const primaryKey = created.authentication?.symmetricKey?.primaryKey;
     expect(Buffer.from(primaryKey ?? '', 'base64').length).toBeGreaterThanOrEqual(16);
     expect(created.etag).toEqual(expect.any(String));
@@ -67,7 +67,7 @@ describe('built-in hub REST API with the azure-iothub Registry', () => {
     const leaf = createLeaf(undefined, { commonName: 'reg-x509' });
     const thumbprint = new X509Certificate(leaf.certificatePem).fingerprint.replace(/:/g, '').toLowerCase();
     const { responseBody } = await registry.create({ deviceId: 'reg-x509', authentication: { x509Thumbprint: { primaryThumbprint: thumbprint } } });
-    expect(responseBody.authentication?.type).toBe('selfSigned');
+    expect((responseBody.authentication as { type?: string }).type).toBe('selfSigned');
     expect(responseBody.authentication?.x509Thumbprint?.primaryThumbprint).toBe(thumbprint.toUpperCase());
     const stored = await fixture.hub.getDevice('reg-x509');
     expect(stored?.identity.authentication).toEqual({ type: 'selfSigned', x509Thumbprint: { primaryThumbprint: thumbprint.toUpperCase() } });
