@@ -36,8 +36,10 @@ export function connectionInfo(
   instances: readonly ProvisioningInstance[],
   endpoints: Endpoints,
   caFile: string,
+  /** Built-in hubs' `iothubowner` connection strings by hub name (lower case). */
+  hubConnectionStrings: ReadonlyMap<string, string> = new Map(),
 ): ConnectionInfo {
-  const described = instances.map(describe);
+  const described = instances.map((instance) => describe(instance, hubConnectionStrings));
   const first = described[0];
   if (!first) throw new Error('No provisioning instance to describe.');
   return {
@@ -49,19 +51,17 @@ export function connectionInfo(
   };
 }
 
-function describe(instance: ProvisioningInstance): InstanceConnection {
+function describe(instance: ProvisioningInstance, hubConnectionStrings: ReadonlyMap<string, string>): InstanceConnection {
   // The owner policy when the instance has one (the default); else its first policy.
   const policy = instance.policies.find((candidate) => candidate.keyName === OWNER_POLICY) ?? instance.policies[0];
   return {
     name: instance.name,
     idScope: instance.idScope,
     serviceConnectionString: policy ? serviceConnectionString(instance, policy.keyName) : '',
-    linkedHubs: instance.linkedHubs.map((hub) => ({
-      name: hub.name,
-      hostName: hub.hostName,
-      ...(hub.connectionString ? { connectionString: hub.connectionString } : {}),
-      allocationWeight: hub.allocationWeight,
-    })),
+    linkedHubs: instance.linkedHubs.map((hub) => {
+      const connectionString = hub.connectionString ?? hubConnectionStrings.get(hub.name.toLowerCase());
+      return { name: hub.name, hostName: hub.hostName, ...(connectionString ? { connectionString } : {}), allocationWeight: hub.allocationWeight };
+    }),
   };
 }
 

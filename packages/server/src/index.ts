@@ -7,6 +7,6 @@ export * from './config';
 export { ensureDevPki, serverCertificateFits, serverHostNames, type DevPki } from './pki/dev-pki';
 export { bootstrapInstances, createInstanceRegistry, instanceCollection, type InstanceRegistry } from './instances';
 export { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints, type InstanceConnection } from './connection-file';
-export { createHttpsListener, sendDpsError, type HttpsListenerOptions, type Route, type UpgradeHandler } from './https';
+export { createHttpsListener, sendDpsError, type HttpsListenerOptions, type Route, type UpgradeListener } from './https';
 export { Lifecycle, type Listener } from './lifecycle';
 export { createLogger, REDACTED_PATHS } from './logger';

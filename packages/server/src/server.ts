@@ -3,7 +3,8 @@ import { createServiceApi } from '@opendps/service-api';
 import { openStore, type Store } from '@opendps/store';
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
-import { createHttpsListener, type Route, type UpgradeHandler } from './https';
+import { createDevicePlane } from './device-plane';
+import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
@@ -60,23 +61,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
     lifecycle.onStop(() => registry.close());
 
-    // The one HTTPS listener's routes and WebSocket upgrades (device API, admin API and
-    // `/$iothub/websocket` by subprotocol join here). Other listeners go into the lifecycle under
-    // the names their endpoints are reported by: `mqtt`, `amqp`, `hub:<name>`.
-    const routes: Route[] = [createServiceApi({ store, instances: registry.instances, logger })];
-    const upgrades: UpgradeHandler[] = [];
+    // The one HTTPS listener serves the service API, the device API and `/$iothub/websocket` (by
+    // subprotocol), as Azure's port 443 does. The other listeners report their ports under the
+    // names connection.json uses: `mqtt`, `amqp`, `hub:<name>`.
+    const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    const devices = createDevicePlane({ config, store, registry, tls, logger });
     lifecycle.add(
       createHttpsListener({
         port: config.ports.https,
-        key: pki.server.privateKeyPem,
-        cert: pki.server.certificatePem,
-        routes,
-        upgrades,
+        ...tls,
+        routes: [createServiceApi({ store, instances: registry.instances, logger }), ...devices.routes],
+        upgrade: devices.upgrade,
         logger: logger.child({ category: 'DeviceOperations' }),
       }),
     );
+    for (const listener of devices.listeners) lifecycle.add(listener);
 
     const ports = await lifecycle.start();
+    await devices.publishHubHostNames();
     const at = (port: number | undefined): string | null => (port === undefined ? null : `${config.host}:${port}`);
     const endpoints: Endpoints = {
       mqtt: at(ports.mqtt),
@@ -86,7 +88,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         .filter(([name]) => name.startsWith('hub:'))
         .map(([, port]) => `${config.host}:${port}`),
     };
-    const connection = connectionInfo(registry.instances(), endpoints, pki.caFile);
+    const hubConnectionStrings = new Map([...devices.hubs].map(([name, hub]) => [name, hub.connectionString]));
+    const connection = connectionInfo(registry.instances(), endpoints, pki.caFile, hubConnectionStrings);
     const connectionFile = writeConnectionFile(config.dataDir, connection);
     serviceLog.info(
       { endpoints, idScope: connection.idScope, instances: connection.instances.map((instance) => instance.name), store: store.kind, connectionFile },

@@ -31,10 +31,10 @@ function listener(upgradeLog: string[] = []) {
         },
       },
     ],
-    upgrades: [
-      { path: '/$iothub/websocket', protocol: 'mqtt', handle: (_req, socket) => { upgradeLog.push('mqtt'); socket.end('HTTP/1.1 101 Switching Protocols\r\n\r\n'); } },
-      { path: '/$iothub/websocket', protocol: 'AMQPWSB10', handle: (_req, socket) => { upgradeLog.push('amqp'); socket.end('HTTP/1.1 101 Switching Protocols\r\n\r\n'); } },
-    ],
+    upgrade: (req, socket) => {
+      upgradeLog.push(`${req.url} ${req.headers['sec-websocket-protocol']}`);
+      socket.end('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+    },
   });
 }
 
@@ -100,12 +100,20 @@ describe('HTTPS listener', () => {
     expect(failed.body).not.toContain('secret detail');
   });
 
-  it('hands WebSocket upgrades to the handler of their path and subprotocol', async () => {
+  it('hands every WebSocket upgrade to the upgrade listener', async () => {
     expect(await upgrade(port, '/$iothub/websocket?iothub-no-client-cert=true', 'mqtt')).toBe('HTTP/1.1 101 Switching Protocols');
     expect(await upgrade(port, '/$IOTHUB/websocket', 'AMQPWSB10')).toBe('HTTP/1.1 101 Switching Protocols');
-    expect(await upgrade(port, '/$iothub/websocket', 'stomp')).toBe('HTTP/1.1 400 Bad Request');
-    expect(await upgrade(port, '/elsewhere', 'mqtt')).toBe('HTTP/1.1 400 Bad Request');
-    expect(upgrades).toEqual(['mqtt', 'amqp']);
+    expect(upgrades).toEqual(['/$iothub/websocket?iothub-no-client-cert=true mqtt', '/$IOTHUB/websocket AMQPWSB10']);
+  });
+
+  it('refuses upgrades when nothing listens for them', async () => {
+    const bare = createHttpsListener({ port: 0, key: serverCertificate.privateKeyPem, cert: serverCertificate.certificatePem, routes: [], logger: silentLogger });
+    const barePort = await bare.start();
+    try {
+      expect(await upgrade(barePort, '/$iothub/websocket', 'mqtt')).toBe('HTTP/1.1 400 Bad Request');
+    } finally {
+      await bare.stop();
+    }
   });
 });
 

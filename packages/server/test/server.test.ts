@@ -41,7 +41,7 @@ describe('createServer', () => {
 
   it('starts on a free port, writes connection.json and logs ready without keys', async () => {
     const log = lineSink();
-    const server = await createServer({ dataDir: dir.path, ports: { https: 0 }, logger: createLogger({ destination: log.stream }) });
+    const server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: createLogger({ destination: log.stream }) });
     try {
       const port = Number(server.endpoints.https.split(':')[1]);
       expect(port).toBeGreaterThan(0);
@@ -49,7 +49,14 @@ describe('createServer', () => {
       const written = JSON.parse(readFileSync(join(dir.path, 'connection.json'), 'utf8'));
       expect(written).toEqual(server.connection);
       expect(statSync(join(dir.path, 'connection.json')).mode & 0o777).toBe(0o600);
-      expect(written.endpoints).toEqual({ mqtt: null, amqp: null, https: `localhost:${port}`, hubs: [] });
+      expect(written.endpoints).toEqual({
+        mqtt: expect.stringMatching(/^localhost:\d+$/),
+        amqp: null,
+        https: `localhost:${port}`,
+        hubs: [expect.stringMatching(/^localhost:\d+$/)],
+      });
+      // The default instance links the default built-in hub, at the address it really listens on.
+      expect(written.instances[0]?.linkedHubs).toEqual([expect.objectContaining({ name: 'hub-1', hostName: written.endpoints.hubs[0] })]);
       expect(written.caFile).toBe(join(dir.path, 'ca.pem'));
       expect(written.idScope).toMatch(/^0ne[0-9A-F]{8}$/);
       const fields = parseConnectionString(written.serviceConnectionString);
@@ -59,7 +66,21 @@ describe('createServer', () => {
         SharedAccessKey: expect.stringMatching(/^[A-Za-z0-9+/]+=*$/),
       });
       expect(written.instances).toEqual([
-        { name: 'default', idScope: written.idScope, serviceConnectionString: written.serviceConnectionString, linkedHubs: [] },
+        {
+          name: 'default',
+          idScope: written.idScope,
+          serviceConnectionString: written.serviceConnectionString,
+          linkedHubs: [
+            {
+              name: 'hub-1',
+              hostName: written.endpoints.hubs[0],
+              connectionString: expect.stringMatching(
+                new RegExp(`^HostName=${written.endpoints.hubs[0]};SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]+=*$`),
+              ),
+              allocationWeight: 1,
+            },
+          ],
+        },
       ]);
 
       const ready = log.lines.map((line) => JSON.parse(line)).find((line) => /ready/.test(line.msg));
@@ -74,7 +95,7 @@ describe('createServer', () => {
 
   it('keeps the ID scope and keys across restarts', async () => {
     const first = JSON.parse(readFileSync(join(dir.path, 'connection.json'), 'utf8'));
-    const server = await createServer({ dataDir: dir.path, ports: { https: 0 }, logger: silentLogger });
+    const server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger });
     try {
       expect(server.connection.idScope).toBe(first.idScope);
       expect(server.connection.serviceConnectionString).toBe(first.serviceConnectionString);
@@ -85,7 +106,7 @@ describe('createServer', () => {
   });
 
   it('serves the service API with the owner key and answers anything else with a DPS 404', async () => {
-    const server = await createServer({ dataDir: dir.path, ports: { https: 0 }, logger: silentLogger });
+    const server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger });
     try {
       const target = targetOf(server);
       const put = await callServiceApi(target, 'PUT', '/enrollments/dev-1', {
@@ -118,7 +139,7 @@ describe('createServer', () => {
         { name: 'alpha', idScope: '0ne00000A11', linkedHubs: [{ name: 'hub-x', connectionString: 'HostName=x.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5' }] },
         { name: 'beta', allocationPolicy: 'static' as const },
       ];
-      const first = await createServer({ dataDir: own.path, ports: { https: 0 }, instances: declared, logger: silentLogger });
+      const first = await createServer({ dataDir: own.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, instances: declared, logger: silentLogger });
       const betaScope = first.connection.instances[1]?.idScope;
       await first.stop();
       expect(first.connection.idScope).toBe('0ne00000A11');
@@ -130,7 +151,7 @@ describe('createServer', () => {
       expect(first.connection.instances[0]?.serviceConnectionString).not.toBe(first.connection.instances[1]?.serviceConnectionString);
 
       // A restart without declarations serves what is stored; no extra `default` appears.
-      const second = await createServer({ dataDir: own.path, ports: { https: 0 }, logger: silentLogger, host: '127.0.0.1' });
+      const second = await createServer({ dataDir: own.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, host: '127.0.0.1' });
       try {
         expect(second.instances().map((instance) => instance.name).sort()).toEqual(['alpha', 'beta']);
         expect(second.instances().find((instance) => instance.name === 'beta')?.idScope).toBe(betaScope);
@@ -157,12 +178,12 @@ describe('createServer', () => {
   });
 
   it('fails to start, and leaves nothing open, when the port is taken', async () => {
-    const holder = await createServer({ dataDir: dir.path, ports: { https: 0 }, logger: silentLogger });
+    const holder = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger });
     try {
       const port = Number(holder.endpoints.https.split(':')[1]);
       const other = tempDir();
       try {
-        await expect(createServer({ dataDir: other.path, ports: { https: port }, logger: silentLogger })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+        await expect(createServer({ dataDir: other.path, ports: { https: port, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger })).rejects.toMatchObject({ code: 'EADDRINUSE' });
         // Never ready: no connection.json that would point clients at someone else's listener.
         expect(existsSync(join(other.path, 'connection.json'))).toBe(false);
       } finally {

@@ -14,7 +14,7 @@ describe('instances shared through Redis', () => {
     redis = await startRedis();
     // Both nodes start at the same moment: exactly one creates the default instance.
     nodes = await Promise.all(
-      dirs.map((dir) => createServer({ dataDir: dir.path, redisUrl: redis.url, ports: { https: 0 }, logger: silentLogger, instanceRefreshMs: 100 })),
+      dirs.map((dir) => createServer({ dataDir: dir.path, redisUrl: redis.url, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, instanceRefreshMs: 100 })),
     );
   });
   afterAll(async () => {

@@ -75,7 +75,7 @@ export interface CliServer {
 /** `opendps start` as a child process, resolved once it logged `ready`. */
 export function startCliServer(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliServer> {
   assertBuilt();
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--https-port', '0', ...args], {
+  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--https-port', '0', '--mqtt-port', '0', '--amqp-port', '0', '--hub-port', '0', ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

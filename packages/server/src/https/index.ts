@@ -1,3 +1,3 @@
 export { createHttpsListener, type HttpsListenerOptions } from './listener';
 export { sendDpsError } from './dps-error-response';
-export type { Route, UpgradeHandler } from './route';
+export type { Route, UpgradeListener } from './route';

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { Errors, toDpsError, type Logger } from '@opendps/model';
 import type { Listener } from '../lifecycle';
 import { sendDpsError } from './dps-error-response';
-import type { Route, UpgradeHandler } from './route';
+import type { Route, UpgradeListener } from './route';
 
 export interface HttpsListenerOptions {
   port: number;
@@ -14,7 +14,8 @@ export interface HttpsListenerOptions {
   key: string;
   cert: string;
   routes: readonly Route[];
-  upgrades?: readonly UpgradeHandler[];
+  /** WebSocket upgrades (`/$iothub/websocket`, dispatched by subprotocol); without it every upgrade is refused. */
+  upgrade?: UpgradeListener;
   logger: Logger;
 }
 
@@ -46,14 +47,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const pathname = pathOf(req.url).toLowerCase();
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((protocol) => protocol.trim().toLowerCase());
-    const handler = options.upgrades?.find(
-      (candidate) => candidate.path.toLowerCase() === pathname && offered.includes(candidate.protocol.toLowerCase()),
-    );
-    if (handler) return handler.handle(req, socket, head);
+    if (options.upgrade) return options.upgrade(req, socket, head);
     socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
 

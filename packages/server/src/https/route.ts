@@ -10,10 +10,5 @@ export interface Route {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-export interface UpgradeHandler {
-  /** Matched case-insensitively against the request path without its query (`/$iothub/websocket`). */
-  path: string;
-  /** A `Sec-WebSocket-Protocol` value the client offers (`mqtt`, `AMQPWSB10`). */
-  protocol: string;
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-}
+/** The listener's `upgrade` event: the device plane dispatches `/$iothub/websocket` by subprotocol. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;

@@ -2,6 +2,7 @@ import {
   generateIdScope,
   isDpsError,
   ownerPolicy,
+  type LinkedHub,
   type Logger,
   type ProvisioningInstance,
 } from '@opendps/model';
@@ -15,6 +16,8 @@ export function instanceCollection(store: Store): Collection<ProvisioningInstanc
 }
 
 export const DEFAULT_INSTANCE: InstanceDeclaration = { name: 'default' };
+/** The built-in hub an instance gets when the configuration names none; it listens on `--hub-port`. */
+export const DEFAULT_HUB = 'hub-1';
 
 /**
  * Makes sure the configured instances exist and returns them. A stored instance keeps its ID scope
@@ -49,7 +52,9 @@ async function create(
     idScope: declaration.idScope ?? generateIdScope(),
     serviceHostName: config.host,
     policies: [ownerPolicy()],
-    linkedHubs: (declaration.linkedHubs ?? []).map((hub) => toLinkedHub(hub, config.host)),
+    linkedHubs: (declaration.linkedHubs ?? [{ name: DEFAULT_HUB, builtin: { port: config.ports.hub } }]).map((hub) =>
+      toLinkedHub(hub, config.host),
+    ),
     allocationPolicy: declaration.allocationPolicy ?? 'hashed',
   };
   try {
@@ -77,12 +82,20 @@ async function reconcile(
     serviceHostName: config.host,
     ...(declaration?.idScope ? { idScope: declaration.idScope } : {}),
     ...(declaration?.allocationPolicy ? { allocationPolicy: declaration.allocationPolicy } : {}),
-    ...(declaration?.linkedHubs ? { linkedHubs: declaration.linkedHubs.map((hub) => toLinkedHub(hub, config.host)) } : {}),
+    linkedHubs: declaration?.linkedHubs
+      ? declaration.linkedHubs.map((hub) => toLinkedHub(hub, config.host))
+      : stored.linkedHubs.map((hub) => followHubPort(hub, config)),
   };
   if (JSON.stringify(wanted) === JSON.stringify(stored)) return stored;
   await collection.put(wanted.name, wanted);
   logger.info({ instance: wanted.name, idScope: wanted.idScope }, 'updated provisioning instance from the configuration');
   return wanted;
+}
+
+/** The default built-in hub listens on `--hub-port`, whatever port it had at the last start. */
+function followHubPort(hub: LinkedHub, config: ServerConfig): LinkedHub {
+  if (hub.name !== DEFAULT_HUB || !hub.builtin || hub.builtin.port === config.ports.hub) return hub;
+  return { ...hub, hostName: `${config.host}:${config.ports.hub}`, builtin: { port: config.ports.hub } };
 }
 
 export async function listAll(collection: Collection<ProvisioningInstance>): Promise<ProvisioningInstance[]> {
