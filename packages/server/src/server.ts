@@ -1,3 +1,4 @@
+import type { BuiltInHub } from '@opendps/hub';
 import type { Logger, ProvisioningInstance } from '@opendps/model';
 import { createServiceApi } from '@opendps/service-api';
 import { openStore, type Store } from '@opendps/store';
@@ -31,6 +32,8 @@ export interface RunningServer {
   readonly connection: ConnectionInfo;
   readonly connectionFile: string;
   readonly caFile: string;
+  /** The built-in hubs this process serves, by name (lower case): tests read what devices sent them. */
+  readonly hubs: ReadonlyMap<string, BuiltInHub>;
   /** Closes the listeners, then the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -103,6 +106,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       connection,
       connectionFile,
       caFile: pki.caFile,
+      hubs: devices.hubs,
       stop: () => lifecycle.stop(),
     };
   } catch (error) {
