@@ -4,7 +4,7 @@ import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import { BuiltInHub } from '@opendps/hub';
 import { Errors, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
 import { createDpsMqttFrontEnd } from '@opendps/mqtt';
-import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
+import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import type { ServerConfig } from './config';
 import type { Route } from './https';
@@ -57,7 +57,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     },
   };
 
-  const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger });
+  const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger, ...registrationTuning(process.env) });
   const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
   const webSockets = createWebSocketUpgrade({ mqtt: (ws, req) => mqtt.handleWebSocket(ws, req) }, { logger: deviceLog });
 
@@ -119,4 +119,23 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     hubs,
     publishHubHostNames,
   };
+}
+
+/**
+ * Registration timing from the environment, for tests and operators: `OPENDPS_ANSWER_WITHIN_MS`
+ * (answer `register` at once when done within this time; 0 always answers 202 and the device polls;
+ * default 1500) and `OPENDPS_LEASE_SECONDS` (how long a node owns an in-flight registration before a
+ * poll on another node takes it over; default 30).
+ */
+export function registrationTuning(env: NodeJS.ProcessEnv): Pick<RegistrationServiceOptions, 'answerWithinMs' | 'leaseSeconds'> {
+  const read = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer of at least ${min}, not '${raw}'.`);
+    return value;
+  };
+  const answerWithinMs = read('OPENDPS_ANSWER_WITHIN_MS', 0);
+  const leaseSeconds = read('OPENDPS_LEASE_SECONDS', 1);
+  return { ...(answerWithinMs !== undefined ? { answerWithinMs } : {}), ...(leaseSeconds !== undefined ? { leaseSeconds } : {}) };
 }
