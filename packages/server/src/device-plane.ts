@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import { BuiltInHub } from '@opendps/hub';
 import { Errors, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
@@ -21,15 +22,16 @@ export interface DevicePlaneOptions {
 }
 
 /**
- * Everything devices talk to: the registration service, its front-ends (MQTT over TLS; HTTPS and
- * WebSockets on the shared HTTPS listener) and the built-in hubs devices are assigned to.
+ * Everything devices talk to: the registration service, its front-ends (MQTT and AMQP over TLS;
+ * HTTPS and both WebSocket flavours on the shared HTTPS listener) and the built-in hubs devices are
+ * assigned to.
  */
 export interface DevicePlane {
   /** Mounted on the HTTPS listener after the service API. */
   routes: Route[];
   /** The HTTPS listener's `upgrade` event (`/$iothub/websocket`, by subprotocol). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** The MQTT listener and one listener per built-in hub. */
+  /** The MQTT and AMQP listeners and one listener per built-in hub. */
   listeners: Listener[];
   /** Built-in hubs by name (lower case). */
   hubs: ReadonlyMap<string, BuiltInHub>;
@@ -59,21 +61,18 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
 
   const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger, ...registrationTuning(process.env) });
   const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
-  const webSockets = createWebSocketUpgrade({ mqtt: (ws, req) => mqtt.handleWebSocket(ws, req) }, { logger: deviceLog });
-
-  let mqttListener: Awaited<ReturnType<typeof mqtt.listen>> | undefined;
-  const listeners: Listener[] = [
+  const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog });
+  const webSockets = createWebSocketUpgrade(
     {
-      name: 'mqtt',
-      start: async () => {
-        mqttListener = await mqtt.listen({ port: config.ports.mqtt, tls });
-        return mqttListener.port;
-      },
-      stop: async () => {
-        await mqttListener?.close();
-        await mqtt.close();
-      },
+      mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),
+      AMQPWSB10: (ws, req) => amqp.handleWebSocket(ws, req),
     },
+    { logger: deviceLog },
+  );
+
+  const listeners: Listener[] = [
+    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls),
+    frontEndListener('amqp', config.ports.amqp, amqp, tls),
     ...[...hubs.values()].map(
       (hub): Listener => ({
         name: `hub:${hub.name}`,
@@ -118,6 +117,26 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     listeners,
     hubs,
     publishHubHostNames,
+  };
+}
+
+interface FrontEnd {
+  listen(options: { port: number; tls: { cert: string; key: string } }): Promise<{ port: number; close(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: { cert: string; key: string }): Listener {
+  let listening: { port: number; close(): Promise<void> } | undefined;
+  return {
+    name,
+    start: async () => {
+      listening = await frontEnd.listen({ port, tls });
+      return listening.port;
+    },
+    stop: async () => {
+      await listening?.close();
+      await frontEnd.close();
+    },
   };
 }
 

@@ -51,7 +51,7 @@ describe('createServer', () => {
       expect(statSync(join(dir.path, 'connection.json')).mode & 0o777).toBe(0o600);
       expect(written.endpoints).toEqual({
         mqtt: expect.stringMatching(/^localhost:\d+$/),
-        amqp: null,
+        amqp: expect.stringMatching(/^localhost:\d+$/),
         https: `localhost:${port}`,
         hubs: [expect.stringMatching(/^localhost:\d+$/)],
       });
