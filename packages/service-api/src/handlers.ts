@@ -1,5 +1,6 @@
 import type { OperationHandler } from './context';
 import { bulkHandler } from './bulk';
+import { certificateHandlers } from './certificates-handlers';
 import {
   attestationHandler,
   deleteEnrollmentHandler,
@@ -28,4 +29,5 @@ export const handlers: Record<Operation, OperationHandler> = {
   getRegistration,
   deleteRegistration,
   queryRegistrations,
+  ...certificateHandlers,
 };

@@ -1,4 +1,5 @@
 import { Errors, assertEnrollmentGroupId, assertRegistrationId, type AccessRight } from '@opendps/model';
+import { certificateRoute, type CertificateOperation } from './certificates-routes';
 
 /**
  * The service API's routes (service-api.md §1). Segments are case-insensitive (Node sends
@@ -20,7 +21,8 @@ export type Operation =
   | 'bulkEnrollmentGroups'
   | 'getRegistration'
   | 'deleteRegistration'
-  | 'queryRegistrations';
+  | 'queryRegistrations'
+  | CertificateOperation;
 
 export interface Route {
   operation: Operation;
@@ -30,8 +32,8 @@ export interface Route {
   right: AccessRight;
 }
 
-type Resource = 'enrollments' | 'enrollmentgroups' | 'registrations';
-const RESOURCES: readonly string[] = ['enrollments', 'enrollmentgroups', 'registrations'];
+type Resource = 'enrollments' | 'enrollmentgroups' | 'registrations' | 'certificates';
+const RESOURCES: readonly string[] = ['enrollments', 'enrollmentgroups', 'registrations', 'certificates'];
 
 /** Path segments without the leading empty one and at most one trailing slash. */
 function segmentsOf(pathname: string): string[] {
@@ -55,6 +57,7 @@ export function resolveRoute(method: string, pathname: string): Route {
   const rawId = segments[1];
   const action = segments[2]?.toLowerCase();
   if (resource === 'registrations') return registrationRoute(method, rawId, action);
+  if (resource === 'certificates') return certificateRoute(method, rawId, segments[2]);
   const group = resource === 'enrollmentgroups';
   const assertId = group ? assertEnrollmentGroupId : assertRegistrationId;
   const name = group ? 'EnrollmentGroup' : 'Enrollment';

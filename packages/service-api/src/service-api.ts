@@ -16,7 +16,7 @@ export interface ServiceApiOptions {
 }
 
 export interface ServiceApi {
-  /** True for service-API paths only (`/enrollments…`, `/enrollmentGroups…`, `/registrations…`, any case). */
+  /** True for service-API paths only (`/enrollments…`, `/enrollmentGroups…`, `/registrations…`, `/certificates…`, any case). */
   matches(pathname: string): boolean;
   /** Answers one request; never rejects, and every answer is JSON. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
