@@ -45,7 +45,7 @@ describe('runFleet (the worker pool)', () => {
       count: 1000,
       concurrency: 2,
       maxDurationMs: 50,
-      register: () => new Promise((resolve) => setTimeout(() => resolve({ latencyMs: 20 }), 20)),
+      register: () => new Promise<{ latencyMs: number }>((resolve) => setTimeout(() => resolve({ latencyMs: 20 }), 20)),
     });
     expect(result.notStarted).toBeGreaterThan(900);
     expect(result.succeeded + result.notStarted).toBe(1000);
