@@ -1,4 +1,5 @@
 import { runCommand, runGroup, usageError, type Command, type CommandGroup } from './command';
+import { caGroup } from './commands/ca';
 import { certGroup } from './commands/cert';
 import { enrollmentGroup } from './commands/enrollments';
 import { keyGroup } from './commands/key';
@@ -6,7 +7,7 @@ import { startCommand } from './commands/start';
 import { EXIT_OK, processIo, type CliIo } from './io';
 
 /** The `opendps` command table. */
-const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, keyGroup];
+const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup];
 
 function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
