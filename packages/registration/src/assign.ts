@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { deriveDeviceKey } from '@opendps/attestation';
+import { createHash, randomBytes } from 'node:crypto';
+import { deriveDeviceKey, tpm } from '@opendps/attestation';
 import type { HubDeviceIdentity } from '@opendps/hub';
 import {
   Errors,
@@ -33,8 +33,19 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
 
   const hub = chooseHub(candidateHubs(instance, attestation), attested.registrationId, previous?.assignedHub);
   const connector = hubs.connector(hub);
-  const identity = hubIdentity(attestation);
-  const existing = await connector.getDevice(identity.deviceId);
+  const existing = await connector.getDevice(attested.deviceId);
+  const identity = hubIdentity(attestation, existing?.identity);
+  // The second blob (trap 15): the hub key K2, which only this TPM can import. Built before the hub
+  // is touched; returned with the operation, never kept in the registration record.
+  const tpmBlob =
+    attested.tpm && identity.authentication.type === 'sas'
+      ? tpm.wrapTpmDeviceKey({
+          ...attested.tpm,
+          registrationId: attested.registrationId,
+          idScope: instance.idScope,
+          deviceKey: identity.authentication.symmetricKey.primaryKey,
+        }).authenticationKey
+      : undefined;
   const twin = enrollment.initialTwin;
   await connector.upsertDevice(
     identity,
@@ -43,7 +54,7 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
 
   const groupId = isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined;
   const now = utcNow();
-  return records.put({
+  const recorded = await records.put({
     registrationId: attested.registrationId,
     createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
     assignedHub: connector.hostName,
@@ -62,6 +73,7 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
         }
       : {}),
   });
+  return tpmBlob ? { ...recorded, tpm: { authenticationKey: tpmBlob } } : recorded;
 }
 
 /**
@@ -99,10 +111,22 @@ export function chooseHub(candidates: LinkedHub[], registrationId: string, curre
   return best as LinkedHub;
 }
 
-/** The identity the device will use at its hub: the enrollment's key, the group-derived key, or its certificate. */
-export function hubIdentity({ attested, enrollment }: Attestation): HubDeviceIdentity {
+/**
+ * The identity the device will use at its hub: the enrollment's key, the group-derived key, its
+ * certificate, or for TPM a symmetric key the service picks (K2, tpm-attestation.md §5). A TPM
+ * device that already has keys at this hub keeps them, so its hub identity stays valid.
+ */
+export function hubIdentity({ attested, enrollment }: Attestation, existing?: HubDeviceIdentity): HubDeviceIdentity {
   const capabilities = { iotEdge: enrollment.capabilities?.iotEdge ?? false };
   const base = { deviceId: attested.deviceId, status: 'enabled' as const, capabilities };
+  if (attested.attestationType === 'tpm') {
+    const current = existing?.authentication;
+    const symmetricKey =
+      current?.type === 'sas'
+        ? current.symmetricKey
+        : { primaryKey: randomBytes(32).toString('base64'), secondaryKey: randomBytes(32).toString('base64') };
+    return { ...base, authentication: { type: 'sas', symmetricKey } };
+  }
   if (attested.x509) {
     return { ...base, authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: attested.x509.thumbprint } } };
   }

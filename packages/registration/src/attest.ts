@@ -14,6 +14,7 @@ import {
   type X509CertificateInfo,
 } from '@opendps/model';
 import { caCertificates, enrollmentGroups, enrollments, type Store } from '@opendps/store';
+import { answerTpmChallenge, issueTpmChallenge, TpmChallengeError, verifyTpmPoll, type TpmAttested } from './tpm';
 import type { Proof } from './types';
 
 /** Who a device proved to be: enough to finish its registration on any node. Holds no secrets. */
@@ -28,6 +29,8 @@ export interface AttestedDevice {
     certificateInfo: X509CertificateInfo;
     signingCertificateInfo?: X509CertificateInfo;
   };
+  /** The TPM's public keys: the hub key blob is wrapped to them (any node may finish the work). */
+  tpm?: { endorsementKey: string; storageRootKey: string };
 }
 
 export interface Attestation {
@@ -40,6 +43,14 @@ export interface AttestContext {
   idScope: string;
   registrationId: string;
   now: Date;
+  /**
+   * `register` consumes a TPM challenge (its answer starts one registration); `poll` (the default:
+   * operation status, registration status) only checks the token against the answered challenge.
+   */
+  purpose?: 'register' | 'poll';
+  /** TPM challenge lifetimes (tpm.ts). */
+  tpmChallengeTtlSeconds?: number;
+  tpmAnsweredTtlSeconds?: number;
 }
 
 /** Step 4 of the flow: find the enrollment that matches the device and verify its proof. */
@@ -50,7 +61,7 @@ export async function attest(context: AttestContext, proof: Proof): Promise<Atte
     case 'x509':
       return attestX509(context, proof.chain);
     case 'tpm':
-      throw Errors.unauthorized('TPM attestation is not available yet.');
+      return attestTpm(context, proof);
     default:
       throw Errors.unauthorized('The device presented no credentials: a SAS token or a client certificate is required.');
   }
@@ -67,6 +78,8 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
   const expectedResource = `${idScope}/registrations/${registrationId}`;
 
   const individual = await enrollments(store, idScope).get(registrationId);
+  // A TPM device's HTTPS polls carry only the token it signed with K1 (device-protocols.md §4).
+  if (individual?.attestation.type === 'tpm') return tpmAttestation(context, await verifyTpmPoll(tpmContext(context), token));
   if (individual) {
     const keys = individual.attestation.symmetricKey;
     if (!keys) throw Errors.invalidSignature('The enrollment of this registration id does not use symmetric keys.');
@@ -101,6 +114,43 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
     };
   }
   throw Errors.invalidSignature();
+}
+
+/**
+ * TPM (tpm-attestation.md §2): without a token the device is challenged (a 401 carrying the blob);
+ * with one, a register answers the challenge and a poll proves it still holds K1.
+ */
+async function attestTpm(context: AttestContext, proof: Extract<Proof, { kind: 'tpm' }>): Promise<Attestation> {
+  const keys = { endorsementKey: proof.endorsementKey, storageRootKey: proof.storageRootKey };
+  const tpm = tpmContext(context);
+  if (proof.token === undefined || proof.token === '') throw new TpmChallengeError(await issueTpmChallenge(tpm, keys));
+  const attested =
+    context.purpose === 'register' ? await answerTpmChallenge(tpm, keys, proof.token) : await verifyTpmPoll(tpm, proof.token, proof.endorsementKey);
+  return tpmAttestation(context, attested);
+}
+
+function tpmContext(context: AttestContext) {
+  return {
+    store: context.store,
+    idScope: context.idScope,
+    registrationId: context.registrationId,
+    now: context.now,
+    ...(context.tpmChallengeTtlSeconds !== undefined ? { challengeTtlSeconds: context.tpmChallengeTtlSeconds } : {}),
+    ...(context.tpmAnsweredTtlSeconds !== undefined ? { answeredTtlSeconds: context.tpmAnsweredTtlSeconds } : {}),
+  };
+}
+
+function tpmAttestation(context: AttestContext, { enrollment, keys }: TpmAttested): Attestation {
+  return {
+    enrollment,
+    attested: {
+      registrationId: context.registrationId,
+      deviceId: enrollment.deviceId ?? context.registrationId,
+      enrollment: { kind: 'individual', registrationId: enrollment.registrationId },
+      attestationType: 'tpm',
+      tpm: keys,
+    },
+  };
 }
 
 /** X.509: the chain presented in TLS, matched individual first, then groups up the chain (service-api.md §14). */

@@ -15,6 +15,7 @@ import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
 import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
+import { discardTpmChallenge, issueTpmChallenge } from './tpm';
 import type {
   OperationStatusRequest,
   RegistrationOutcome,
@@ -41,6 +42,13 @@ export interface RegistrationServiceOptions {
   leaseSeconds?: number;
   /** Names this node in leases (default a random id). */
   nodeId?: string;
+  /** How long a TPM challenge may be answered (default 300 s). */
+  tpmChallengeSeconds?: number;
+}
+
+/** What the AMQP SASL TPM exchange asks for (structurally `TpmChallenger` of @opendps/amqp): raw TPM2B_PUBLIC keys in, the raw blob out. */
+export interface TpmChallengeIssuer {
+  challenge(request: { idScope: string; registrationId: string; endorsementKey: Buffer; storageRootKey: Buffer }): Promise<Buffer>;
 }
 
 /** The registration pipeline (ARCHITECTURE.md steps 3-7), shared by every front-end. */
@@ -63,11 +71,27 @@ export class DpsRegistrationService implements RegistrationService {
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
     return this.logged('register', request, async () => {
-      const { instance, attestation } = await this.authenticate(request);
+      const { instance, attestation } = await this.authenticate(request, 'register');
       if (!attestation) return this.disabled(instance, request.registrationId);
-      return this.start(instance, attestation, newOperationId(), request);
+      return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(), request));
     });
   }
+
+  /**
+   * The TPM challenge for the AMQP SASL exchange (tpm-attestation.md §2.2): the same checks and record
+   * as the HTTPS 401, the blob as raw bytes. A refusal is a coded 401 (SASL outcome `auth`).
+   */
+  readonly tpm: TpmChallengeIssuer = {
+    challenge: async ({ idScope, registrationId, endorsementKey, storageRootKey }) => {
+      const instance = this.instance(idScope);
+      assertRegistrationId(registrationId);
+      const blob = await issueTpmChallenge(
+        { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(), ...this.tpmTtls() },
+        { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
+      );
+      return Buffer.from(blob, 'base64');
+    },
+  };
 
   async operationStatus(request: OperationStatusRequest): Promise<RegistrationOutcome> {
     return this.logged('operationStatus', request, async () => {
@@ -79,7 +103,7 @@ export class DpsRegistrationService implements RegistrationService {
       if (!document || !record || record.registrationId.toLowerCase() !== request.registrationId.toLowerCase()) {
         throw Errors.operationNotFound();
       }
-      if (record.status !== 'assigning') return { status: 200, body: operationStatus(record) };
+      if (record.status !== 'assigning') return this.finishTpm(instance, attestation, { status: 200, body: operationStatus(record) });
       if (record.lease.expiresAt > Date.now()) return this.assigning(record);
       // The node that held this operation died mid-registration: take it over (one poller wins the CAS).
       try {
@@ -88,7 +112,8 @@ export class DpsRegistrationService implements RegistrationService {
         return this.assigning(record);
       }
       this.logger.warn({ operationId: record.operationId, registrationId: record.registrationId }, 'taking over an abandoned operation');
-      return this.start(instance, attestation, record.operationId, { ...request, payload: record.payload, clientAddress: record.clientAddress }, true);
+      const outcome = await this.start(instance, attestation, record.operationId, { ...request, payload: record.payload, clientAddress: record.clientAddress }, true);
+      return this.finishTpm(instance, attestation, outcome);
     });
   }
 
@@ -102,14 +127,15 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /** Instance, registration id and proof; `attestation` is undefined when the matching enrollment is disabled. */
-  private async authenticate(request: RegistrationStatusRequest): Promise<{ instance: ProvisioningInstance; attestation?: Attestation }> {
-    const scope = typeof request.idScope === 'string' ? request.idScope.toLowerCase() : '';
-    const instance = this.options.instances().find((candidate) => candidate.idScope.toLowerCase() === scope);
-    if (!instance) throw Errors.idScopeNotFound();
+  private async authenticate(
+    request: RegistrationStatusRequest,
+    purpose: 'register' | 'poll' = 'poll',
+  ): Promise<{ instance: ProvisioningInstance; attestation?: Attestation }> {
+    const instance = this.instance(request.idScope);
     assertRegistrationId(request.registrationId);
     try {
       const attestation = await attest(
-        { store: this.options.store, idScope: instance.idScope, registrationId: request.registrationId, now: new Date() },
+        { store: this.options.store, idScope: instance.idScope, registrationId: request.registrationId, now: new Date(), purpose, ...this.tpmTtls() },
         request.proof,
       );
       return attestation.enrollment.provisioningStatus === 'disabled' ? { instance } : { instance, attestation };
@@ -117,6 +143,27 @@ export class DpsRegistrationService implements RegistrationService {
       if (toDpsError(error).errorCode === Errors.enrollmentDisabled().errorCode) return { instance };
       throw error;
     }
+  }
+
+  private instance(idScope: unknown): ProvisioningInstance {
+    const scope = typeof idScope === 'string' ? idScope.toLowerCase() : '';
+    const instance = this.options.instances().find((candidate) => candidate.idScope.toLowerCase() === scope);
+    if (!instance) throw Errors.idScopeNotFound();
+    return instance;
+  }
+
+  private tpmTtls(): { tpmChallengeTtlSeconds: number; tpmAnsweredTtlSeconds: number } {
+    return { tpmChallengeTtlSeconds: this.options.tpmChallengeSeconds ?? 300, tpmAnsweredTtlSeconds: this.ttlSeconds };
+  }
+
+  /** Once a TPM device has its final answer, its K1 is discarded (tpm.ts: the challenge lifecycle). */
+  private async finishTpm(instance: ProvisioningInstance, attestation: Attestation, outcome: RegistrationOutcome): Promise<RegistrationOutcome> {
+    if (outcome.status === 200 && attestation.attested.attestationType === 'tpm') {
+      await discardTpmChallenge(this.options.store, instance.idScope, attestation.attested.registrationId).catch((error: unknown) =>
+        this.logger.warn({ registrationId: attestation.attested.registrationId, err: String(error) }, 'could not discard a TPM challenge'),
+      );
+    }
+    return outcome;
   }
 
   /**

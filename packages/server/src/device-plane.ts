@@ -61,7 +61,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
 
   const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger, ...registrationTuning(process.env) });
   const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
-  const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog });
+  const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm });
   const webSockets = createWebSocketUpgrade(
     {
       mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),

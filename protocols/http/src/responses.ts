@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { DpsError } from '@opendps/model';
+import { isTpmChallengeError } from '@opendps/registration';
 
 /**
  * Every answer is JSON with this exact type: the Node SDK parses a body only when the type contains
@@ -24,6 +25,10 @@ export function writeJson(res: ServerResponse, status: number, body: unknown, he
  * Node needs exactly 401 and a string `authenticationKey`, the C SDK needs `keyName`).
  */
 export function errorBody(error: DpsError): object {
+  if (isTpmChallengeError(error)) {
+    const { message, ...rest } = error.toJSON();
+    return { authenticationKey: error.authenticationKey, keyName: error.keyName, message, ...rest };
+  }
   return error.toJSON();
 }
 
