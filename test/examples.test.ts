@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { generateSymmetricKey } from '@opendps/model';
+import { enrollments } from '@opendps/store';
+import { startOpenDps, type OpenDps } from './support/opendps';
+
+const run = promisify(execFile);
+const root = path.resolve(__dirname, '..');
+
+/** The README's device example, run as a user would: it must keep working. */
+describe('examples/provision-device.js', () => {
+  let opendps: OpenDps;
+  beforeAll(async () => {
+    opendps = await startOpenDps();
+  });
+  afterAll(() => opendps.stop());
+
+  it('provisions a device with the unmodified SDK and reads its initial desired twin from the hub', async () => {
+    const key = generateSymmetricKey();
+    await enrollments(opendps.server.store, opendps.connection.idScope).put({
+      registrationId: 'example-device',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: generateSymmetricKey() } },
+      initialTwin: { properties: { desired: { interval: 30 } } },
+    });
+    const { stdout } = await run(process.execPath, [path.join(root, 'examples/provision-device.js'), 'example-device', key], {
+      cwd: root,
+      env: { ...process.env, OPENDPS_CONNECTION: opendps.server.connectionFile },
+      timeout: 30_000,
+    });
+    expect(stdout).toContain(`assigned to ${opendps.connection.endpoints.hubs[0]} as example-device`);
+    expect(stdout).toContain('desired properties: {"interval":30');
+  });
+});
