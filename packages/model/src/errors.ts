@@ -99,7 +99,10 @@ export const Errors = {
   unsupportedMediaType: coded(415, 415001, 'The request body must be application/json.'),
   throttled: coded(429, 429001, 'Too many requests; retry after the given delay.'),
   internal: coded(500, 500001, 'Internal server error.'),
+  webhookFailed: coded(502, 502201, 'The custom allocation webhook failed.'),
+  webhookInvalidResponse: coded(502, 502202, 'The custom allocation webhook returned an invalid response.'),
   hubUnavailable: coded(503, 503001, 'The IoT hub could not be reached.'),
+  webhookTimeout: coded(504, 504201, 'The custom allocation webhook did not answer in time.'),
 } as const;
 
 export type ErrorName = keyof typeof Errors;
