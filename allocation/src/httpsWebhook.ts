@@ -58,8 +58,10 @@ export class HttpsWebhookClient implements WebhookClient {
     const url = checkWebhookUrl(webhookUrl);
     const body = Buffer.from(JSON.stringify(request), 'utf8');
     let failure: AttemptFailure | undefined;
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
-      if (attempt > 1) await delay(this.backoffMs(attempt - 1));
+    let attempt = 0;
+    while (attempt < this.attempts) {
+      if (attempt > 0) await delay(this.backoffMs(attempt));
+      attempt++;
       try {
         return await this.attempt(url, body);
       } catch (caught) {
@@ -67,7 +69,8 @@ export class HttpsWebhookClient implements WebhookClient {
         if (!failure.retryable) break;
       }
     }
-    throw (failure as AttemptFailure).error;
+    const { error } = failure as AttemptFailure;
+    throw new DpsError(error.status, error.errorCode, error.message, { ...error.info, attempts: String(attempt) });
   }
 
   /** Closes idle keep-alive connections. */
