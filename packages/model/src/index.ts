@@ -6,3 +6,4 @@ export * from './certificates';
 export * from './instance';
 export { readElement, certificateVersion } from './der';
 export * from './logger';
+export * from './tls';

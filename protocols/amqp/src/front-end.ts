@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, TLSSocket, type SecureContextOptions } from 'node:tls';
-import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import { createServer, type SecureContextOptions } from 'node:tls';
+import { Errors, peerCertificateChain, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { peerCertificateChain } from './certificates';
 import { answer } from './exchange';
 import { FrameGuard } from './frame-guard';
 import { allowOneNameForBothRoles, type SessionInternals } from './link-names';
@@ -198,7 +197,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       return;
     }
     const socket = request.socket;
-    const chain = socket instanceof TLSSocket ? peerCertificateChain(socket) : [];
+    const chain = peerCertificateChain(socket);
     // Binary messages are a byte stream: AMQP frames need not align with them (§5).
     handleConnection(createWebSocketStream(ws), {
       transport: 'amqp-ws',

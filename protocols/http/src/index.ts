@@ -2,6 +2,6 @@ export { createDeviceApi, type DeviceApiOptions } from './device-api';
 export { createWebSocketUpgrade, WEBSOCKET_PATH, type WebSocketHandler, type WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket';
 export type { HttpRoute } from './route';
 export { isDevicePath, parseDevicePath, type DevicePath } from './paths';
-export { peerCertificateChain } from './proof';
+export { peerCertificateChain } from '@opendps/model';
 export { DEFAULT_MAX_BODY_BYTES } from './body';
 export { JSON_CONTENT_TYPE } from './responses';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { peerCertificateChain } from '@opendps/model';
 import type { Proof } from '@opendps/registration';
 import type { DeviceRegistrationBody } from './request-body';
 
@@ -23,25 +23,4 @@ export function proofOf(req: IncomingMessage, body: DeviceRegistrationBody): Pro
   const chain = peerCertificateChain(req.socket);
   if (chain.length > 0) return { kind: 'x509', chain };
   return { kind: 'none' };
-}
-
-/**
- * The client certificate chain from the TLS handshake, leaf first, DER, as Node links it through
- * `issuerCertificate`. Stops at a self-signed root (Node links it to itself) or at a repeat.
- * Nothing is verified here: the server requests certificates without rejecting unknown ones.
- */
-export function peerCertificateChain(socket: unknown): Buffer[] {
-  const tls = socket as Partial<TLSSocket> | undefined;
-  if (typeof tls?.getPeerCertificate !== 'function') return [];
-  const chain: Buffer[] = [];
-  let certificate: DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
-  while (certificate && Buffer.isBuffer(certificate.raw) && certificate.raw.length > 0) {
-    const raw = certificate.raw;
-    if (chain.some((seen) => seen.equals(raw))) break;
-    chain.push(raw);
-    const issuer: DetailedPeerCertificate | undefined = certificate.issuerCertificate;
-    if (!issuer || issuer === certificate) break;
-    certificate = issuer;
-  }
-  return chain;
 }

@@ -1,11 +1,10 @@
-import { silentLogger } from '@opendps/model';
+import { peerCertificateChain, silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, TLSSocket, type SecureContextOptions } from 'node:tls';
+import { createServer, type SecureContextOptions } from 'node:tls';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
-import { peerCertificateChain } from './certificates';
 import { createHooks } from './hooks';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -84,7 +83,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       return;
     }
     const socket = request.socket;
-    const chain = socket instanceof TLSSocket ? peerCertificateChain(socket) : [];
+    const chain = peerCertificateChain(socket);
     handleConnection(createWebSocketStream(ws), {
       transport: 'mqtt-ws',
       ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),

@@ -7,5 +7,4 @@ export { parseRequestTopic, responseTopic, RESPONSE_FILTER } from './topics';
 export type { DpsRequest } from './topics';
 export { parseUsername } from './username';
 export type { DpsUsername } from './username';
-export { peerCertificateChain } from './certificates';
 export { asciiJson } from './json';
