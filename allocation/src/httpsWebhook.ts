@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { DpsError, Errors } from '@opendps/model';
+import { ipv4ToNumber } from './latency';
 import type { WebhookAllocationRequest, WebhookClient } from './webhook';
 
 export interface HttpsWebhookClientOptions {
@@ -173,8 +173,8 @@ function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (host === '::1') return true;
-  const v4 = /^(?:::ffff:)?(\d+\.\d+\.\d+\.\d+)$/.exec(host)?.[1];
-  return v4 !== undefined && isIP(v4) === 4 && v4.startsWith('127.');
+  const v4 = ipv4ToNumber(host);
+  return v4 !== undefined && v4 >>> 24 === 127;
 }
 
 function toArray(ca: HttpsWebhookClientOptions['ca']): Array<string | Buffer> {

@@ -94,9 +94,14 @@ function inNetwork(address: number, network: Network): boolean {
   return ((address & mask(network.prefix)) >>> 0) === network.base;
 }
 
-/** Dotted-quad IPv4, or IPv4-mapped IPv6 (`::ffff:a.b.c.d`, as Node reports dual-stack peers), as a uint32. */
+/**
+ * Dotted-quad IPv4, or IPv4-mapped IPv6 as a uint32: `::ffff:a.b.c.d` (how Node reports dual-stack
+ * peers) or its hex form `::ffff:7f00:1` (how WHATWG URLs normalise it). Anything else: undefined.
+ */
 export function ipv4ToNumber(text: string): number | undefined {
   const trimmed = text.trim();
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(trimmed);
+  if (hex) return parseInt(hex[1] as string, 16) * 65536 + parseInt(hex[2] as string, 16);
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(trimmed);
   const dotted = mapped ? mapped[1] : trimmed;
   const parts = dotted?.split('.') ?? [];

@@ -102,7 +102,9 @@ describe('geoLatency with the configured latency map', () => {
     expect(latency.locationOf('2001:db8::1')).toBeUndefined();
     expect(latency.locationOf('not-an-ip')).toBeUndefined();
     expect(latency.locationOf(undefined)).toBeUndefined();
+    expect(latency.locationOf('::ffff:a14:101')).toBe('eastus'); // 10.20.1.1 in hex form
     expect(ipv4ToNumber('256.1.1.1')).toBeUndefined();
+    expect(ipv4ToNumber('10.1.2')).toBeUndefined();
   });
 
   it('chooses the lowest-latency hub for the device location, whatever its id', async () => {

@@ -237,9 +237,10 @@ describe('webhook URL rule', () => {
     expect(checkWebhookUrl('http://localhost:7071/api/x').hostname).toBe('localhost');
     expect(checkWebhookUrl('http://127.0.0.5/x').hostname).toBe('127.0.0.5');
     expect(checkWebhookUrl('http://[::1]:80/x').hostname).toBe('[::1]');
+    expect(checkWebhookUrl('http://[::ffff:127.0.0.1]/x').hostname).toBe('[::ffff:7f00:1]');
   });
 
-  it.each(['http://example.com/x', 'http://10.0.0.1/x', 'http://128.0.0.1/x', 'http://[2001:db8::1]/x', 'ftp://localhost/x', 'not a url'])(
+  it.each(['http://example.com/x', 'http://10.0.0.1/x', 'http://128.0.0.1/x', 'http://[2001:db8::1]/x', 'http://[::ffff:10.0.0.1]/x', 'http://127.0.0.1.example.com/x', 'ftp://localhost/x', 'not a url'])(
     'refuses %s with 400012 before connecting',
     async (url) => {
       expect(await codeOf(() => checkWebhookUrl(url))).toBe(400012);
