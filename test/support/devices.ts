@@ -2,9 +2,14 @@
  * Devices for the cross-package suites: the unmodified Azure IoT device SDKs pointed at a local
  * OpenDPS (device-protocols.md §7), and raw MQTT / HTTPS clients that show exactly what is on the wire.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createSasToken } from '@opendps/attestation';
+import type { ConnectionInfo } from '@opendps/server';
 import { SharedAccessSignature } from 'azure-iot-common';
 import { Client as HubClient, Message } from 'azure-iot-device';
 import { Mqtt as HubMqtt } from 'azure-iot-device-mqtt';
@@ -271,8 +276,9 @@ export class MqttDpsSession {
     return this.request('$dps/registrations/GET/iotdps-get-operationstatus/', ' ', `&operationId=${operationId}`);
   }
 
-  async close(): Promise<void> {
-    await this.client.endAsync();
+  /** `force`: drop the connection without DISCONNECT (the server may be gone). */
+  async close(force = false): Promise<void> {
+    await this.client.endAsync(force);
   }
 }
 
@@ -314,4 +320,81 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+// --- gateway processes -----------------------------------------------------------------------------
+
+export const CLI = path.resolve(__dirname, '../../packages/server/dist/cli.js');
+
+export interface Gateway {
+  child: ChildProcess;
+  dataDir: string;
+  connection: ConnectionInfo;
+  ca: string;
+  endpoints: DpsEndpoints;
+  output(): string;
+  /** SIGKILL (a crash); resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM, then removes the data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `opendps start` (the built CLI, `npx tsc -b` first) as a child process on free ports with its own
+ * data directory; resolves once it logged `ready`. `env` adds OPENDPS_* variables; the machine's
+ * NODE_EXTRA_CA_CERTS is not passed on.
+ */
+export function startGateway(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npx tsc -b' first.`);
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-gateway-'));
+  const child = spawn(
+    process.execPath,
+    [CLI, 'start', '--data-dir', dataDir, '--https-port', '0', '--mqtt-port', '0', '--amqp-port', '0', '--hub-port', '0', ...args],
+    { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const onProcessExit = (): boolean => child.kill('SIGKILL');
+  process.once('exit', onProcessExit);
+  return new Promise((resolve, reject) => {
+    const fail = (reason: string): void => {
+      child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+      reject(new Error(`${reason}:\n${output}`));
+    };
+    const timer = setTimeout(() => fail('the gateway did not log ready within 20 s'), 20_000);
+    const early = (code: number | null): void => {
+      clearTimeout(timer);
+      fail(`the gateway exited with ${code} before ready`);
+    };
+    child.once('exit', early);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const wasReady = output.includes(' ready on ');
+      output += chunk.toString();
+      if (wasReady || !output.includes(' ready on ')) return;
+      clearTimeout(timer);
+      child.off('exit', early);
+      const connection = JSON.parse(readFileSync(path.join(dataDir, 'connection.json'), 'utf8')) as ConnectionInfo;
+      const ca = readFileSync(connection.caFile, 'utf8');
+      resolve({
+        child,
+        dataDir,
+        connection,
+        ca,
+        endpoints: { mqttPort: portOf(connection.endpoints.mqtt), httpsPort: portOf(connection.endpoints.https), ca },
+        output: () => output,
+        kill: async () => {
+          child.kill('SIGKILL');
+          await exited;
+        },
+        stop: async () => {
+          child.kill('SIGTERM');
+          await exited;
+          process.removeListener('exit', onProcessExit);
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      });
+    });
+  });
 }
