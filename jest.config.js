@@ -5,7 +5,7 @@ const path = require('node:path');
 
 const packageDirs = ['packages', 'protocols']
   .flatMap((group) => fs.readdirSync(path.join(__dirname, group)).map((name) => path.join(group, name)))
-  .concat(['attestation'])
+  .concat(['attestation', 'allocation'])
   .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'package.json')));
 
 const moduleNameMapper = {};

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, type SecureContextOptions } from 'node:tls';
-import { Errors, peerCertificateChain, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
+import { connectionContext, listenTls, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { answer } from './exchange';
 import { FrameGuard } from './frame-guard';
@@ -23,17 +22,8 @@ import { createContainer, type Connection, type EventContext } from './rhea';
 import { saslMechanisms } from './sasl';
 import type { AmqpSession, ConnectionContext } from './session';
 
-export interface AmqpListenOptions {
-  port: number;
-  host?: string;
-  /** The server certificate and key (PEM); any other secure-context option passes through. */
-  tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
-}
-
-export interface AmqpListener {
-  port: number;
-  close(): Promise<void>;
-}
+export type AmqpListenOptions = TlsListenOptions;
+export type AmqpListener = TlsListener;
 
 export interface DpsAmqpFrontEnd {
   /** Serve one AMQP byte stream (already decrypted) on behalf of `context`. */
@@ -196,54 +186,22 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       ws.close(1002, 'subprotocol AMQPWSB10 expected');
       return;
     }
-    const socket = request.socket;
-    const chain = peerCertificateChain(socket);
     // Binary messages are a byte stream: AMQP frames need not align with them (§5).
-    handleConnection(createWebSocketStream(ws), {
-      transport: 'amqp-ws',
-      ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
-      ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
-    });
+    handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'amqp-ws'));
   }
 
-  async function listen({ port, host, tls }: AmqpListenOptions): Promise<AmqpListener> {
-    const sockets = new Set<Socket>();
-    const server = createServer(
-      // Requested, not verified: the chain is a proof the registration service checks per enrollment.
-      { ...tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: connectTimeout },
-      (socket) => {
-        const chain = peerCertificateChain(socket);
-        handleConnection(socket, {
-          transport: 'amqp',
-          ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
-          ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
-        });
-      },
+  async function listen(options: AmqpListenOptions): Promise<AmqpListener> {
+    const tls = await listenTls({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'AMQP' }, (socket) =>
+      handleConnection(socket, connectionContext(socket, 'amqp')),
     );
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
     const listener: AmqpListener = {
-      port: typeof address === 'object' && address ? address.port : port,
-      close: () =>
-        new Promise<void>((resolve) => {
-          listeners.delete(listener);
-          server.close(() => resolve());
-          for (const socket of sockets) socket.destroy();
-        }),
+      port: tls.port,
+      close: () => {
+        listeners.delete(listener);
+        return tls.close();
+      },
     };
     listeners.add(listener);
-    logger.info({ port: listener.port }, 'AMQP over TLS listening');
     return listener;
   }
 

@@ -1,13 +1,9 @@
+import type { ConnectionContext as BaseConnectionContext } from '@opendps/protocol-base';
 import type { Proof } from '@opendps/registration';
 import type { Sender } from './rhea';
 
 /** How a connection reached us; the TLS or WebSocket adapter fills it in. */
-export interface ConnectionContext {
-  transport: 'amqp' | 'amqp-ws';
-  remoteAddress?: string;
-  /** The chain presented in the TLS handshake, DER, leaf first; unverified. */
-  clientCertificateChain?: Buffer[];
-}
+export type ConnectionContext = BaseConnectionContext<'amqp' | 'amqp-ws'>;
 
 /**
  * Who the device says it is and what it presented. SASL PLAIN and TPM name the registration; an

@@ -1,8 +1,7 @@
-import { peerCertificateChain, silentLogger } from '@opendps/model';
+import { silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, type SecureContextOptions } from 'node:tls';
+import { connectionContext, listenTls, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
 import { createHooks } from './hooks';
@@ -15,17 +14,8 @@ import {
 import { PacketSizeGuard } from './packet-size-guard';
 import type { ConnectionContext, DeviceSession } from './session';
 
-export interface MqttListenOptions {
-  port: number;
-  host?: string;
-  /** The server certificate and key (PEM); any other secure-context option passes through. */
-  tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
-}
-
-export interface MqttListener {
-  port: number;
-  close(): Promise<void>;
-}
+export type MqttListenOptions = TlsListenOptions;
+export type MqttListener = TlsListener;
 
 export interface DpsMqttFrontEnd {
   /** Serve one MQTT byte stream (already decrypted) on behalf of `context`. */
@@ -82,53 +72,21 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       ws.close(1002, 'subprotocol mqtt expected');
       return;
     }
-    const socket = request.socket;
-    const chain = peerCertificateChain(socket);
-    handleConnection(createWebSocketStream(ws), {
-      transport: 'mqtt-ws',
-      ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
-      ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
-    });
+    handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'mqtt-ws'));
   }
 
-  async function listen({ port, host, tls }: MqttListenOptions): Promise<MqttListener> {
-    const sockets = new Set<Socket>();
-    const server = createServer(
-      // Requested, not verified: the chain is a proof the registration service checks per enrollment.
-      { ...tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: connectTimeout },
-      (socket) => {
-        const chain = peerCertificateChain(socket);
-        handleConnection(socket, {
-          transport: 'mqtt',
-          ...(socket.remoteAddress ? { remoteAddress: socket.remoteAddress } : {}),
-          ...(chain.length > 0 ? { clientCertificateChain: chain } : {}),
-        });
-      },
+  async function listen(options: MqttListenOptions): Promise<MqttListener> {
+    const tls = await listenTls({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'MQTT' }, (socket) =>
+      handleConnection(socket, connectionContext(socket, 'mqtt')),
     );
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    server.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = server.address();
     const listener: MqttListener = {
-      port: typeof address === 'object' && address ? address.port : port,
-      close: () =>
-        new Promise<void>((resolve) => {
-          listeners.delete(listener);
-          server.close(() => resolve());
-          for (const socket of sockets) socket.destroy();
-        }),
+      port: tls.port,
+      close: () => {
+        listeners.delete(listener);
+        return tls.close();
+      },
     };
     listeners.add(listener);
-    logger.info({ port: listener.port }, 'MQTT over TLS listening');
     return listener;
   }
 

@@ -1,12 +1,8 @@
+import type { ConnectionContext as BaseConnectionContext } from '@opendps/protocol-base';
 import type { Proof } from '@opendps/registration';
 
 /** How a connection reached us; the TLS or WebSocket adapter fills it in. */
-export interface ConnectionContext {
-  transport: 'mqtt' | 'mqtt-ws';
-  remoteAddress?: string;
-  /** The chain presented in the TLS handshake, DER, leaf first; unverified. */
-  clientCertificateChain?: Buffer[];
-}
+export type ConnectionContext = BaseConnectionContext<'mqtt' | 'mqtt-ws'>;
 
 /** Who the CONNECT says the device is; authenticated by the registration service on every request. */
 export interface DeviceIdentity {

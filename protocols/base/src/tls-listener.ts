@@ -1,0 +1,55 @@
+import type { Socket } from 'node:net';
+import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import type { Logger } from '@opendps/model';
+
+export interface TlsListenOptions {
+  port: number;
+  host?: string;
+  /** The server certificate and key (PEM); any other secure-context option passes through. */
+  tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+}
+
+export interface TlsListener {
+  /** The port really bound (a free one when 0 was asked for). */
+  port: number;
+  /** Stops accepting and destroys every open connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * A device-facing TLS listener. Client certificates are requested but never verified by the socket:
+ * the chain is a proof the registration service checks against the enrollment.
+ */
+export async function listenTls(
+  options: TlsListenOptions & { handshakeTimeoutMs: number; logger: Logger; name: string },
+  onConnection: (socket: TLSSocket) => void,
+): Promise<TlsListener> {
+  const sockets = new Set<Socket>();
+  const server = createServer(
+    { ...options.tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: options.handshakeTimeoutMs },
+    onConnection,
+  );
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (error) => options.logger.debug({ err: error.message }, 'TLS handshake failed'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  options.logger.info({ port }, `${options.name} over TLS listening`);
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
