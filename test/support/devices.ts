@@ -344,12 +344,13 @@ export interface Gateway {
  * data directory; resolves once it logged `ready`. `env` adds OPENDPS_* variables; the machine's
  * NODE_EXTRA_CA_CERTS is not passed on.
  */
-export function startGateway(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
+export function startGateway(args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { httpsPort?: number } = {}): Promise<Gateway> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npx tsc -b' first.`);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-gateway-'));
+  const httpsPort = String(options.httpsPort ?? 0);
   const child = spawn(
     process.execPath,
-    [CLI, 'start', '--data-dir', dataDir, '--https-port', '0', '--mqtt-port', '0', '--amqp-port', '0', '--hub-port', '0', ...args],
+    [CLI, 'start', '--data-dir', dataDir, '--https-port', httpsPort, '--mqtt-port', '0', '--amqp-port', '0', '--hub-port', '0', ...args],
     { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
