@@ -194,6 +194,18 @@ export interface ProvisioningInstance {
   policies: SharedAccessPolicy[];
   linkedHubs: LinkedHub[];
   allocationPolicy: Exclude<AllocationPolicy, 'custom'>;
+  /** Throttling quotas (service-api.md §15); absent fields take generous defaults. */
+  quotas?: InstanceQuotas;
+}
+
+/** Per-instance throttling quotas, shared by every node through the store's counters. */
+export interface InstanceQuotas {
+  /** Device `register` requests per second for the whole instance. */
+  registrationsPerSecond?: number;
+  /** Operation-status polls and registration-status lookups per second for the whole instance. */
+  pollsPerSecond?: number;
+  /** Polls per device per 10 s (Azure: 5). Off unless set. */
+  devicePollsPer10Seconds?: number;
 }
 
 /** A CA certificate registered on an instance, usable by `caReferences` once proven. */

@@ -15,6 +15,7 @@ import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
 import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
+import { createRegistrationThrottle, type RegistrationThrottle } from './throttle';
 import { discardTpmChallenge, issueTpmChallenge } from './tpm';
 import type {
   OperationStatusRequest,
@@ -44,6 +45,8 @@ export interface RegistrationServiceOptions {
   nodeId?: string;
   /** How long a TPM challenge may be answered (default 300 s). */
   tpmChallengeSeconds?: number;
+  /** Per-instance quotas (default: counted in the store with the instance's `quotas`, see throttle.ts). */
+  throttle?: RegistrationThrottle;
 }
 
 /** What the AMQP SASL TPM exchange asks for (structurally `TpmChallenger` of @opendps/amqp): raw TPM2B_PUBLIC keys in, the raw blob out. */
@@ -59,6 +62,7 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly ttlSeconds: number;
   private readonly leaseMs: number;
   private readonly nodeId: string;
+  private readonly throttle: RegistrationThrottle;
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -67,6 +71,7 @@ export class DpsRegistrationService implements RegistrationService {
     this.ttlSeconds = options.operationTtlSeconds ?? 1800;
     this.leaseMs = (options.leaseSeconds ?? 30) * 1000;
     this.nodeId = options.nodeId ?? randomUUID();
+    this.throttle = options.throttle ?? createRegistrationThrottle(options.store);
   }
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
@@ -133,6 +138,7 @@ export class DpsRegistrationService implements RegistrationService {
   ): Promise<{ instance: ProvisioningInstance; attestation?: Attestation }> {
     const instance = this.instance(request.idScope);
     assertRegistrationId(request.registrationId);
+    await this.throttle.admit(instance, purpose, request.registrationId);
     try {
       const attestation = await attest(
         { store: this.options.store, idScope: instance.idScope, registrationId: request.registrationId, now: new Date(), purpose, ...this.tpmTtls() },
