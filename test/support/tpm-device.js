@@ -1,0 +1,82 @@
+'use strict';
+/**
+ * A TPM device built only from the unmodified SDK packages (`azure-iot-security-tpm` over tss.js,
+ * `azure-iot-provisioning-device` Http or Amqp, `azure-iot-device` Mqtt), in its own process:
+ * NODE_EXTRA_CA_CERTS is read at start (device-protocols.md §7) and the TPM Amqp transport takes no CA,
+ * and a bad activation blob throws an uncaught TypeError in the SDK (service-api.md §10 quirk 4),
+ * which must fail this process, not the test runner.
+ * argv[2]: JSON {mode: 'keys'|'register', tpmPort, transport?: 'http'|'amqp', host?, port?, idScope?, registrationId?, timeoutMs?}
+ * stdout: JSON. keys: {endorsementKey, storageRootKey, registrationId}. register: {result, hub: {connected, sent}} or {error}.
+ */
+const https = require('node:https');
+const { setTimeout, clearTimeout } = require('node:timers');
+const { Tpm } = require('tss.js');
+const { TpmSecurityClient, TpmAuthenticationProvider } = require('azure-iot-security-tpm');
+const { ProvisioningDeviceClient } = require('azure-iot-provisioning-device');
+const { Http } = require('azure-iot-provisioning-device-http');
+const { Amqp } = require('azure-iot-provisioning-device-amqp');
+const { Http: HttpBase } = require('azure-iot-http-base');
+const { Client, Message } = require('azure-iot-device');
+const { Mqtt } = require('azure-iot-device-mqtt');
+
+const options = JSON.parse(process.argv[2]);
+const tpm = new Tpm(true, '127.0.0.1', options.tpmPort);
+const security = new TpmSecurityClient(options.registrationId, tpm);
+
+const timeoutMs = options.timeoutMs || 40000;
+const timer = setTimeout(() => finish({ error: { name: 'Timeout', message: `the device did not finish in ${timeoutMs} ms` } }), timeoutMs);
+function finish(output) {
+  clearTimeout(timer);
+  process.stdout.write(JSON.stringify(output));
+  try {
+    tpm.close();
+  } catch {
+    // already closed
+  }
+  process.exit(0);
+}
+const fail = (error) => finish({ error: { name: error && error.name, message: String(error && error.message), result: error && error.result } });
+const call = (method, ...args) => new Promise((resolve, reject) => security[method](...args, (err, value) => (err ? reject(err) : resolve(value))));
+
+async function keys() {
+  const endorsementKey = await call('getEndorsementKey');
+  const storageRootKey = await call('getStorageRootKey');
+  const registrationId = await call('getRegistrationId');
+  return { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64'), registrationId };
+}
+
+function transport() {
+  if (options.transport === 'amqp') {
+    const amqp = new Amqp();
+    amqp.setTransportOptions({ pollingInterval: 200 });
+    return { host: `${options.host}:${options.port}`, transport: amqp };
+  }
+  // Http cannot take a port in the host (trap 13): an injected base with an agent naming our port.
+  const ca = process.env.OPENDPS_CA;
+  const base = new HttpBase();
+  base.setOptions({ ca, http: { agent: new https.Agent({ port: options.port, ca }) } });
+  const http = new Http(base);
+  http.setTransportOptions({ pollingInterval: 200 });
+  return { host: options.host, transport: http };
+}
+
+async function register() {
+  const { host, transport: dpsTransport } = transport();
+  const client = ProvisioningDeviceClient.create(host, options.idScope, dpsTransport, security);
+  const result = await client.register();
+  // For TPM register() resolves with the whole operation status (trap 16).
+  const state = result.registrationState || result;
+  // As the SDK's TPM sample does: the hub SAS is signed in the TPM with the key it just imported (K2).
+  const provider = TpmAuthenticationProvider.fromTpmSecurityClient(state.deviceId, state.assignedHub, security);
+  const hub = Client.fromAuthenticationProvider(provider, Mqtt);
+  await hub.setOptions({ ca: process.env.OPENDPS_CA });
+  await hub.open();
+  const message = new Message(JSON.stringify({ tpm: options.transport, registrationId: state.registrationId }));
+  message.contentType = 'application/json';
+  message.contentEncoding = 'utf-8';
+  await hub.sendEvent(message);
+  await hub.close();
+  return { result, hub: { connected: true, sent: true } };
+}
+
+(options.mode === 'keys' ? keys() : register()).then(finish, fail);
