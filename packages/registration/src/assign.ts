@@ -1,13 +1,23 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import {
+  allocate,
+  candidateHubs,
+  reprovision,
+  type LatencySource,
+  type RuntimeAttestation,
+  type WebhookClient,
+} from '@opendps/allocation';
 import { deriveDeviceKey, tpm } from '@opendps/attestation';
-import type { HubDeviceIdentity } from '@opendps/hub';
+import type { HubConnector, HubDevice, HubDeviceIdentity } from '@opendps/hub';
 import {
   Errors,
+  isDpsError,
   isEnrollmentGroup,
   utcNow,
   type DeviceRegistrationState,
-  type LinkedHub,
+  type InitialTwin,
   type ProvisioningInstance,
+  type TwinCollection,
 } from '@opendps/model';
 import { registrations, type Store } from '@opendps/store';
 import type { Attestation } from './attest';
@@ -18,22 +28,52 @@ export interface AssignContext {
   instance: ProvisioningInstance;
   hubs: HubDirectory;
   attestation: Attestation;
+  /** The device's registration payload (for a custom allocation webhook). */
+  payload?: unknown;
+  /** The device's source address (for lowest-latency allocation). */
+  clientAddress?: string;
+  latency?: LatencySource;
+  webhook?: WebhookClient;
 }
 
 /**
- * Steps 5 and 6 of the flow: choose the device's hub, create or update its identity there (writing
- * the enrollment's initial twin when the device is new on that hub), and record the registration.
- * Idempotent: running it twice for the same device leaves the same state, so any node may redo it.
+ * Steps 5 and 6 of the flow: allocate a hub by the enrollment's policy, apply its reprovisioning
+ * policy (first assignment, keep, migrate the device's data, or reset it to the initial twin), create
+ * or update the identity on the hub, and record the registration. Idempotent: running it twice for
+ * the same device leaves the same state, so any node may redo it.
  */
 export async function assign(context: AssignContext): Promise<DeviceRegistrationState> {
   const { store, instance, hubs, attestation } = context;
   const { attested, enrollment } = attestation;
   const records = registrations(store, instance.idScope);
   const previous = await records.get(attested.registrationId);
+  const current = previous?.status === 'assigned' && previous.assignedHub ? previous : undefined;
 
-  const hub = chooseHub(candidateHubs(instance, attestation), attested.registrationId, previous?.assignedHub);
-  const connector = hubs.connector(hub);
-  const existing = await connector.getDevice(attested.deviceId);
+  const allocation = await allocate({
+    instance,
+    enrollment,
+    registrationId: attested.registrationId,
+    candidates: candidateHubs(instance, enrollment),
+    ...(current?.assignedHub ? { current: { hubHostName: current.assignedHub, ...(current.deviceId ? { deviceId: current.deviceId } : {}) } } : {}),
+    ...(context.payload !== undefined ? { payload: context.payload } : {}),
+    attestation: runtimeAttestation(attestation),
+    ...(context.clientAddress ? { clientAddress: context.clientAddress } : {}),
+    ...(context.latency ? { latency: context.latency } : {}),
+    ...(context.webhook ? { webhook: context.webhook } : {}),
+  });
+  const decision = reprovision({
+    allocated: allocation.hub,
+    linkedHubs: instance.linkedHubs,
+    ...(current?.assignedHub ? { current: { hubHostName: current.assignedHub, ...(current.substatus ? { substatus: current.substatus } : {}) } } : {}),
+    ...(enrollment.reprovisionPolicy ? { policy: enrollment.reprovisionPolicy } : {}),
+    initialTwinOverride: allocation.initialTwin !== undefined,
+  });
+
+  const target = hubs.connector(decision.hub);
+  const source = decision.from ? hubs.connector(decision.from) : undefined;
+  // Where the device's data lives now: the old hub when moving, else the target (a re-run after a
+  // completed move finds it there).
+  const existing = (source ? await source.getDevice(attested.deviceId) : undefined) ?? (await target.getDevice(attested.deviceId));
   const identity = hubIdentity(attestation, existing?.identity);
   // The second blob (trap 15): the hub key K2, which only this TPM can import. Built before the hub
   // is touched; returned with the operation, never kept in the registration record.
@@ -46,69 +86,71 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
           deviceKey: identity.authentication.symmetricKey.primaryKey,
         }).authenticationKey
       : undefined;
-  const twin = enrollment.initialTwin;
-  await connector.upsertDevice(
-    identity,
-    existing ? undefined : { tags: twin?.tags ?? {}, desired: twin?.properties?.desired ?? {} },
-  );
+
+  const initialTwin = allocation.initialTwin ?? enrollment.initialTwin;
+  await target.upsertDevice(identity, twinToWrite(decision.action, existing, initialTwin));
+  if (source && source !== target) await removeFrom(source, attested.deviceId);
 
   const groupId = isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined;
   const now = utcNow();
   const recorded = await records.put({
     registrationId: attested.registrationId,
     createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
-    assignedHub: connector.hostName,
+    assignedHub: target.hostName,
     deviceId: identity.deviceId,
     status: 'assigned',
-    substatus: 'initialAssignment',
+    substatus: decision.substatus,
     lastUpdatedDateTimeUtc: now,
+    ...(allocation.payload !== undefined ? { payload: allocation.payload } : {}),
     ...(attested.attestationType === 'symmetricKey' ? { symmetricKey: groupId ? { enrollmentGroupId: groupId } : {} } : {}),
-    ...(attested.x509
-      ? {
-          x509: {
-            certificateInfo: attested.x509.certificateInfo,
-            ...(groupId ? { enrollmentGroupId: groupId } : {}),
-            ...(attested.x509.signingCertificateInfo ? { signingCertificateInfo: attested.x509.signingCertificateInfo } : {}),
-          },
-        }
-      : {}),
+    ...(attested.x509 ? { x509: x509Details(attestation, groupId) } : {}),
   });
   return tpmBlob ? { ...recorded, tpm: { authenticationKey: tpmBlob } } : recorded;
 }
 
 /**
- * The enrollment's hubs when it names any (host names or hub names), else every linked hub that
- * applies the allocation policy (service-api.md §11).
+ * What the target hub's twin becomes (service-api.md §13): a new device gets the initial twin; a
+ * migration carries tags, desired and reported properties over; a reset replaces them with the
+ * initial twin; a device that stays keeps its twin untouched.
  */
-export function candidateHubs(instance: ProvisioningInstance, { enrollment }: Attestation): LinkedHub[] {
-  const named = [...(enrollment.iotHubs ?? []), ...(enrollment.iotHubHostName ? [enrollment.iotHubHostName] : [])].map(
-    (name) => name.toLowerCase(),
-  );
-  const candidates = named.length
-    ? instance.linkedHubs.filter((hub) => named.includes(hub.hostName.toLowerCase()) || named.includes(hub.name.toLowerCase()))
-    : instance.linkedHubs.filter((hub) => hub.applyAllocationPolicy);
-  if (candidates.length === 0) throw Errors.noHubForDevice();
-  return candidates;
+function twinToWrite(
+  action: 'initial' | 'keep' | 'migrate' | 'reset',
+  existing: HubDevice | undefined,
+  initialTwin: InitialTwin | undefined,
+): { tags?: TwinCollection; desired?: TwinCollection; reported?: TwinCollection } | undefined {
+  const initial = { tags: initialTwin?.tags ?? {}, desired: initialTwin?.properties?.desired ?? {} };
+  if (action === 'reset') return { ...initial, reported: {} };
+  if (!existing) return initial;
+  if (action === 'migrate') return { tags: existing.twin.tags, desired: existing.twin.properties.desired, reported: existing.twin.properties.reported };
+  return undefined;
 }
 
-/**
- * A device keeps the hub it has while that hub is still a candidate; otherwise weighted rendezvous
- * hashing over its registration id picks one, so re-registrations are stable and a new hub takes
- * only its weighted share (score = -w / ln(u), u in (0,1) from SHA-256(registrationId, hub)).
- */
-export function chooseHub(candidates: LinkedHub[], registrationId: string, currentHostName?: string): LinkedHub {
-  const current = currentHostName?.toLowerCase();
-  const kept = current ? candidates.find((hub) => hub.hostName.toLowerCase() === current) : undefined;
-  if (kept) return kept;
-  let best: LinkedHub | undefined;
-  let bestScore = -Infinity;
-  for (const hub of candidates) {
-    const digest = createHash('sha256').update(`${registrationId.toLowerCase()}\n${hub.name}`).digest();
-    const u = (Number(digest.readBigUInt64BE(0) >> 11n) + 0.5) / 2 ** 53;
-    const score = -hub.allocationWeight / Math.log(u);
-    if (score > bestScore) [best, bestScore] = [hub, score];
+/** The old hub may already have lost the device (a re-run after a completed move): that is fine. */
+async function removeFrom(hub: HubConnector, deviceId: string): Promise<void> {
+  try {
+    await hub.deleteDevice(deviceId);
+  } catch (error) {
+    if (!(isDpsError(error) && error.status === 404)) throw error;
   }
-  return best as LinkedHub;
+}
+
+function x509Details({ attested }: Attestation, groupId: string | undefined): NonNullable<DeviceRegistrationState['x509']> {
+  const x509 = attested.x509;
+  if (!x509) throw Errors.internal('No X.509 details for an X.509 registration.');
+  return {
+    certificateInfo: x509.certificateInfo,
+    ...(groupId ? { enrollmentGroupId: groupId } : {}),
+    ...(x509.signingCertificateInfo ? { signingCertificateInfo: x509.signingCertificateInfo } : {}),
+  };
+}
+
+/** What a custom allocation webhook is told of the device's attestation (service-api.md §12). */
+function runtimeAttestation({ attested, enrollment }: Attestation): RuntimeAttestation {
+  if (attested.attestationType === 'x509') {
+    return { type: 'x509', x509: x509Details({ attested, enrollment }, isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined) };
+  }
+  if (attested.attestationType === 'tpm' && attested.tpm) return { type: 'tpm', tpm: attested.tpm };
+  return { type: 'symmetricKey' };
 }
 
 /**

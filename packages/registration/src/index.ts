@@ -1,7 +1,7 @@
 export * from './types';
 export * from './hubs';
 export * from './service';
-export { assign, candidateHubs, chooseHub, hubIdentity } from './assign';
+export { assign, hubIdentity } from './assign';
 export type { AttestedDevice, Attestation } from './attest';
 export type { OperationRecord } from './operations';
 export { TpmChallengeError, isTpmChallengeError, tpmChallenges, TPM_CHALLENGES, TPM_KEY_NAME, type TpmChallengeRecord } from './tpm';

@@ -11,6 +11,7 @@ import {
   type ProvisioningInstance,
 } from '@opendps/model';
 import { registrations, type Store } from '@opendps/store';
+import type { LatencySource, WebhookClient } from '@opendps/allocation';
 import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
@@ -45,6 +46,10 @@ export interface RegistrationServiceOptions {
   nodeId?: string;
   /** How long a TPM challenge may be answered (default 300 s). */
   tpmChallengeSeconds?: number;
+  /** Where lowest-latency allocation learns a device's latency to each hub. */
+  latency?: LatencySource;
+  /** Calls custom allocation webhooks. */
+  webhook?: WebhookClient;
   /** Per-instance quotas (default: counted in the store with the instance's `quotas`, see throttle.ts). */
   throttle?: RegistrationThrottle;
 }
@@ -212,7 +217,17 @@ export class DpsRegistrationService implements RegistrationService {
   /** Never rejects: a failure becomes the operation's `failed` state, recorded for the operator too. */
   private async work(instance: ProvisioningInstance, attestation: Attestation, record: OperationRecord): Promise<OperationRecord> {
     try {
-      const registrationState = await assign({ store: this.options.store, instance, hubs: this.options.hubs, attestation });
+      const { store, hubs, latency, webhook } = this.options;
+      const registrationState = await assign({
+        store,
+        instance,
+        hubs,
+        attestation,
+        ...(record.payload !== undefined ? { payload: record.payload } : {}),
+        ...(record.clientAddress ? { clientAddress: record.clientAddress } : {}),
+        ...(latency ? { latency } : {}),
+        ...(webhook ? { webhook } : {}),
+      });
       return { ...record, status: 'assigned', registrationState };
     } catch (caught) {
       const error = toDpsError(caught);

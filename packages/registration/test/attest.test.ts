@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
-import { DpsRegistrationService, chooseHub, type HubDirectory } from '@opendps/registration';
+import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
 import { SqliteStore, enrollmentGroups, enrollments, registrations } from '@opendps/store';
 
 const idScope = '0ne0000ABCD';
@@ -102,30 +102,5 @@ describe('registration attestation (symmetric keys)', () => {
   it('answers an unknown operation id with 404', async () => {
     const proof = { kind: 'sas' as const, token: token('dev-1', deviceKey) };
     expect(await errorCode(service.operationStatus({ idScope, registrationId: 'dev-1', operationId: 'nope', proof, transport: 'mqtt' }))).toBe(404204);
-  });
-});
-
-describe('chooseHub', () => {
-  const hub = (name: string, allocationWeight: number) => ({ name, hostName: `${name}.local:1`, allocationWeight, applyAllocationPolicy: true });
-
-  it('keeps the current hub while it is a candidate, and is deterministic otherwise', () => {
-    const hubs = [hub('a', 1), hub('b', 1), hub('c', 1)];
-    expect(chooseHub(hubs, 'dev-1', 'B.local:1').name).toBe('b');
-    expect(chooseHub(hubs, 'dev-1').name).toBe(chooseHub([...hubs].reverse(), 'DEV-1').name);
-  });
-
-  it('spreads devices by weight, and a new hub takes only its share', () => {
-    const hubs = [hub('a', 1), hub('b', 2), hub('c', 7)];
-    const ids = Array.from({ length: 10000 }, (_, i) => `device-${i}`);
-    const before = ids.map((id) => chooseHub(hubs, id).name);
-    const share = (name: string) => before.filter((h) => h === name).length / ids.length;
-    expect(share('a')).toBeCloseTo(0.1, 1);
-    expect(share('b')).toBeCloseTo(0.2, 1);
-    expect(share('c')).toBeCloseTo(0.7, 1);
-    const after = ids.map((id) => chooseHub([...hubs, hub('d', 10)], id).name);
-    const moved = after.filter((name, i) => name !== before[i]);
-    expect(moved.every((name) => name === 'd')).toBe(true);
-    expect(moved.length / ids.length).toBeGreaterThan(0.45);
-    expect(moved.length / ids.length).toBeLessThan(0.55);
   });
 });
