@@ -33,7 +33,12 @@ export async function listenTls(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.on('tlsClientError', (error) => options.logger.debug({ err: error.message }, 'TLS handshake failed'));
+  // Node reports a failed or timed-out handshake here but leaves the TCP socket open (Node 20): a
+  // client that connects and never finishes TLS would hold its connection forever. Close it.
+  server.on('tlsClientError', (error, socket) => {
+    options.logger.debug({ err: error.message }, 'TLS handshake failed');
+    socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
