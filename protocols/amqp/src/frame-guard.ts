@@ -1,6 +1,8 @@
 import { Duplex } from 'node:stream';
 
 const HEADER = Buffer.from('AMQP', 'latin1');
+/** The answer to a protocol header this server cannot speak (AMQP 1.0 §2.2): AMQP 1.0 over SASL. */
+const SUPPORTED_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x03, 0x01, 0x00, 0x00]);
 const TRANSFER = 0x14;
 
 export interface FrameLimits {
@@ -20,6 +22,10 @@ export class FrameGuard extends Duplex {
   private buffer: Buffer = Buffer.alloc(0);
   /** Bytes of the unfinished delivery on each `channel:handle`. */
   private readonly unfinished = new Map<string, number>();
+  /** A first whole unit (the client's protocol header) has passed. */
+  private started = false;
+  /** Answering a bad first header: nothing more is read. */
+  private refusing = false;
 
   constructor(
     private readonly inner: Duplex,
@@ -51,13 +57,14 @@ export class FrameGuard extends Duplex {
   }
 
   private receive(chunk: Buffer): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.refusing) return;
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     let at = 0;
     for (;;) {
       const unit = this.nextUnit(at);
       if (typeof unit === 'string') {
-        this.destroy(new Error(unit));
+        if (!this.started && at === 0) this.refuseProtocol(unit);
+        else this.destroy(new Error(unit));
         return;
       }
       if (unit === 0) break;
@@ -65,13 +72,24 @@ export class FrameGuard extends Duplex {
     }
     const complete = this.buffer.subarray(0, at);
     this.buffer = this.buffer.subarray(at);
+    if (complete.length > 0) this.started = true;
     if (complete.length > 0 && !this.push(complete)) this.inner.pause();
+  }
+
+  /**
+   * AMQP 1.0 §2.2: a peer whose protocol header the server does not support is sent a header it
+   * does support, then the socket is closed. The same answer goes to bytes that are not AMQP at all.
+   */
+  private refuseProtocol(problem: string): void {
+    this.refusing = true;
+    this.inner.end(SUPPORTED_HEADER, () => this.destroy(new Error(problem)));
   }
 
   /** The length of the complete header or frame at `at`, 0 when more bytes are needed, or a problem. */
   private nextUnit(at: number): number | string {
     const available = this.buffer.length - at;
     if (available < 4) return 0;
+    if (!this.started && at === 0 && !this.buffer.subarray(0, 4).equals(HEADER)) return 'expected an AMQP protocol header';
     // A protocol header comes first, and again after SASL; as a frame size it would be ~1 GB.
     if (this.buffer.subarray(at, at + 4).equals(HEADER)) {
       if (available < 8) return 0;

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { FrameGuard, readTransfer } from '../src';
 import { AMQP_HEADER, SASL_HEADER } from './raw-client';
 
@@ -74,5 +74,45 @@ describe('FrameGuard', () => {
       expect(guard.error()?.message).toMatch(problem);
       expect(guard.passed().equals(AMQP_HEADER)).toBe(true);
     }
+  });
+});
+
+describe('FrameGuard: the first protocol header (AMQP 1.0 §2.2)', () => {
+  /** A socket whose writes are kept apart from what the peer sends. */
+  function socketPair() {
+    const written: Buffer[] = [];
+    const socket = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, done) {
+        written.push(chunk);
+        done();
+      },
+    });
+    const guard = new FrameGuard(socket, { maxFrameBytes: 4096, maxDeliveryBytes: 3000 });
+    let error: Error | undefined;
+    guard.on('error', (caught: Error) => (error = caught));
+    guard.resume();
+    const closed = new Promise<void>((resolve) => guard.once('close', () => resolve()));
+    return { socket, written: () => Buffer.concat(written), error: () => error, closed };
+  }
+
+  test.each([
+    ['an unsupported AMQP version', Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), /protocol header/],
+    ['bytes that are not AMQP', Buffer.from('GET / HTTP/1.1\r\n\r\n'), /expected an AMQP protocol header/],
+    ['a frame before any header', Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]), /expected an AMQP protocol header/],
+  ])('%s is answered with the supported SASL header, then the connection closes', async (_name, bytes, problem) => {
+    const pair = socketPair();
+    pair.socket.push(bytes);
+    await pair.closed;
+    expect(pair.written().equals(SASL_HEADER)).toBe(true);
+    expect(pair.error()?.message).toMatch(problem);
+  });
+
+  test('a good first header passes and a later bad unit closes without an answer', async () => {
+    const pair = socketPair();
+    pair.socket.push(Buffer.concat([AMQP_HEADER, Buffer.from([0, 0, 0, 4])]));
+    await pair.closed;
+    expect(pair.written().length).toBe(0);
+    expect(pair.error()?.message).toMatch(/malformed frame size/);
   });
 });
