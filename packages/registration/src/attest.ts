@@ -78,8 +78,13 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
   const expectedResource = `${idScope}/registrations/${registrationId}`;
 
   const individual = await enrollments(store, idScope).get(registrationId);
-  // A TPM device's HTTPS polls carry only the token it signed with K1 (device-protocols.md §4).
-  if (individual?.attestation.type === 'tpm') return tpmAttestation(context, await verifyTpmPoll(tpmContext(context), token));
+  if (individual?.attestation.type === 'tpm') {
+    // A register must carry the TPM keys (HTTPS body, AMQP SASL TPM): the K1-signed token alone
+    // would otherwise start registrations after its challenge was answered.
+    if (context.purpose === 'register') throw Errors.unauthorized('A TPM device registers with its TPM keys (tpm.endorsementKey and tpm.storageRootKey).');
+    // Its HTTPS polls carry only the token it signed with K1 (device-protocols.md §4).
+    return tpmAttestation(context, await verifyTpmPoll(tpmContext(context), token));
+  }
   if (individual) {
     const keys = individual.attestation.symmetricKey;
     if (!keys) throw Errors.invalidSignature('The enrollment of this registration id does not use symmetric keys.');

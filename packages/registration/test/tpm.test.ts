@@ -171,6 +171,8 @@ describe('TPM attestation', () => {
     const first = await register(svc, 'tpm-3', tpmProof(device, token));
     expect(first.status).toBe(202);
     expect((await failure(register(svc, 'tpm-3', tpmProof(device, token)))).errorCode).toBe(401000);
+    // Nor can the token start a registration as a plain SAS (MQTT, or HTTPS without the TPM keys).
+    expect((await failure(register(svc, 'tpm-3', { kind: 'sas', token }))).errorCode).toBe(401000);
 
     // HTTPS polls carry only the token (proof sas); AMQP polls the SASL TPM proof. Both verify with K1.
     const poll = (proof: Proof) => svc.operationStatus({ idScope, registrationId: 'tpm-3', operationId: first.body.operationId, proof, transport: 'https' });
