@@ -268,6 +268,25 @@ export class MqttDpsSession {
     });
   }
 
+  /** Resolves when the server closes the connection (mqtt.js does not reconnect here). */
+  closed(): Promise<void> {
+    return new Promise((resolve) => (this.client.connected ? this.client.once('close', () => resolve()) : resolve()));
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** A QoS 1 PUBLISH on any topic; the PUBACK may never come when the server closes instead. */
+  publish(topic: string, payload: string | Buffer): void {
+    this.client.publish(topic, payload, { qos: 1 }, () => undefined);
+  }
+
+  /** Bytes straight onto the connection, past mqtt.js's encoder (malformed packets). */
+  writeRaw(bytes: Buffer): void {
+    this.client.stream.write(bytes);
+  }
+
   register(registrationId: string): Promise<MqttDpsAnswer> {
     return this.request('$dps/registrations/PUT/iotdps-register/', JSON.stringify({ registrationId }));
   }
