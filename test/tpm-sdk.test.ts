@@ -4,7 +4,8 @@
  * Http and Amqp with `azure-iot-provisioning-device` against the composed server (createServer, every
  * port 0), then connecting to its hub with the key its TPM imported (TpmAuthenticationProvider).
  * tpm2-tools then read the same TPM: its EK is the one the SDK reported, and the ID key it persisted
- * signs with the hub device's primary key.
+ * signs with the hub device's primary key. The server answers every register with 202, so the SDK's
+ * polls are authenticated too.
  */
 import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -13,7 +14,7 @@ import { tpm } from '@opendps/attestation';
 import type { ProvisioningServiceClient } from 'azure-iot-provisioning-service';
 import { tpmChallenges } from '@opendps/registration';
 import { startSwtpm, type Swtpm } from '../attestation/test/tpm/fixtures/swtpm';
-import { portOf } from './support/devices';
+import { portOf, rawHttps } from './support/devices';
 import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
 import { startTpmBridge, type TpmBridge } from './support/tpm-bridge';
 
@@ -50,6 +51,13 @@ function runDevice(options: Record<string, unknown>): Promise<DeviceOutput> {
 }
 
 const hub = () => dps.server.hubs.get('hub-1')!;
+
+/** The operation was persisted in flight (the 202 path, so the SDK polled), and K1 is gone after the final answer. */
+async function expectPolledAndK1Discarded(operationId: string | undefined): Promise<void> {
+  const { store, connection } = dps.server;
+  expect(await store.collection(connection.idScope, 'operations').get(operationId ?? '')).toBeDefined();
+  expect(await tpmChallenges(store, connection.idScope).get(keys.registrationId)).toBeUndefined();
+}
 async function hubKey(deviceId: string): Promise<string> {
   const auth = (await hub().getDevice(deviceId))?.identity.authentication;
   if (auth?.type !== 'sas') throw new Error(`no SAS identity for ${deviceId} at the hub`);
@@ -66,7 +74,17 @@ async function tpmHmac(message: string): Promise<Buffer> {
 }
 
 beforeAll(async () => {
-  [dps, swtpm] = await Promise.all([startOpenDps(), startSwtpm()]);
+  // Every registration answers 202 and the device polls, as on real DPS: the polls (HTTPS: the bare
+  // K1-signed SAS; AMQP: the SASL TPM proof) must authenticate with the answered challenge.
+  const previous = process.env.OPENDPS_ANSWER_WITHIN_MS;
+  process.env.OPENDPS_ANSWER_WITHIN_MS = '0';
+  try {
+    swtpm = await startSwtpm();
+    dps = await startOpenDps();
+  } finally {
+    if (previous === undefined) delete process.env.OPENDPS_ANSWER_WITHIN_MS;
+    else process.env.OPENDPS_ANSWER_WITHIN_MS = previous;
+  }
   bridge = await startTpmBridge(swtpm.port);
   service = serviceClient(dps.connection.serviceConnectionString, dps.connection.endpoints.https, dps.ca);
 }, 60_000);
@@ -98,6 +116,34 @@ test('the SDK creates its EK and SRK in the TPM; tpm2-tools read the same EK, an
   } as never);
 }, 60_000);
 
+test('the HTTPS 401 challenge on the wire: exactly 401, authenticationKey, keyName and message first; refusals carry no blob', async () => {
+  const put = (registrationId: string, authorization?: string) =>
+    rawHttps({
+      port: portOf(dps.connection.endpoints.https),
+      ca: dps.ca,
+      method: 'PUT',
+      path: `/${dps.connection.idScope}/registrations/${registrationId}/register?api-version=2019-03-31`,
+      headers: { 'content-type': 'application/json; charset=utf-8', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ registrationId, tpm: { endorsementKey: keys.endorsementKey, storageRootKey: keys.storageRootKey } }),
+    });
+  const challenge = await put(keys.registrationId);
+  expect(challenge.status).toBe(401);
+  expect(challenge.headers['content-type']).toContain('application/json');
+  expect(Object.keys(challenge.json ?? {}).slice(0, 3)).toEqual(['authenticationKey', 'keyName', 'message']);
+  expect(challenge.json).toMatchObject({ keyName: 'registration', errorCode: 401000 });
+  const blob = Buffer.from(challenge.json?.authenticationKey as string, 'base64');
+  // Fields 1-5 (796 bytes) and the TPM2B_DATA the Node SDK requires (trap 15), here the encrypted URI.
+  const uri = `${dps.connection.idScope}/registrations/${keys.registrationId}`;
+  expect(blob).toHaveLength(798 + uri.length);
+  expect(tpm.parseActivationBlob(blob).encryptedUri).toHaveLength(2 + uri.length);
+
+  for (const refused of [await put('tpm-nobody'), await put(keys.registrationId, 'SharedAccessSignature sr=x&sig=y&se=1&skn=registration')]) {
+    expect(refused.status).toBe(401);
+    expect(refused.json?.authenticationKey).toBeUndefined();
+    expect(refused.json?.keyName).toBeUndefined();
+  }
+});
+
 test('Http: 401 challenge, the TPM-signed SAS, assigned with the second blob; the device connects to its hub with the key its TPM imported', async () => {
   const before = hub().telemetryCount(keys.registrationId);
   const output = await runDevice({ mode: 'register', transport: 'http', host: 'localhost', port: portOf(dps.connection.endpoints.https) });
@@ -107,6 +153,7 @@ test('Http: 401 challenge, the TPM-signed SAS, assigned with the second blob; th
   expect(typeof output.result?.registrationState.tpm?.authenticationKey).toBe('string');
   expect(output.hub).toEqual({ connected: true, sent: true });
   expect(hub().telemetryCount(keys.registrationId)).toBe(before + 1);
+  await expectPolledAndK1Discarded(output.result?.operationId);
 
   // The key the TPM persisted at 0x81000100 is the hub device's primary key (K2), not K1.
   const key = await hubKey(keys.registrationId);
@@ -123,6 +170,7 @@ test('Amqp: SASL TPM challenge and SAS on one connection; re-registration to the
   expect(typeof output.result?.registrationState.tpm?.authenticationKey).toBe('string');
   expect(output.hub).toEqual({ connected: true, sent: true });
   expect(hub().telemetryCount(keys.registrationId)).toBe(before + 1);
+  await expectPolledAndK1Discarded(output.result?.operationId);
   expect(await hubKey(keys.registrationId)).toBe(keyBefore);
   const expected = createHmac('sha256', Buffer.from(keyBefore, 'base64')).update('again').digest();
   expect((await tpmHmac('again')).equals(expected)).toBe(true);
