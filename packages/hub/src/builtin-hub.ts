@@ -144,10 +144,14 @@ export class BuiltInHub implements HubConnector {
 
     const { cert, key, ca } = this.options.tls;
     const server = createServer(
-      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
       (socket) => this.dispatch(socket),
     );
-    server.on('tlsClientError', (error) => this.logger.debug({ err: error.message }, 'TLS handshake failed'));
+    // Node reports a failed or timed-out handshake but leaves the socket open: close it.
+    server.on('tlsClientError', (error, socket) => {
+      this.logger.debug({ err: error.message }, 'TLS handshake failed');
+      socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.listenAddress, () => {

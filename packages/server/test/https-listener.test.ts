@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { createConnection } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { silentLogger } from '@opendps/model';
 import { createLeaf, createRootCa, createServerCertificate } from '@opendps/pki';
@@ -149,5 +150,34 @@ describe('Lifecycle', () => {
     lifecycle.add(fake('amqp', log, true));
     await expect(lifecycle.start()).rejects.toThrow('amqp cannot listen');
     expect(log).toEqual(['start https', 'stop https', 'close store']);
+  });
+});
+
+describe('HTTPS listener handshake timeout', () => {
+  it('closes a client that connects and never starts TLS', async () => {
+    const https = createHttpsListener({
+      port: 0,
+      bindAddress: '127.0.0.1',
+      key: serverCertificate.privateKeyPem,
+      cert: serverCertificate.certificatePem,
+      routes: [],
+      logger: silentLogger,
+      handshakeTimeoutMs: 200,
+    });
+    const port = await https.start();
+    try {
+      const closed = await new Promise<boolean>((resolve) => {
+        const socket = createConnection({ host: '127.0.0.1', port });
+        const timer = setTimeout(() => resolve(false), 5000);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        socket.on('error', () => undefined);
+      });
+      expect(closed).toBe(true);
+    } finally {
+      await https.stop();
+    }
   });
 });

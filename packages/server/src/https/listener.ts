@@ -14,6 +14,8 @@ export interface HttpsListenerOptions {
   key: string;
   cert: string;
   routes: readonly Route[];
+  /** A client that has not finished its TLS handshake by then is dropped (default 10 s). */
+  handshakeTimeoutMs?: number;
   /** WebSocket upgrades (`/$iothub/websocket`, dispatched by subprotocol); without it every upgrade is refused. */
   upgrade?: UpgradeListener;
   logger: Logger;
@@ -26,11 +28,21 @@ export interface HttpsListenerOptions {
  */
 export function createHttpsListener(options: HttpsListenerOptions): Listener & { readonly server: Server } {
   const server = createServer(
-    { key: options.key, cert: options.cert, requestCert: true, rejectUnauthorized: false },
+    {
+      key: options.key,
+      cert: options.cert,
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    },
     (req, res) => void dispatch(req, res),
   );
   server.on('upgrade', upgrade);
-  server.on('tlsClientError', (error: Error) => options.logger.debug({ err: error.message }, 'TLS handshake failed'));
+  // Node reports a failed or timed-out handshake but leaves the socket open: close it.
+  server.on('tlsClientError', (error: Error, socket) => {
+    options.logger.debug({ err: error.message }, 'TLS handshake failed');
+    socket.destroy();
+  });
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const pathname = pathOf(req.url);
