@@ -2,15 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
-import { BuiltInHub } from '@opendps/hub';
-import { Errors, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
+import type { Logger } from '@opendps/model';
 import { createDpsMqttFrontEnd } from '@opendps/mqtt';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import type { ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
-import { instanceCollection } from './instances';
 import type { Listener } from './lifecycle';
 
 export interface DevicePlaneOptions {
@@ -19,45 +17,27 @@ export interface DevicePlaneOptions {
   registry: InstanceRegistry;
   tls: { cert: string; key: string };
   logger: Logger;
+  /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
+  hubs: HubDirectory;
 }
 
 /**
  * Everything devices talk to: the registration service, its front-ends (MQTT and AMQP over TLS;
- * HTTPS and both WebSocket flavours on the shared HTTPS listener) and the built-in hubs devices are
- * assigned to.
+ * HTTPS and both WebSocket flavours on the shared HTTPS listener). The hubs devices are assigned to
+ * are run by the HubManager (hubs/).
  */
 export interface DevicePlane {
   /** Mounted on the HTTPS listener after the service API. */
   routes: Route[];
   /** The HTTPS listener's `upgrade` event (`/$iothub/websocket`, by subprotocol). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** The MQTT and AMQP listeners and one listener per built-in hub. */
+  /** The MQTT and AMQP listeners. */
   listeners: Listener[];
-  /** Built-in hubs by name (lower case). */
-  hubs: ReadonlyMap<string, BuiltInHub>;
-  /** After the hubs listen: store their real `host:port` on the instances that link them. */
-  publishHubHostNames(): Promise<void>;
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
-  const { config, store, registry, tls, logger } = options;
+  const { config, store, registry, tls, logger, hubs: directory } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
-
-  const hubs = new Map<string, BuiltInHub>();
-  for (const hub of registry.instances().flatMap((instance) => instance.linkedHubs)) {
-    if (!hub.builtin || hubs.has(hub.name.toLowerCase())) continue;
-    hubs.set(
-      hub.name.toLowerCase(),
-      new BuiltInHub({ name: hub.name, host: config.host, port: hub.builtin.port, tls, store, logger: deviceLog.child({ hub: hub.name }) }),
-    );
-  }
-  const directory: HubDirectory = {
-    connector(hub: LinkedHub) {
-      const builtIn = hubs.get(hub.name.toLowerCase());
-      if (builtIn) return builtIn;
-      throw Errors.hubUnavailable(`The linked hub '${hub.name}' has no connector on this node.`);
-    },
-  };
 
   const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger, ...registrationTuning(process.env) });
   const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
@@ -73,50 +53,12 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   const listeners: Listener[] = [
     frontEndListener('mqtt', config.ports.mqtt, mqtt, tls),
     frontEndListener('amqp', config.ports.amqp, amqp, tls),
-    ...[...hubs.values()].map(
-      (hub): Listener => ({
-        name: `hub:${hub.name}`,
-        start: async () => {
-          await hub.start();
-          return hub.port;
-        },
-        stop: () => hub.stop(),
-      }),
-    ),
   ];
-
-  async function publishHubHostNames(): Promise<void> {
-    const collection = instanceCollection(store);
-    for (const { name } of registry.instances()) {
-      // Compare-and-set against the stored instance: another node or the admin API may write it too.
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const stored = await collection.get(name);
-        if (!stored) break;
-        const linkedHubs = stored.value.linkedHubs.map((hub) => {
-          const running = hubs.get(hub.name.toLowerCase());
-          return running && running.hostName !== hub.hostName ? { ...hub, hostName: running.hostName } : hub;
-        });
-        if (linkedHubs.every((hub, i) => hub === stored.value.linkedHubs[i])) break;
-        const updated: ProvisioningInstance = { ...stored.value, linkedHubs };
-        const written = await collection.put(name, updated, { ifMatch: stored.etag }).then(
-          () => true,
-          (error: unknown) => {
-            if ((error as { status?: number }).status !== 412) throw error;
-            return false;
-          },
-        );
-        if (written) break;
-      }
-    }
-    await registry.refresh();
-  }
 
   return {
     routes: [createDeviceApi({ registration, logger: deviceLog })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
-    hubs,
-    publishHubHostNames,
   };
 }
 

@@ -1,0 +1,1 @@
+export { HubManager, type HubManagerOptions, type SyncResult } from './hub-manager';
