@@ -2,12 +2,14 @@ import { runCommand, runGroup, usageError, type Command, type CommandGroup } fro
 import { caGroup } from './commands/ca';
 import { certGroup } from './commands/cert';
 import { enrollmentGroup } from './commands/enrollments';
+import { hubGroup } from './commands/hub';
+import { instanceGroup } from './commands/instance';
 import { keyGroup } from './commands/key';
 import { startCommand } from './commands/start';
 import { EXIT_OK, processIo, type CliIo } from './io';
 
 /** The `opendps` command table. */
-const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup];
+const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup];
 
 function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
