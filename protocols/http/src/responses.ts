@@ -32,10 +32,15 @@ export function errorBody(error: DpsError): object {
   return error.toJSON();
 }
 
-/** The HTTP form of a coded error: its status, its body, `x-ms-error-code` and `x-ms-request-id`. */
+/**
+ * The HTTP form of a coded error: its status, its body, `x-ms-error-code` and `x-ms-request-id`, and
+ * `retry-after` when the error says when to come back (throttling, service-api.md §15).
+ */
 export function writeError(res: ServerResponse, error: DpsError, headers: Record<string, string> = {}): void {
+  const retryAfter = error.info?.['retry-after'];
   writeJson(res, error.status, errorBody(error), {
     ...headers,
+    ...(retryAfter ? { 'retry-after': retryAfter } : {}),
     'x-ms-error-code': String(error.errorCode),
     'x-ms-request-id': error.trackingId,
   });
