@@ -211,7 +211,28 @@ export class DpsRegistrationService implements RegistrationService {
       .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
       .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation'));
     await written;
+    this.renewLease(collection, operationId, work);
     return this.assigning(record);
+  }
+
+  /**
+   * Keeps this node's lease alive while its work runs: the work may outlast one lease (a custom
+   * webhook may take 3 attempts of 10 s), and a poll must not take over a live operation and allocate
+   * the device a second time. Conditional on the etag, so a renewal never overwrites the outcome.
+   */
+  private renewLease(collection: ReturnType<typeof operations>, operationId: string, work: Promise<unknown>): void {
+    const timer = setInterval(() => {
+      void collection
+        .get(operationId)
+        .then((document) => {
+          const current = document?.value;
+          if (!document || current?.status !== 'assigning' || current.lease.owner !== this.nodeId) return;
+          return collection.put(operationId, { ...current, lease: this.lease() }, { ifMatch: document.etag, ttlSeconds: this.ttlSeconds });
+        })
+        .catch(() => undefined);
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    timer.unref();
+    void work.finally(() => clearInterval(timer));
   }
 
   /** Never rejects: a failure becomes the operation's `failed` state, recorded for the operator too. */
