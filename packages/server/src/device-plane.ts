@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
@@ -33,13 +34,27 @@ export interface DevicePlane {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** The MQTT and AMQP listeners. */
   listeners: Listener[];
+  /** Ends what outlives the listeners (the webhook client's keep-alive connections). */
+  close(): void;
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   const { config, store, registry, tls, logger, hubs: directory } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
-  const registration = new DpsRegistrationService({ store, instances: registry.instances, hubs: directory, logger, ...registrationTuning(process.env) });
+  // Lowest-latency allocation reads the configured network and latency maps; custom allocation
+  // webhooks are trusted with the system CAs plus `webhookCaFile`.
+  const latency = new ConfiguredLatencySource(config.latency);
+  const webhook = new HttpsWebhookClient(config.webhookCaFile ? { caFile: config.webhookCaFile } : {});
+  const registration = new DpsRegistrationService({
+    store,
+    instances: registry.instances,
+    hubs: directory,
+    logger,
+    latency,
+    webhook,
+    ...registrationTuning(process.env),
+  });
   const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm });
   const webSockets = createWebSocketUpgrade(
@@ -59,6 +74,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     routes: [createDeviceApi({ registration, logger: deviceLog })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
+    close: () => webhook.close(),
   };
 }
 

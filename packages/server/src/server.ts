@@ -81,6 +81,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
     const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager });
+    lifecycle.onStop(() => devices.close());
     let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
     let connection: (ConnectionInfo & { adminConnectionString: string }) | undefined;
