@@ -34,8 +34,11 @@ export interface DevicePlane {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** The MQTT and AMQP listeners. */
   listeners: Listener[];
-  /** Ends what outlives the listeners (the webhook client's keep-alive connections). */
-  close(): void;
+  /**
+   * Ends what outlives the listeners (the webhook client's keep-alive connections, and the MQTT and
+   * AMQP front-ends whose listener never started, e.g. when another port was taken: their brokers hold timers).
+   */
+  close(): Promise<void>;
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
@@ -65,7 +68,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     { logger: deviceLog },
   );
 
-  const listeners: Listener[] = [
+  const listeners = [
     frontEndListener('mqtt', config.ports.mqtt, mqtt, tls),
     frontEndListener('amqp', config.ports.amqp, amqp, tls),
   ];
@@ -74,7 +77,10 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     routes: [createDeviceApi({ registration, logger: deviceLog })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
-    close: () => webhook.close(),
+    close: async () => {
+      webhook.close();
+      await Promise.all(listeners.map((listener) => listener.close()));
+    },
   };
 }
 
@@ -83,8 +89,10 @@ interface FrontEnd {
   close(): Promise<void>;
 }
 
-function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: { cert: string; key: string }): Listener {
+function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: { cert: string; key: string }): Listener & { close(): Promise<void> } {
   let listening: { port: number; close(): Promise<void> } | undefined;
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => (closed ??= frontEnd.close());
   return {
     name,
     start: async () => {
@@ -93,8 +101,9 @@ function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: {
     },
     stop: async () => {
       await listening?.close();
-      await frontEnd.close();
+      await close();
     },
+    close,
   };
 }
 
