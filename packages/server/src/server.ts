@@ -101,7 +101,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     /** After an instance changed (admin API, another node): hubs follow, host names are stored, connection.json is rewritten. */
     const apply = async () => {
       await registry.refresh();
-      const result = await hubManager.sync(registry.instances());
+      const result = await hubManager.sync(registry.instances);
       await hubManager.publishHostNames(registry.instances().map((instance) => instance.name));
       await registry.refresh();
       publishConnection();
@@ -125,7 +125,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     ports = await lifecycle.start();
     // The hubs start after the front-ends, as before; a built-in hub that cannot listen fails the
     // start (a bad hub connection string only fails the registrations sent to that hub).
-    const started = await hubManager.sync(registry.instances());
+    const started = await hubManager.sync(registry.instances);
     const failed = started.failed.find((failure) => failure.kind === 'builtin');
     if (failed) throw failed.error;
     await hubManager.publishHostNames(registry.instances().map((instance) => instance.name));
@@ -135,7 +135,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // by the node that linked a hub, so nodes do not overwrite each other's).
     const follow = setInterval(() => {
       hubManager
-        .sync(registry.instances())
+        .sync(registry.instances)
         .then(() => publishConnection())
         .catch((error: Error) => serviceLog.warn({ err: error.message }, 'hub sync failed'));
     }, instanceRefreshMs ?? 5000);

@@ -70,8 +70,10 @@ export class HubManager implements HubDirectory {
    * Starts what the instances link and this node does not run yet (a built-in hub listens before
    * this resolves; port 0 takes a free one), stops and closes what no instance links any more.
    */
-  sync(instances: readonly ProvisioningInstance[]): Promise<SyncResult> {
-    const run = this.queue.then(() => this.reconcile(instances));
+  sync(instances: readonly ProvisioningInstance[] | (() => readonly ProvisioningInstance[])): Promise<SyncResult> {
+    // A getter is read when this sync's turn comes, so a sync queued behind another never applies
+    // an older snapshot over a newer one.
+    const run = this.queue.then(() => this.reconcile(typeof instances === 'function' ? instances() : instances));
     this.queue = run.catch(() => undefined);
     return run;
   }
