@@ -3,6 +3,8 @@
  * TPM 2.0 (swtpm/libtpms) reached through the mssim bridge (support/tpm-bridge.ts), registering over
  * Http and Amqp with `azure-iot-provisioning-device` against the composed server (createServer, every
  * port 0), then connecting to its hub with the key its TPM imported (TpmAuthenticationProvider).
+ * AmqpWs: the SDK (1.9.1) dials wss://host:443 for TPM whatever its `webSocketAgent` option says (shown
+ * below); with that one agent filled in (support/tpm-device.js) TPM over AMQP/WebSocket completes too.
  * tpm2-tools then read the same TPM: its EK is the one the SDK reported, and the ID key it persisted
  * signs with the hub device's primary key. The server answers every register with 202, so the SDK's
  * polls are authenticated too.
@@ -34,6 +36,8 @@ interface DeviceOutput {
   result?: { operationId: string; status: string; registrationState: Record<string, unknown> & { tpm?: { authenticationKey?: string } } };
   hub?: { connected: boolean; sent: boolean };
   error?: { name: string; message: string };
+  /** AmqpWs: each config the transport handed its AMQP base. */
+  connects?: { uri: string; saslMechanismName?: string; webSocketAgent: boolean; error: { name?: string; message: string; code?: string } | null }[];
 }
 
 function runDevice(options: Record<string, unknown>): Promise<DeviceOutput> {
@@ -174,6 +178,40 @@ test('Amqp: SASL TPM challenge and SAS on one connection; re-registration to the
   expect(await hubKey(keys.registrationId)).toBe(keyBefore);
   const expected = createHmac('sha256', Buffer.from(keyBefore, 'base64')).update('again').digest();
   expect((await tpmHmac('again')).equals(expected)).toBe(true);
+}, 60_000);
+
+test('AmqpWs, unmodified: the TPM SASL connection ignores the webSocketAgent option and dials wss://localhost:443, so register() never settles', async () => {
+  const challenges = tpmChallenges(dps.server.store, dps.connection.idScope);
+  const before = hub().telemetryCount(keys.registrationId);
+  const output = await runDevice({ mode: 'register', transport: 'amqpws', host: 'localhost', port: portOf(dps.connection.endpoints.https), timeoutMs: 4000 });
+  // amqp.js _getAuthChallenge: config {uri: _getConnectionUri(request), saslMechanismName, saslMechanism, userAgentString},
+  // no sslOptions; AmqpWs._getConnectionUri is 'wss://' + host + ':443/$iothub/websocket'. Only the SAS/X.509 state
+  // (connectingX509OrSymmetricKey) sets sslOptions.agent = webSocketAgent.
+  expect(output.connects).toEqual([
+    { uri: 'wss://localhost:443/$iothub/websocket', saslMechanismName: 'TPM', webSocketAgent: false, error: expect.objectContaining({ message: expect.any(String) }) },
+  ]);
+  // connectingTpm drops that connection error (no listener before respondToAuthenticationChallenge): no callback.
+  expect(output.error).toMatchObject({ name: 'Timeout' });
+  expect(output.result).toBeUndefined();
+  expect(await challenges.get(keys.registrationId)).toBeUndefined();
+  expect(hub().telemetryCount(keys.registrationId)).toBe(before);
+}, 30_000);
+
+test('AmqpWs with the webSocketAgent handed to the TPM connection too: SASL TPM over AMQPWSB10 on the HTTPS port, assigned, the hub key re-wrapped', async () => {
+  const keyBefore = await hubKey(keys.registrationId);
+  const before = hub().telemetryCount(keys.registrationId);
+  const output = await runDevice({ mode: 'register', transport: 'amqpws', host: 'localhost', port: portOf(dps.connection.endpoints.https), tpmWebSocketAgent: true });
+  expect(output.error).toBeUndefined();
+  // One connection carries the challenge, the SAS and the polls: the transport's URI, the agent filled in.
+  expect(output.connects).toEqual([{ uri: 'wss://localhost:443/$iothub/websocket', saslMechanismName: 'TPM', webSocketAgent: false, error: null }]);
+  expect(output.result).toMatchObject({ status: 'assigned', registrationState: { registrationId: keys.registrationId, deviceId: keys.registrationId, assignedHub: dps.connection.endpoints.hubs[0], status: 'assigned' } });
+  expect(typeof output.result?.registrationState.tpm?.authenticationKey).toBe('string');
+  expect(output.hub).toEqual({ connected: true, sent: true });
+  expect(hub().telemetryCount(keys.registrationId)).toBe(before + 1);
+  await expectPolledAndK1Discarded(output.result?.operationId);
+  expect(await hubKey(keys.registrationId)).toBe(keyBefore);
+  const expected = createHmac('sha256', Buffer.from(keyBefore, 'base64')).update('over websocket').digest();
+  expect((await tpmHmac('over websocket')).equals(expected)).toBe(true);
 }, 60_000);
 
 test('a TPM whose EK is not enrolled under the registration id it claims gets no challenge, on either transport', async () => {
