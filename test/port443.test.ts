@@ -3,14 +3,20 @@
  * CLI) listens on 443 itself and child processes use the unmodified SDKs exactly as an app would,
  * the dev CA trusted only through NODE_EXTRA_CA_CERTS (the machine's global value is overridden):
  * - trap 13: the device MqttWs and Http transports force port 443 (device-protocols.md §5, §7);
- * - option A of service-api.md §9: `ProvisioningServiceClient.fromConnectionString(cs)`, nothing injected.
+ * - option A of service-api.md §9: `ProvisioningServiceClient.fromConnectionString(cs)`, nothing injected;
+ * - TPM over AmqpWs: the SDK (1.9.1) dials wss://<host>:443/$iothub/websocket for its TPM SASL connection
+ *   whatever `webSocketAgent` says (tpm-sdk.test.ts), so on 443 the unmodified path completes.
  * The only suite on port 443; it needs root or CAP_NET_BIND_SERVICE.
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tpm } from '@opendps/attestation';
 import { generateSymmetricKey } from '@opendps/model';
+import { startSwtpm, type Swtpm } from '../attestation/test/tpm/fixtures/swtpm';
 import { startGateway, type Gateway } from './support/devices';
 import { serviceClient } from './support/opendps';
+import { startTpmBridge, type TpmBridge } from './support/tpm-bridge';
 
 /** Runs in the child: the unmodified SDK with its default transports and nothing pointed anywhere. */
 const DEVICE_SCRIPT = `
@@ -168,4 +174,69 @@ describe('the unmodified service SDK with fromConnectionString (option A)', () =
     expect(run.ok).toBe(false);
     expect(run.code).toMatch(/CERT|UNABLE_TO_VERIFY/);
   });
+});
+
+describe('TPM over the unmodified AmqpWs transport (azure-iot-security-tpm on swtpm)', () => {
+  const TPM_DEVICE = path.join(__dirname, 'support', 'tpm-device.js');
+  let swtpm: Swtpm | undefined;
+  let bridge: TpmBridge | undefined;
+
+  interface TpmDeviceOutput {
+    endorsementKey?: string;
+    storageRootKey?: string;
+    registrationId?: string;
+    result?: { status: string; registrationState: Record<string, unknown> & { tpm?: { authenticationKey?: string } } };
+    hub?: { connected: boolean; sent: boolean };
+    error?: { name: string; message: string };
+    connects?: { uri: string; saslMechanismName?: string; webSocketAgent: boolean; error: unknown }[];
+  }
+
+  /** support/tpm-device.js with only PATH and NODE_EXTRA_CA_CERTS: no OPENDPS_CA, so every TLS trust comes from the dev CA file. */
+  function runTpmDevice(options: Record<string, unknown>): Promise<TpmDeviceOutput> {
+    const env = { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: gateway.connection.caFile };
+    const args = [TPM_DEVICE, JSON.stringify({ tpmPort: bridge?.port, idScope: gateway.connection.idScope, ...options })];
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, args, { cwd: __dirname, env, timeout: 45_000 }, (error, stdout, stderr) => {
+        if (error) return reject(new Error(`the TPM device process failed: ${error.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as TpmDeviceOutput);
+        } catch {
+          reject(new Error(`the TPM device process printed no JSON: ${stdout}\n${stderr}`));
+        }
+      });
+    });
+  }
+
+  beforeAll(async () => {
+    swtpm = await startSwtpm();
+    bridge = await startTpmBridge(swtpm.port);
+  }, 60_000);
+
+  afterAll(async () => {
+    await bridge?.close();
+    await swtpm?.stop();
+  });
+
+  test('AmqpWs with no webSocketAgent for TPM: SASL TPM on wss://localhost:443, assigned with the TPM blob, then hub connect and telemetry', async () => {
+    const keys = await runTpmDevice({ mode: 'keys' });
+    expect(keys.error).toBeUndefined();
+    expect(keys.registrationId).toBe(tpm.registrationIdFromEndorsementKey(keys.endorsementKey ?? ''));
+    const registrationId = keys.registrationId ?? '';
+    const service = serviceClient(gateway.connection.serviceConnectionString, gateway.connection.endpoints.https, gateway.ca);
+    await service.createOrUpdateIndividualEnrollment({ registrationId, attestation: { type: 'tpm', tpm: { endorsementKey: keys.endorsementKey } } } as never);
+
+    const output = await runTpmDevice({ mode: 'register', transport: 'amqpws', host: 'localhost', port: 443 });
+    expect(output.error).toBeUndefined();
+    // The SDK's own URI and no agent: nothing but port 443 and NODE_EXTRA_CA_CERTS made this connection work.
+    expect(output.connects).toEqual([{ uri: 'wss://localhost:443/$iothub/websocket', saslMechanismName: 'TPM', webSocketAgent: false, error: null }]);
+    expect(output.result).toMatchObject({
+      status: 'assigned',
+      registrationState: { registrationId, deviceId: registrationId, assignedHub: gateway.connection.endpoints.hubs[0], status: 'assigned' },
+    });
+    expect(typeof output.result?.registrationState.tpm?.authenticationKey).toBe('string');
+    expect(output.hub).toEqual({ connected: true, sent: true });
+
+    const state = (await service.getDeviceRegistrationState(registrationId)).responseBody as { status?: string; deviceId?: string };
+    expect(state).toMatchObject({ status: 'assigned', deviceId: registrationId });
+  }, 90_000);
 });
