@@ -3,3 +3,4 @@ export * from './device';
 export * from './fleet';
 export * from './baseline';
 export * from './tls';
+export * from './redis';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { silentLogger, type Logger } from '@opendps/model';
 import { createServer, type ConnectionInfo, type RunningServer } from '@opendps/server';
 import type { DpsTarget } from './fleet';
-import { startPrivateRedis, type PrivateRedis } from './redis';
+import { startRedis, type RedisServer } from './redis';
 import { createServiceClient, type ServiceClient } from './service-client';
 
 /**
@@ -26,7 +26,7 @@ export interface OpenDpsUnderTest {
 
 export async function startOpenDps(options: { store: StoreKind; logger?: Logger }): Promise<OpenDpsUnderTest> {
   const dataDir = mkdtempSync(path.join(tmpdir(), `opendps-loadgen-${options.store}-`));
-  let redis: PrivateRedis | undefined;
+  let redis: RedisServer | undefined;
   let server: RunningServer | undefined;
   const stop = async () => {
     await server?.stop();
@@ -34,7 +34,7 @@ export async function startOpenDps(options: { store: StoreKind; logger?: Logger 
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    if (options.store === 'redis') redis = await startPrivateRedis();
+    if (options.store === 'redis') redis = await startRedis();
     server = await createServer({
       dataDir,
       host: 'localhost',

@@ -1,45 +1,94 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/**
- * A private, throwaway redis-server for one benchmark pass: a free loopback port (never the machine's
- * 6379), no persistence, a temporary directory; killed with the process if the benchmark dies.
- */
-export interface PrivateRedis {
-  url: string;
-  stop(): Promise<void>;
+export interface RedisServerOptions {
+  /** Turn on the append-only file (`appendfsync everysec`), so data survives restart(). Default off. */
+  appendonly?: boolean;
+  /** Extra redis-server arguments, e.g. `['--cluster-enabled', 'yes']`. */
+  args?: string[];
+  /** How long to wait for PONG. Default 10 s. */
+  startTimeoutMs?: number;
 }
 
-export async function startPrivateRedis(binary = 'redis-server'): Promise<PrivateRedis> {
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** The data directory (AOF, cluster config); removed by stop(). */
+  dir: string;
+  /** SIGTERM, wait for the exit, remove the data directory. */
+  stop(): Promise<void>;
+  /** SIGKILL, at once (a crash); restart() may follow. */
+  kill(): void;
+  /** Stop (gracefully, unless already killed) and start again on the same port and directory. */
+  restart(): Promise<void>;
+}
+
+/**
+ * A private redis-server (never the machine's on 6379) on a free loopback port with a temporary
+ * directory, resolved once it answers PING; killed with this process if it dies. The benchmark runs
+ * its Redis pass on one, and every test that needs a Redis (or must stop or restart one) uses it.
+ */
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'opendps-loadgen-redis-'));
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const dir = mkdtempSync(path.join(tmpdir(), 'opendps-redis-'));
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    '--appendonly', options.appendonly ? 'yes' : 'no',
+    '--daemonize', 'no',
+    '--loglevel', 'warning',
+    ...(options.args ?? []),
+  ];
+  const timeout = options.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const onProcessExit = () => child?.kill('SIGKILL');
+  process.once('exit', onProcessExit);
+
+  const launch = async () => {
+    const started = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    started.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child = started;
+    exited = new Promise((resolve) => started.once('exit', () => resolve()));
+    const deadline = Date.now() + timeout;
+    while (!(await pings(port))) {
+      if (started.exitCode !== null || Date.now() > deadline) {
+        started.kill('SIGKILL');
+        throw new Error(`redis-server on port ${port} did not start: ${stderr.trim() || 'no answer to PING'}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  };
+  const halt = async (signal: NodeJS.Signals) => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
-    process.removeListener('exit', onExit);
-    rmSync(dir, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + 10_000;
-  while (!(await answersPing(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server did not start on port ${port}: ${stderr.trim() || 'no PONG'}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop };
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    async stop() {
+      await halt('SIGTERM');
+      process.removeListener('exit', onProcessExit);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    kill() {
+      child?.kill('SIGKILL');
+    },
+    async restart() {
+      await halt('SIGTERM');
+      await launch();
+    },
+  };
 }
 
 function freePort(): Promise<number> {
@@ -53,10 +102,11 @@ function freePort(): Promise<number> {
   });
 }
 
-function answersPing(port: number): Promise<boolean> {
+/** True when something on the port answers `+PONG` to an inline PING. */
+function pings(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    let text = '';
+    let answer = '';
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
@@ -65,8 +115,8 @@ function answersPing(port: number): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
-      text += chunk.toString();
-      if (text.includes('\r\n')) done(text.startsWith('+PONG'));
+      answer += chunk.toString();
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
     });
   });
 }
