@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
-import { connectionContext, listenTls, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { answer } from './exchange';
 import { FrameGuard } from './frame-guard';
@@ -47,7 +47,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const containerId = `opendps-${randomUUID()}`;
   const streams = new Set<Duplex>();
-  const listeners = new Set<AmqpListener>();
+  const listeners = new TlsListeners();
   let closed = false;
 
   function handleConnection(stream: Duplex, context: ConnectionContext): void {
@@ -190,24 +190,15 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
     handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'amqp-ws'));
   }
 
-  async function listen(options: AmqpListenOptions): Promise<AmqpListener> {
-    const tls = await listenTls({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'AMQP' }, (socket) =>
+  function listen(options: AmqpListenOptions): Promise<AmqpListener> {
+    return listeners.listen({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'AMQP' }, (socket) =>
       handleConnection(socket, connectionContext(socket, 'amqp')),
     );
-    const listener: AmqpListener = {
-      port: tls.port,
-      close: () => {
-        listeners.delete(listener);
-        return tls.close();
-      },
-    };
-    listeners.add(listener);
-    return listener;
   }
 
   async function close(): Promise<void> {
     closed = true;
-    await Promise.all([...listeners].map((listener) => listener.close()));
+    await listeners.closeAll();
     for (const stream of streams) stream.destroy();
   }
 

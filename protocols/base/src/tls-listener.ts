@@ -58,3 +58,31 @@ export async function listenTls(
       }),
   };
 }
+
+/**
+ * The TLS listeners one front-end opened, so that closing the front-end closes them all; a listener
+ * closed on its own leaves the set.
+ */
+export class TlsListeners {
+  private readonly open = new Set<TlsListener>();
+
+  async listen(
+    options: TlsListenOptions & { handshakeTimeoutMs: number; logger: Logger; name: string },
+    onConnection: (socket: TLSSocket) => void,
+  ): Promise<TlsListener> {
+    const tls = await listenTls(options, onConnection);
+    const listener: TlsListener = {
+      port: tls.port,
+      close: () => {
+        this.open.delete(listener);
+        return tls.close();
+      },
+    };
+    this.open.add(listener);
+    return listener;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open].map((listener) => listener.close()));
+  }
+}

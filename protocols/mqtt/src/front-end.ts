@@ -1,7 +1,7 @@
 import { silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connectionContext, listenTls, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
 import { createHooks } from './hooks';
@@ -33,7 +33,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const maxPayloadBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const sessions = new WeakMap<AedesClient, DeviceSession>();
-  const listeners = new Set<MqttListener>();
+  const listeners = new TlsListeners();
   let closed = false;
 
   const brokerReady: Promise<AedesBroker> = createBroker({
@@ -75,24 +75,15 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'mqtt-ws'));
   }
 
-  async function listen(options: MqttListenOptions): Promise<MqttListener> {
-    const tls = await listenTls({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'MQTT' }, (socket) =>
+  function listen(options: MqttListenOptions): Promise<MqttListener> {
+    return listeners.listen({ ...options, handshakeTimeoutMs: connectTimeout, logger, name: 'MQTT' }, (socket) =>
       handleConnection(socket, connectionContext(socket, 'mqtt')),
     );
-    const listener: MqttListener = {
-      port: tls.port,
-      close: () => {
-        listeners.delete(listener);
-        return tls.close();
-      },
-    };
-    listeners.add(listener);
-    return listener;
   }
 
   async function close(): Promise<void> {
     closed = true;
-    await Promise.all([...listeners].map((listener) => listener.close()));
+    await listeners.closeAll();
     const broker = await brokerReady.catch(() => undefined);
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
   }
