@@ -172,8 +172,9 @@ function runtimeAttestation({ attested, enrollment }: Attestation): RuntimeAttes
 
 /**
  * The identity the device will use at its hub: the enrollment's key, the group-derived key, its
- * certificate, or for TPM a symmetric key the service picks (K2, tpm-attestation.md §5). A TPM
- * device that already has keys at this hub keeps them, so its hub identity stays valid.
+ * certificate, or for TPM a symmetric key the service picks (K2, docs/tpm.md §5). A TPM
+ * device that already has keys at this hub keeps them, so its hub identity stays valid; either way
+ * the key is only a candidate until settled in the store (settledTpmKey).
  */
 export function hubIdentity({ attested, enrollment }: Attestation, existing?: HubDeviceIdentity): HubDeviceIdentity {
   const capabilities = { iotEdge: enrollment.capabilities?.iotEdge ?? false };
