@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import { Errors, silentLogger, toDpsError, type Logger, type TwinCollection } from '@opendps/model';
+import { Errors, silentLogger, toDpsError, type HttpTimeouts, type Logger, type TwinCollection } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import { loadAedes, type Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from './aedes';
 import type { HubConnector, HubDevice, HubDeviceIdentity } from './connector';
@@ -39,6 +39,8 @@ export interface BuiltInHubOptions {
   hostAliases?: string[];
   /** Largest device-to-cloud message payload (default 256 KiB, as IoT Hub). */
   maxMessageBytes?: number;
+  /** Bounds on slow requests to the REST API (default `DEFAULT_HTTP_TIMEOUTS`). */
+  restTimeouts?: HttpTimeouts;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -140,7 +142,7 @@ export class BuiltInHub implements HubConnector {
     // aedes emits 'error' for internal failures; an unhandled one would end the process.
     (broker as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.logger.error({ err: error.message }, 'broker error'));
     this.broker = broker;
-    this.restServer = createHubRestServer(this, this.logger.child({ category: 'Registry' }));
+    this.restServer = createHubRestServer(this, this.logger.child({ category: 'Registry' }), this.options.restTimeouts);
 
     const { cert, key, ca } = this.options.tls;
     const server = createServer(

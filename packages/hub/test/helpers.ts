@@ -5,7 +5,7 @@ import { createRootCa, createServerCertificate, type Issued } from '@opendps/pki
 import { SqliteStore } from '@opendps/store';
 import { generateSymmetricKey } from '@opendps/model';
 import { createSasToken } from '@opendps/attestation';
-import { BuiltInHub } from '@opendps/hub';
+import { BuiltInHub, type BuiltInHubOptions } from '@opendps/hub';
 
 export interface HubFixture {
   hub: BuiltInHub;
@@ -20,7 +20,7 @@ export interface HubFixture {
 
 export const HUB_NAME = 'hub-test';
 
-export async function startHub(): Promise<HubFixture> {
+export async function startHub(options: Partial<BuiltInHubOptions> = {}): Promise<HubFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'opendps-hub-'));
   const root = createRootCa({ commonName: 'OpenDPS hub test root' });
   const server = createServerCertificate(root, ['localhost', '127.0.0.1']);
@@ -33,6 +33,7 @@ export async function startHub(): Promise<HubFixture> {
       listenAddress: '127.0.0.1',
       tls: { cert: server.certificatePem, key: server.privateKeyPem },
       store,
+      ...options,
     });
     await hub.start();
     return { hub, store };

@@ -7,3 +7,4 @@ export * from './instance';
 export { readElement, certificateVersion } from './der';
 export * from './logger';
 export * from './tls';
+export * from './http-timeouts';

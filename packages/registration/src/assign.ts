@@ -22,6 +22,7 @@ import {
 import { registrations, type Store } from '@opendps/store';
 import type { Attestation } from './attest';
 import type { HubDirectory } from './hubs';
+import { settleTpmHubKey } from './tpm';
 
 export interface AssignContext {
   store: Store;
@@ -34,6 +35,8 @@ export interface AssignContext {
   clientAddress?: string;
   latency?: LatencySource;
   webhook?: WebhookClient;
+  /** How long a TPM device's chosen hub key stays settled for every node (default 1800 s, see tpm.ts). */
+  tpmHubKeyTtlSeconds?: number;
 }
 
 /**
@@ -74,7 +77,7 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   // Where the device's data lives now: the old hub when moving, else the target (a re-run after a
   // completed move finds it there).
   const existing = (source ? await source.getDevice(attested.deviceId) : undefined) ?? (await target.getDevice(attested.deviceId));
-  const identity = hubIdentity(attestation, existing?.identity);
+  const identity = await settledTpmKey(context, hubIdentity(attestation, existing?.identity));
   // The second blob (trap 15): the hub key K2, which only this TPM can import. Built before the hub
   // is touched; returned with the operation, never kept in the registration record.
   const tpmBlob =
@@ -106,6 +109,20 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
     ...(attested.x509 ? { x509: x509Details(attestation, groupId) } : {}),
   });
   return tpmBlob ? { ...recorded, tpm: { authenticationKey: tpmBlob } } : recorded;
+}
+
+/** A TPM device's identity carries the K2 settled in the store, whichever node chose it (tpm.ts). */
+async function settledTpmKey(context: AssignContext, identity: HubDeviceIdentity): Promise<HubDeviceIdentity> {
+  const { attested } = context.attestation;
+  if (attested.attestationType !== 'tpm' || identity.authentication.type !== 'sas') return identity;
+  const symmetricKey = await settleTpmHubKey(
+    context.store,
+    context.instance.idScope,
+    attested.registrationId,
+    identity.authentication.symmetricKey,
+    context.tpmHubKeyTtlSeconds,
+  );
+  return { ...identity, authentication: { type: 'sas', symmetricKey } };
 }
 
 /**
@@ -155,8 +172,9 @@ function runtimeAttestation({ attested, enrollment }: Attestation): RuntimeAttes
 
 /**
  * The identity the device will use at its hub: the enrollment's key, the group-derived key, its
- * certificate, or for TPM a symmetric key the service picks (K2, tpm-attestation.md §5). A TPM
- * device that already has keys at this hub keeps them, so its hub identity stays valid.
+ * certificate, or for TPM a symmetric key the service picks (K2, docs/tpm.md §5). A TPM
+ * device that already has keys at this hub keeps them, so its hub identity stays valid; either way
+ * the key is only a candidate until settled in the store (settledTpmKey).
  */
 export function hubIdentity({ attested, enrollment }: Attestation, existing?: HubDeviceIdentity): HubDeviceIdentity {
   const capabilities = { iotEdge: enrollment.capabilities?.iotEdge ?? false };

@@ -4,5 +4,16 @@ export * from './service';
 export { assign, hubIdentity } from './assign';
 export type { AttestedDevice, Attestation } from './attest';
 export type { OperationRecord } from './operations';
-export { TpmChallengeError, isTpmChallengeError, tpmChallenges, TPM_CHALLENGES, TPM_KEY_NAME, type TpmChallengeRecord } from './tpm';
+export {
+  TpmChallengeError,
+  isTpmChallengeError,
+  settleTpmHubKey,
+  tpmChallenges,
+  TPM_CHALLENGES,
+  TPM_HUB_KEYS,
+  TPM_KEY_NAME,
+  type TpmChallengeRecord,
+  type TpmHubKeyRecord,
+  type TpmHubKeys,
+} from './tpm';
 export { createRegistrationThrottle, effectiveQuotas, DEFAULT_QUOTAS, MAX_QUOTA, type RegistrationThrottle, type ThrottledRequest } from './throttle';

@@ -161,6 +161,51 @@ export async function discardTpmChallenge(store: Store, idScope: string, registr
   if (record?.state === 'answered') await collection.delete(registrationId);
 }
 
+export interface TpmHubKeys {
+  primaryKey: string;
+  secondaryKey: string;
+}
+
+/** The hub key (K2) chosen for a TPM device, keyed by registration id. A secret, kept only a while. */
+export interface TpmHubKeyRecord extends TpmHubKeys {
+  registrationId: string;
+}
+
+export const TPM_HUB_KEYS = 'tpmHubKeys';
+
+/**
+ * Settles the hub key (K2) of a TPM device once, for every node: the first node to create the
+ * record wins (create-if-absent), and each node then wraps and writes the stored key. Without it two
+ * nodes finishing the same new device (a poll takeover while the first node still runs) could each
+ * pick a random K2: the device would import one and the hub keep the other. The record outlives any
+ * one assignment (default 1800 s); after that the hub's own key seeds the candidate again.
+ */
+export async function settleTpmHubKey(
+  store: Store,
+  idScope: string,
+  registrationId: string,
+  candidate: TpmHubKeys,
+  ttlSeconds = 1800,
+): Promise<TpmHubKeys> {
+  const collection = store.collection<TpmHubKeyRecord>(idScope, TPM_HUB_KEYS);
+  // A record that expires between the refused create and the read is created again (never in practice).
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const stored = (await collection.get(registrationId))?.value;
+    if (stored) return hubKeysOf(stored);
+    try {
+      await collection.put(registrationId, { registrationId, ...hubKeysOf(candidate) }, { ifNoneMatch: '*', ttlSeconds });
+      return hubKeysOf(candidate);
+    } catch (error) {
+      if ((error as { status?: number }).status !== 409) throw error;
+    }
+  }
+  throw Errors.internal('The TPM hub key could not be settled in the store.');
+}
+
+function hubKeysOf(keys: TpmHubKeys): TpmHubKeys {
+  return { primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey };
+}
+
 /** The individual enrollment of this registration id, if it is a TPM one enrolled with exactly these EK bytes. */
 async function tpmEnrollment(context: TpmContext, endorsementKey: string): Promise<IndividualEnrollment> {
   const enrollment = await enrollments(context.store, context.idScope).get(context.registrationId);

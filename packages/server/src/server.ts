@@ -74,7 +74,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
-    const hubManager = new HubManager({ host: config.host, tls, store, logger: logger.child({ category: 'DeviceOperations' }), ca: caPem });
+    const hubManager = new HubManager({
+      host: config.host,
+      tls,
+      store,
+      logger: logger.child({ category: 'DeviceOperations' }),
+      ca: caPem,
+      ...(config.http ? { restTimeouts: config.http } : {}),
+    });
     lifecycle.onStop(() => hubManager.stop());
 
     // The one HTTPS listener serves the admin API, the service API, the device API and
@@ -117,6 +124,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
           ...devices.routes,
         ],
         upgrade: devices.upgrade,
+        ...config.http,
         logger: logger.child({ category: 'DeviceOperations' }),
       }),
     );

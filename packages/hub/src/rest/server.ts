@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { assertDeviceId, Errors, toDpsError, type DpsError, type Logger } from '@opendps/model';
+import { assertDeviceId, Errors, httpServerTimeouts, toDpsError, type DpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import type { BuiltInHub } from '../builtin-hub';
 import { authenticateService } from './auth';
 import { readJsonBody } from './body';
@@ -28,14 +28,18 @@ const TWIN_ROUTES: Record<string, Handler> = {
  * The built-in hub's service REST API: an `http.Server` with no listener of its own; the hub's TLS
  * port hands it every connection that does not start with an MQTT CONNECT.
  */
-export function createHubRestServer(hub: BuiltInHub, logger: Logger): Server {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+export function createHubRestServer(hub: BuiltInHub, logger: Logger, timeouts: HttpTimeouts = {}): Server {
+  const server = createServer({ ...httpServerTimeouts(timeouts), maxHeaderSize: 16 * 1024 }, (req, res) => {
     handle(hub, req, res, logger).catch((error: unknown) => {
       logger.error({ err: String(error) }, 'REST request failed');
       if (!res.headersSent) sendIotHubError(res, Errors.internal());
       else res.destroy();
     });
   });
+  // Node checks headersTimeout and requestTimeout only once a server emitted 'listening' (it starts
+  // the periodic check then). This one never listens, so without this a client trickling header
+  // lines would hold its connection forever. close() stops the check.
+  server.emit('listening');
   // Malformed HTTP ends that connection only: bytes that are not HTTP at all (a bad method: other
   // protocols, garbage) are dropped at once; a broken HTTP request gets a 400 first.
   server.on('clientError', (error: Error & { code?: string }, socket) => {
@@ -44,7 +48,8 @@ export function createHubRestServer(hub: BuiltInHub, logger: Logger): Server {
       socket.destroy();
       return;
     }
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+    const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   });
   return server;
 }

@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration } from './types';
-import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -16,7 +16,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -29,6 +29,14 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.ports = {};
     for (const name of ['mqtt', 'amqp', 'https', 'hub'] as const) {
       if (ports[name] !== undefined) layer.ports[name] = parsePort(ports[name], at(`ports.${name}`));
+    }
+  }
+  if (root.http !== undefined) {
+    const http = object(root.http, at('http'));
+    known(http, ['headersTimeoutMs', 'requestTimeoutMs'], at('http'));
+    layer.http = {};
+    for (const name of ['headersTimeoutMs', 'requestTimeoutMs'] as const) {
+      if (http[name] !== undefined) layer.http[name] = parseMilliseconds(http[name], at(`http.${name}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

@@ -1,8 +1,9 @@
 import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Ports, type ServerConfig } from './types';
-import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { ConfigError } from './config-error';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Ports, type ServerConfig } from './types';
+import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -36,12 +37,30 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const http = httpDeadlines(layers);
+  if (http) config.http = http;
   return config;
+}
+
+/** Each deadline from the first layer that sets it; the headers one may not exceed the request one. */
+function httpDeadlines(layers: ConfigLayer[]): HttpConfig | undefined {
+  const http: HttpConfig = {};
+  for (const key of ['headersTimeoutMs', 'requestTimeoutMs'] as const) {
+    const value = layers.find((layer) => layer.http?.[key] !== undefined)?.http?.[key];
+    if (value !== undefined) http[key] = value;
+  }
+  if (http.headersTimeoutMs === undefined && http.requestTimeoutMs === undefined) return undefined;
+  const { headersTimeoutMs = 15_000, requestTimeoutMs = Math.max(30_000, headersTimeoutMs) } = http;
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError(`http.headersTimeoutMs (${headersTimeoutMs}) must not exceed http.requestTimeoutMs (${requestTimeoutMs}).`);
+  }
+  return http;
 }
 
 function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: string): ConfigLayer {
   const layer: ConfigLayer = {};
   const ports: Partial<Ports> = {};
+  const http: HttpConfig = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -69,8 +88,15 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'hub-port':
         ports.hub = parsePort(value, from);
         break;
+      case 'http-headers-timeout-ms':
+        http.headersTimeoutMs = parseMilliseconds(value, from);
+        break;
+      case 'http-request-timeout-ms':
+        http.requestTimeoutMs = parseMilliseconds(value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
+  if (Object.keys(http).length) layer.http = http;
   return layer;
 }

@@ -1,3 +1,5 @@
+import type { HttpTimeouts } from '@opendps/model';
+
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
  * config file and defaults (ARCHITECTURE.md, "Run contract" and "Config file").
@@ -54,7 +56,12 @@ export interface ServerConfig {
   latency?: LatencyConfig;
   /** Extra trusted CAs for https:// custom allocation webhooks. */
   webhookCaFile?: string;
+  /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
+  http?: HttpConfig;
 }
+
+/** The HTTP deadlines operators set (the check interval stays internal). */
+export type HttpConfig = Pick<HttpTimeouts, 'headersTimeoutMs' | 'requestTimeoutMs'>;
 
 /** One layer of configuration (flags, environment or file): every key optional. */
 export interface ConfigLayer {
@@ -66,6 +73,7 @@ export interface ConfigLayer {
   instances?: InstanceDeclaration[];
   latency?: LatencyConfig;
   webhookCaFile?: string;
+  http?: HttpConfig;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

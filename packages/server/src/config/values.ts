@@ -16,6 +16,15 @@ export function parsePort(value: unknown, source: string): number {
   return number;
 }
 
+/** A deadline in whole milliseconds, above 0 and at most an hour. */
+export function parseMilliseconds(value: unknown, source: string): number {
+  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 3_600_000) {
+    throw new ConfigError(`${source} must be a whole number of milliseconds from 1 to 3600000; got ${show(value)}.`);
+  }
+  return number;
+}
+
 /** A DNS name or an IP address, without a port: it becomes the connection string's HostName. */
 export function parseHost(value: unknown, source: string): string {
   if (typeof value !== 'string' || !(HOST_NAME.test(value) || isIP(value) !== 0)) {

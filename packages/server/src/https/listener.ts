@@ -2,12 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Errors, toDpsError, type Logger } from '@opendps/model';
+import { Errors, httpServerTimeouts, toDpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import type { Listener } from '../lifecycle';
 import { sendDpsError } from './dps-error-response';
 import type { Route, UpgradeListener } from './route';
 
-export interface HttpsListenerOptions {
+/** `HttpTimeouts` bound every request and WebSocket upgrade request; a silent connection gets the headers timeout. */
+export interface HttpsListenerOptions extends HttpTimeouts {
   port: number;
   /** Bind address; default: every interface (devices reach `--host` from elsewhere). */
   bindAddress?: string;
@@ -34,6 +35,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
       requestCert: true,
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+      ...httpServerTimeouts(options),
     },
     (req, res) => void dispatch(req, res),
   );

@@ -1,6 +1,6 @@
 import { rootCertificates } from 'node:tls';
 import { AzureIotHubConnector, BuiltInHub, type HubConnector } from '@opendps/hub';
-import { Errors, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
+import { Errors, type HttpTimeouts, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
 import type { HubDirectory } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import { instanceCollection } from '../instances';
@@ -13,6 +13,8 @@ export interface HubManagerOptions {
   logger: Logger;
   /** Extra CA (PEM) trusted by hub connectors on top of the system CAs: the development CA. */
   ca?: string;
+  /** Deadlines for slow clients of the built-in hubs' REST API. */
+  restTimeouts?: HttpTimeouts;
 }
 
 export interface SyncResult {
@@ -149,6 +151,7 @@ export class HubManager implements HubDirectory {
         tls: this.options.tls,
         store: this.options.store,
         logger: this.options.logger.child({ hub: linked.name }),
+        ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
       });
       try {
         await hub.start();
