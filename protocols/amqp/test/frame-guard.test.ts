@@ -5,9 +5,16 @@ import { AMQP_HEADER, SASL_HEADER } from './raw-client';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const frames: any = require('rhea/lib/frames.js');
 
-const transfer = (handle: number, more: boolean, payloadBytes: number, deliveryId = 0): Buffer =>
+/** `payloadBytes` of message: one Data section, 8 bytes of encoding around its binary. */
+const section = (payloadBytes: number): Buffer => {
+  const bytes = Buffer.alloc(payloadBytes, 0x61);
+  bytes.set([0x00, 0x53, 0x75, 0xb0]);
+  bytes.writeUInt32BE(payloadBytes - 8, 4);
+  return bytes;
+};
+const transfer = (handle: number, more: boolean, payloadBytes: number, deliveryId = 0, payload = section(payloadBytes)): Buffer =>
   frames.write_frame(
-    frames.amqp_frame(0, frames.transfer({ handle, delivery_id: deliveryId, delivery_tag: Buffer.from('t'), message_format: 0, more }), Buffer.alloc(payloadBytes, 0x61)),
+    frames.amqp_frame(0, frames.transfer({ handle, delivery_id: deliveryId, delivery_tag: Buffer.from('t'), message_format: 0, more }), payload),
   );
 const open = (): Buffer => frames.write_frame(frames.amqp_frame(0, frames.open({ container_id: 'c' })));
 
