@@ -67,7 +67,7 @@ export function checkValues(bytes: Buffer, start = 0, end = bytes.length, count?
       stack.pop();
       continue;
     }
-    if (at >= top.end) throw new EncodingError(top === root ? 'truncated value' : 'elements run past their size');
+    if (at >= top.end) throw new EncodingError(top.sized ? 'elements run past their size' : 'truncated value');
     top.left -= 1;
     let code: number;
     if (top.element === undefined) {
