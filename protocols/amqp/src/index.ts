@@ -9,3 +9,4 @@ export { rejection, responseMessage, THROTTLED, INTERNAL_ERROR } from './respons
 export { decodeRequest } from './request';
 export { FrameGuard, FrameRefusedError, readTransfer } from './frame-guard';
 export { checkValues, EncodingError, MAX_NESTING } from './amqp-encoding';
+export { routeRheaDebug } from './rhea';
