@@ -113,6 +113,27 @@ describe('bounded decoding over AMQP/TLS', () => {
     expect(log.conditions.splice(0)).toEqual(['amqp:decode-error']);
   });
 
+  test.each([
+    ['60,000 sessions', () => frames.begin({ next_outgoing_id: 0, incoming_window: 10, outgoing_window: 10 }), (index: number) => index],
+    ['60,000 links', (index: number) => frames.attach({ name: `l${index}`, handle: index, role: false, source: {}, target: { address: 'x' } }), () => 0],
+  ])('after SASL, %s: refused past the limit, memory stays flat', async (_name, performative, channel) => {
+    const flood = [AMQP_HEADER, frames.write_frame(frames.amqp_frame(0, frames.open({ container_id: 'flood' })))];
+    flood.push(frames.write_frame(frames.amqp_frame(0, frames.begin({ next_outgoing_id: 0, incoming_window: 10, outgoing_window: 10 }))));
+    for (let index = 1; index < 60_000; index += 1) flood.push(frames.write_frame(frames.amqp_frame(channel(index), performative(index))));
+    const bytes = Buffer.concat(flood);
+    const used = await growth(async () => {
+      const raw = await RawClient.open(running.port);
+      raw.write(SASL_HEADER);
+      raw.init('PLAIN', Buffer.from(`\0${addressFor('flood')}\0${sasFor('flood')}`));
+      await raw.next(); // mechanisms
+      expect((await raw.next()).performative.code).toBe(0);
+      raw.write(bytes);
+      await raw.closed();
+    });
+    expect(used.heap).toBeLessThan(64 * MB);
+    expect(log.conditions.splice(0)).toEqual(['amqp:resource-limit-exceeded']);
+  });
+
   test('a device still registers afterwards', async () => {
     const { connection, error } = await connectClient(running.port, plain('after-attack', sasFor('after-attack')));
     expect(error).toBeUndefined();
