@@ -107,7 +107,7 @@ describe('the server log stays JSON lines when a peer provokes library output', 
   test('rhea lines about a peer-chosen section arrive as escaped records; stdout and stderr are JSON lines', async () => {
     const { connection } = server;
     const { sasl, amqp } = provokingBytes(connection.idScope);
-    const port = Number(connection.endpoints.amqp.split(':').pop());
+    const port = Number(connection.endpoints.amqp?.split(':').pop());
     const socket = connect({ host: 'localhost', port, servername: 'localhost', ca: readFileSync(connection.caFile) });
     let received = Buffer.alloc(0);
     let amqpSent = false;
