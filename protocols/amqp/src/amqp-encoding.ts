@@ -40,7 +40,8 @@ interface Container {
  * when `count` is undefined. Returns the offset after the last one; throws EncodingError.
  */
 export function checkValues(bytes: Buffer, start = 0, end = bytes.length, count?: number): number {
-  // Each element, including the free ones of a null or boolean array, is paid for by one byte.
+  // Elements of zero width (an array of nulls, of true) take no bytes: together they may number
+  // at most the bytes checked. Every other element takes at least one byte of its own.
   let budget = end - start;
   let at = start;
   const root: Container = { end, left: count ?? Infinity, sized: false };
