@@ -66,6 +66,7 @@ export interface CliServer {
   child: ChildProcess;
   connection: ConnectionInfo;
   stdout(): string;
+  stderr(): string;
   /** SIGTERM and the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL (a crash); resolves when the process is gone. */
@@ -103,6 +104,7 @@ export function startCliServer(dataDir: string, args: string[] = [], env: NodeJS
           child,
           connection: JSON.parse(readFileSync(join(dataDir, 'connection.json'), 'utf8')) as ConnectionInfo,
           stdout: () => stdout,
+          stderr: () => stderr,
           stop: async () => {
             child.kill('SIGTERM');
             return exited;

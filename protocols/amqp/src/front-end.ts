@@ -6,7 +6,7 @@ import type { RegistrationService } from '@opendps/registration';
 import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { answer } from './exchange';
-import { FrameGuard } from './frame-guard';
+import { FrameGuard, FrameRefusedError } from './frame-guard';
 import { allowOneNameForBothRoles, type SessionInternals } from './link-names';
 import { apiVersionOf, attachRequestLink, attachResponseLink, namedDevice } from './links';
 import {
@@ -105,7 +105,11 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       })
       .accept(guard);
 
-    guard.on('error', (error: Error) => connectionLogger.debug({ err: error.message }, 'AMQP connection closed on error'));
+    guard.on('error', (error: Error) => {
+      // A refused frame is named by its AMQP condition and a reason; wire bytes never reach the log.
+      if (error instanceof FrameRefusedError) connectionLogger.info({ condition: error.condition, reason: error.message }, 'AMQP frame refused, connection closed');
+      else connectionLogger.debug({ err: error.message }, 'AMQP connection closed on error');
+    });
     guard.on('close', () => {
       clearTimeout(timer);
       streams.delete(guard);

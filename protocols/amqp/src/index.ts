@@ -7,4 +7,7 @@ export { activationChallenges, parseTpmInit, TPM_MAX_CHUNKS, TPM_CHUNK_BYTES } f
 export { parseRegistrationAddress } from './address';
 export { rejection, responseMessage, THROTTLED, INTERNAL_ERROR } from './response';
 export { decodeRequest } from './request';
-export { FrameGuard, readTransfer } from './frame-guard';
+export { FrameGuard, FrameRefusedError, MAX_LINKS, MAX_SESSIONS, readTransfer } from './frame-guard';
+export type { FrameLimits } from './frame-guard';
+export { checkValues, EncodingError, MAX_NESTING } from './amqp-encoding';
+export { routeRheaDebug } from './rhea';

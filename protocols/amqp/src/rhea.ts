@@ -1,5 +1,7 @@
 import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
+import { format } from 'node:util';
 import { create_container, message as messageCodec, types } from 'rhea';
 
 /**
@@ -105,4 +107,17 @@ export function dataSection(content: Buffer): unknown {
 export function sameTypeId(id: unknown): unknown {
   if (Buffer.isBuffer(id) && id.length !== 16) return types.wrap_binary(id);
   return id;
+}
+
+/**
+ * rhea traces through the `debug` package (on when DEBUG names `rhea:*`), whole frames and raw
+ * bytes included, straight to stderr. Sends each trace to `write` instead; returns the undo.
+ */
+export function routeRheaDebug(write: (text: string) => void): () => void {
+  const debug = createRequire(require.resolve('rhea'))('debug') as { log: (...args: unknown[]) => void };
+  const previous = debug.log;
+  debug.log = (...args: unknown[]) => write(format(...args));
+  return () => {
+    debug.log = previous;
+  };
 }

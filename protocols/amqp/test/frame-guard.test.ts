@@ -1,18 +1,25 @@
 import { Duplex, PassThrough } from 'node:stream';
-import { FrameGuard, readTransfer } from '../src';
+import { FrameGuard, readTransfer, type FrameLimits } from '../src';
 import { AMQP_HEADER, SASL_HEADER } from './raw-client';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const frames: any = require('rhea/lib/frames.js');
 
-const transfer = (handle: number, more: boolean, payloadBytes: number, deliveryId = 0): Buffer =>
+/** `payloadBytes` of message: one Data section, 8 bytes of encoding around its binary. */
+const section = (payloadBytes: number): Buffer => {
+  const bytes = Buffer.alloc(payloadBytes, 0x61);
+  bytes.set([0x00, 0x53, 0x75, 0xb0]);
+  bytes.writeUInt32BE(payloadBytes - 8, 4);
+  return bytes;
+};
+const transfer = (handle: number, more: boolean, payloadBytes: number, deliveryId = 0, payload = section(payloadBytes)): Buffer =>
   frames.write_frame(
-    frames.amqp_frame(0, frames.transfer({ handle, delivery_id: deliveryId, delivery_tag: Buffer.from('t'), message_format: 0, more }), Buffer.alloc(payloadBytes, 0x61)),
+    frames.amqp_frame(0, frames.transfer({ handle, delivery_id: deliveryId, delivery_tag: Buffer.from('t'), message_format: 0, more }), payload),
   );
 const open = (): Buffer => frames.write_frame(frames.amqp_frame(0, frames.open({ container_id: 'c' })));
 
 /** The guard over an in-memory socket: what it lets through, and whether it closed. */
-function guarded(limits = { maxFrameBytes: 4096, maxDeliveryBytes: 3000 }) {
+function guarded(limits: FrameLimits = { maxFrameBytes: 4096, maxDeliveryBytes: 3000 }) {
   const socket = new PassThrough();
   const guard = new FrameGuard(socket, limits);
   const passed: Buffer[] = [];
@@ -74,6 +81,63 @@ describe('FrameGuard', () => {
       expect(guard.error()?.message).toMatch(problem);
       expect(guard.passed().equals(AMQP_HEADER)).toBe(true);
     }
+  });
+});
+
+describe('FrameGuard: the encoding of each frame', () => {
+  const body = (hex: string): Buffer => {
+    const bytes = Buffer.from(hex.replace(/\s/g, ''), 'hex');
+    return Buffer.concat([Buffer.from([0, 0, 0, 8 + bytes.length, 2, 0, 0, 0]), bytes]);
+  };
+
+  test('a performative rhea would trust is refused before it passes; a good one passes', async () => {
+    const guard = guarded();
+    await guard.feed(AMQP_HEADER, open(), body('005310 d0 00000006 ffffffff a100'));
+    expect(guard.error()).toMatchObject({ condition: 'amqp:decode-error', message: expect.stringMatching(/more elements than bytes/) });
+    expect(guard.passed().equals(Buffer.concat([AMQP_HEADER, open()]))).toBe(true);
+  });
+
+  test('a message is checked whole on the last frame of its delivery, its frames passed until then', async () => {
+    // an array32 of 2^32-1 nulls, split over two frames
+    const message = Buffer.from('005377 f0 00000005 ffffffff 40'.replace(/\s/g, ''), 'hex');
+    const guard = guarded();
+    await guard.feed(AMQP_HEADER, transfer(0, true, 0, 0, message.subarray(0, 6)));
+    expect(guard.destroyed()).toBe(false);
+    await guard.feed(transfer(0, false, 0, 0, message.subarray(6)));
+    expect(guard.error()).toMatchObject({ condition: 'amqp:decode-error', message: expect.stringMatching(/^message: /) });
+
+    const fine = guarded();
+    await fine.feed(AMQP_HEADER, transfer(0, true, 100), transfer(0, false, 100), transfer(0, false, 50));
+    expect(fine.destroyed()).toBe(false);
+  });
+
+  test('bytes after a performative other than transfer, an unknown frame type and an undescribed performative are refused', async () => {
+    const cases: Array<[Buffer, RegExp]> = [
+      [body(`${open().subarray(8).toString('hex')} 40`), /bytes after the performative/],
+      [Buffer.from([0, 0, 0, 9, 2, 7, 0, 0, 0x40]), /unknown frame type 7/],
+      [body('45'), /not a described value/],
+    ];
+    for (const [bytes, problem] of cases) {
+      const guard = guarded();
+      await guard.feed(AMQP_HEADER, bytes);
+      expect(guard.error()?.message).toMatch(problem);
+    }
+  });
+
+  test('a connection opens at most maxSessions sessions and maxLinks links', async () => {
+    const begin = frames.write_frame(frames.amqp_frame(0, frames.begin({ next_outgoing_id: 0, incoming_window: 1, outgoing_window: 1 })));
+    const attach = (handle: number): Buffer => frames.write_frame(frames.amqp_frame(0, frames.attach({ name: `l${handle}`, handle, role: false })));
+    const sessions = guarded({ maxFrameBytes: 4096, maxDeliveryBytes: 3000, maxSessions: 2 });
+    await sessions.feed(AMQP_HEADER, open(), begin, begin);
+    expect(sessions.destroyed()).toBe(false);
+    await sessions.feed(begin);
+    expect(sessions.error()).toMatchObject({ condition: 'amqp:resource-limit-exceeded', message: 'more than 2 sessions' });
+
+    const links = guarded({ maxFrameBytes: 4096, maxDeliveryBytes: 3000, maxLinks: 3 });
+    await links.feed(AMQP_HEADER, open(), begin, attach(0), attach(1), attach(2));
+    expect(links.destroyed()).toBe(false);
+    await links.feed(attach(3));
+    expect(links.error()).toMatchObject({ condition: 'amqp:resource-limit-exceeded', message: 'more than 3 links' });
   });
 });
 

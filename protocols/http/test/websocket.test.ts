@@ -131,6 +131,15 @@ it('closes a connection whose message exceeds maxPayload with 1009, and only tha
   }
 });
 
+it('bounds a compressed message by its inflated size: 16 MiB of zeros (~16 KiB on the wire) is closed with 1009', async () => {
+  const bomb = open(server, 'AMQPWSB10');
+  await connected(bomb);
+  const closed = closeOf(bomb);
+  // ws counts inflated bytes against maxPayload (256 KiB) and stops inflating there
+  bomb.send(Buffer.alloc(16 * 1024 * 1024), { compress: true });
+  expect(await closed).toBe(1009);
+});
+
 it('keeps serving HTTP and WebSockets after refusals', async () => {
   const ws = open(server, 'mqtt');
   await connected(ws);

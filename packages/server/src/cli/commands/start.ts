@@ -1,4 +1,6 @@
 import { START_SETTINGS, resolveConfig, settingsFromEnv, type RawSettings } from '../../config';
+import { routeLibraryOutput } from '../../library-logs';
+import { createLogger } from '../../logger';
 import { createServer } from '../../server';
 import type { Command, OptionSpecs } from '../command';
 import { EXIT_FAILED, EXIT_OK } from '../io';
@@ -30,11 +32,14 @@ export const startCommand: Command = {
     }
     const config = resolveConfig(flags, settingsFromEnv(io.env), io.cwd);
 
+    const logger = createLogger();
+    const restoreLibraryOutput = routeLibraryOutput(logger);
     let server;
     try {
-      server = await createServer(config);
+      server = await createServer({ ...config, logger });
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
+      restoreLibraryOutput();
       io.err(`opendps: could not start: ${code === 'EADDRINUSE' ? `a port is already in use (${message})` : message}`);
       return EXIT_FAILED;
     }
@@ -43,7 +48,7 @@ export const startCommand: Command = {
       const shutdown = (): void => {
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
-        running.stop().then(
+        running.stop().finally(restoreLibraryOutput).then(
           () => resolve(EXIT_OK),
           (error: Error) => {
             io.err(`opendps: error while stopping: ${error.message}`);
