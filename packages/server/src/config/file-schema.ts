@@ -1,7 +1,8 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
-import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration } from './types';
+import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
 import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -16,7 +17,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'webhook'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -29,6 +30,15 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.ports = {};
     for (const name of ['mqtt', 'amqp', 'https', 'hub'] as const) {
       if (ports[name] !== undefined) layer.ports[name] = parsePort(ports[name], at(`ports.${name}`));
+    }
+  }
+  if (root.webhook !== undefined) {
+    const webhook = object(root.webhook, at('webhook'));
+    const keys = Object.keys(WEBHOOK_LIMITS) as Array<keyof WebhookConfig>;
+    known(webhook, keys, at('webhook'));
+    layer.webhook = {};
+    for (const key of keys) {
+      if (webhook[key] !== undefined) layer.webhook[key] = parseWebhookValue(key, webhook[key], at(`webhook.${key}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

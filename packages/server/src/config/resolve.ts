@@ -1,8 +1,9 @@
 import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Ports, type ServerConfig } from './types';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Ports, type ServerConfig, type WebhookConfig } from './types';
 import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -36,12 +37,19 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const webhook: WebhookConfig = {};
+  for (const key of Object.keys(WEBHOOK_LIMITS) as Array<keyof WebhookConfig>) {
+    const value = layers.find((layer) => layer.webhook?.[key] !== undefined)?.webhook?.[key];
+    if (value !== undefined) webhook[key] = value;
+  }
+  if (Object.keys(webhook).length) config.webhook = webhook;
   return config;
 }
 
 function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: string): ConfigLayer {
   const layer: ConfigLayer = {};
   const ports: Partial<Ports> = {};
+  const webhook: WebhookConfig = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -69,8 +77,18 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'hub-port':
         ports.hub = parsePort(value, from);
         break;
+      case 'webhook-timeout-ms':
+        webhook.timeoutMs = parseWebhookValue('timeoutMs', value, from);
+        break;
+      case 'webhook-attempts':
+        webhook.attempts = parseWebhookValue('attempts', value, from);
+        break;
+      case 'webhook-backoff-ms':
+        webhook.backoffMs = parseWebhookValue('backoffMs', value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
+  if (Object.keys(webhook).length) layer.webhook = webhook;
   return layer;
 }

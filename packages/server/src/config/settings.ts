@@ -11,6 +11,9 @@ export const START_SETTINGS = [
   { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
   { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
   { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+  { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
+  { flag: 'webhook-attempts', env: 'OPENDPS_WEBHOOK_ATTEMPTS', key: 'webhook.attempts', value: 'N', help: 'custom allocation webhook: attempts in all (default 3)' },
+  { flag: 'webhook-backoff-ms', env: 'OPENDPS_WEBHOOK_BACKOFF_MS', key: 'webhook.backoffMs', value: 'MS', help: 'custom allocation webhook: wait before the first retry, doubled after (default 500)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

@@ -39,6 +39,16 @@ export interface LatencyConfig {
   table: Record<string, Record<string, number>>;
 }
 
+/** Custom allocation webhook calls (ARCHITECTURE.md "Webhook"); each key falls back to its default. */
+export interface WebhookConfig {
+  /** Per attempt, connect to the end of the answer (default 10 000 ms). */
+  timeoutMs?: number;
+  /** Attempts in all, including the first (default 3). */
+  attempts?: number;
+  /** Back-off before the first retry, doubled for each further one (default 500 ms). */
+  backoffMs?: number;
+}
+
 /** A fully resolved configuration. */
 export interface ServerConfig {
   /** Absolute. */
@@ -54,6 +64,7 @@ export interface ServerConfig {
   latency?: LatencyConfig;
   /** Extra trusted CAs for https:// custom allocation webhooks. */
   webhookCaFile?: string;
+  webhook?: WebhookConfig;
 }
 
 /** One layer of configuration (flags, environment or file): every key optional. */
@@ -66,6 +77,7 @@ export interface ConfigLayer {
   instances?: InstanceDeclaration[];
   latency?: LatencyConfig;
   webhookCaFile?: string;
+  webhook?: WebhookConfig;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };
