@@ -7,10 +7,11 @@
  * connections (as Azure DPS, where `mosquitto_pub -d` shows the response arrive). So mosquitto_pub
  * asks and, kept connected with -l, reads the status from the response topic in its -d trace (it
  * prints topics, not payloads); the body is checked through the service API and the store.
- * mosquitto_sub on a second connection subscribes to `$dps/registrations/res/#` and sees nothing of
- * it. (`mosquitto_rr` cannot be used: it refuses a wildcard response topic.)
+ * mosquitto_sub is granted `$dps/registrations/res/#`; a subscriber to it on a second connection sees
+ * nothing of the first one's request. (`mosquitto_rr` cannot be used: it refuses a wildcard response topic.)
  */
 import { spawn } from 'node:child_process';
+import mqtt from 'mqtt';
 import { generateSymmetricKey, validateIndividualEnrollment } from '@opendps/model';
 import { enrollments } from '@opendps/store';
 import { deviceSas, portOf } from './support/devices';
@@ -109,7 +110,7 @@ test('mosquitto_pub registers with a SAS password: 202 with retry-after, then a 
   // The poll body is a single space, as the SDK sends (trap 7); each poll is a new connection.
   let polled: Trace | undefined;
   for (let rid = 2; rid < 12 && !polled?.received[0]?.includes('/200/'); rid++) {
-    if (polled) await new Promise((resolve) => setTimeout(resolve, 250));
+    if (polled) await new Promise((resolve) => setTimeout(resolve, 50));
     polled = await publishAndAwaitResponse(`$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${rid}&operationId=${operation!.value.operationId}`, ' ');
     expect(polled.received[0]).toMatch(new RegExp(`^\\$dps/registrations/res/(200|202)/\\?\\$rid=${rid}($|&)`));
   }
@@ -126,14 +127,38 @@ test('a wrong SAS: the CONNECT is accepted, the register request answered 401 on
   expect(trace.received).toEqual(['$dps/registrations/res/401/?$rid=wrong']);
 });
 
-test('mosquitto_sub is granted QoS 1 on $dps/registrations/res/# and sees nothing of another connection\'s request', async () => {
-  const subscriber = runMosquitto('mosquitto_sub', [...connectArgs(), '-t', '$dps/registrations/res/#', '-v', '-W', '3']);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const asked = await publishAndAwaitResponse('$dps/registrations/PUT/iotdps-register/?$rid=elsewhere', JSON.stringify({ registrationId: REGISTRATION_ID }));
-  expect(asked.received).toHaveLength(1);
-  const trace = await subscriber;
-  expect(trace.output).toMatch(/Subscribed \(mid: 1\): 1/);
-  // -W elapsed without a message: mosquitto_sub exits 27.
-  expect(trace.code).toBe(27);
-  expect(trace.received).toEqual([]);
+test("mosquitto_sub is granted QoS 1 on $dps/registrations/res/#; a subscriber there sees nothing of another connection's request, only its own answer after it", async () => {
+  // -E: mosquitto_sub exits once the broker has acknowledged the subscription.
+  const granted = await runMosquitto('mosquitto_sub', [...connectArgs(), '-t', '$dps/registrations/res/#', '-E']);
+  expect(granted.output).toMatch(/Subscribed \(mid: 1\): 1/);
+  expect(granted.code).toBe(0);
+
+  // A second peer (MQTT.js) stays subscribed to the same filter while mosquitto_pub asks.
+  const { idScope } = dps.connection;
+  const subscriber = await mqtt.connectAsync({
+    protocol: 'mqtts',
+    host: 'localhost',
+    port: portOf(dps.connection.endpoints.mqtt),
+    ca: dps.ca,
+    protocolVersion: 4,
+    clientId: REGISTRATION_ID,
+    reconnectPeriod: 0,
+    username: `${idScope}/registrations/${REGISTRATION_ID}/api-version=2019-03-31`,
+    password: deviceSas(idScope, REGISTRATION_ID, key),
+  });
+  try {
+    const received: string[] = [];
+    subscriber.on('message', (topic) => received.push(topic));
+    expect(await subscriber.subscribeAsync('$dps/registrations/res/#', { qos: 1 })).toMatchObject([{ qos: 1 }]);
+    const asked = await publishAndAwaitResponse('$dps/registrations/PUT/iotdps-register/?$rid=elsewhere', JSON.stringify({ registrationId: REGISTRATION_ID }));
+    expect(asked.received).toEqual(['$dps/registrations/res/202/?$rid=elsewhere&retry-after=2']);
+    // The subscriber asks next. Its answer is sent after the other one was, on the same connection
+    // anything misrouted would have used: the other answer would arrive first.
+    const own = new Promise<void>((resolve) => subscriber.on('message', (topic) => topic.includes('$rid=mine') && resolve()));
+    await subscriber.publishAsync('$dps/registrations/PUT/iotdps-register/?$rid=mine', JSON.stringify({ registrationId: REGISTRATION_ID }), { qos: 1 });
+    await own;
+    expect(received).toEqual(['$dps/registrations/res/202/?$rid=mine&retry-after=2']);
+  } finally {
+    await subscriber.endAsync();
+  }
 });

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chooseHashed } from '@opendps/allocation';
 import { generateSymmetricKey, silentLogger } from '@opendps/model';
+import type { OperationRecord } from '@opendps/registration';
 import { createRootCa, createServerCertificate } from '@opendps/pki';
 import { createServer, type RunningServer } from '@opendps/server';
 import { ProvisioningDeviceClient, type RegistrationResult } from 'azure-iot-provisioning-device';
@@ -45,6 +46,12 @@ const webhookCert = createServerCertificate(webhookCa, ['localhost', '127.0.0.1'
 const calls: WebhookCall[] = [];
 /** What the webhook answers for the hub it was told to choose; by registration id. */
 const chosenHub = new Map<string, string>();
+/** `slow-` devices: the webhook answers when the test calls the release stored here. */
+const heldAnswers = new Map<string, () => void>();
+/** The server's clock: leases are compared with it, and the test moves it. */
+let now = Date.now();
+/** A lease far shorter than the default 30 s, so its renewal timer runs within the test. */
+const LEASE_MS = 300;
 
 let webhook: https.Server;
 let webhookUrl: string;
@@ -80,7 +87,7 @@ function onAllocationRequest(req: import('node:http').IncomingMessage, res: impo
           initialTwin: { tags: { source: 'webhook', region: 'eu' }, properties: { desired: { from: 'webhook', interval: 42 } } },
           payload: { greeting: 'hello device', echo: context.payload ?? null },
         });
-      if (id.startsWith('slow-')) setTimeout(answer, 5000);
+      if (id.startsWith('slow-')) heldAnswers.set(id, answer);
       else answer();
     } else if (id.startsWith('status500-')) json(500, { message: 'the allocation function crashed' });
     else if (id.startsWith('malformed-')) {
@@ -99,25 +106,20 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-webhook-'));
   const webhookCaFile = path.join(dataDir, 'webhook-ca.pem');
   writeFileSync(webhookCaFile, webhookCa.certificatePem);
-  // A 1 s lease on in-flight operations (the documented OPENDPS_LEASE_SECONDS; default 30 s): the
-  // webhook's retries, back-off and timeouts all outlast it, and a device's poll must still never
-  // take over the live operation and call the webhook again.
-  const lease = process.env.OPENDPS_LEASE_SECONDS;
-  process.env.OPENDPS_LEASE_SECONDS = '1';
-  try {
-    server = await createServer({
-      dataDir,
-      host: 'localhost',
-      ports: { mqtt: 0, amqp: 0, https: 0, hub: 0 },
-      logger: silentLogger,
-      instanceRefreshMs: 100,
-      instances: [{ name: 'webhooks', linkedHubs: ['hubA', 'hubB'].map((name) => ({ name, builtin: { port: 0 } })) }],
-      webhookCaFile,
-    });
-  } finally {
-    if (lease === undefined) delete process.env.OPENDPS_LEASE_SECONDS;
-    else process.env.OPENDPS_LEASE_SECONDS = lease;
-  }
+  server = await createServer({
+    dataDir,
+    host: 'localhost',
+    ports: { mqtt: 0, amqp: 0, https: 0, hub: 0 },
+    logger: silentLogger,
+    instanceRefreshMs: 100,
+    instances: [{ name: 'webhooks', linkedHubs: ['hubA', 'hubB'].map((name) => ({ name, builtin: { port: 0 } })) }],
+    webhookCaFile,
+    clock: { now: () => now },
+    // A short lease: the webhook's retries, back-off and timeouts all outlast it, and a device's poll
+    // must still never take over the live operation and call the webhook again. Attempts of 2 s (not
+    // 10) and a 10 ms back-off keep the timeout case short; the attempt count stays the default 3.
+    timeouts: { operationLeaseMs: LEASE_MS, webhookAttemptMs: 2000, webhookBackoffMs: 10, answerWithinMs: 500 },
+  });
   const { connection } = server;
   ca = readFileSync(server.caFile, 'utf8');
   endpoints = { mqttPort: portOf(connection.endpoints.mqtt), httpsPort: portOf(connection.endpoints.https), ca };
@@ -174,22 +176,37 @@ async function sdkFailure(registrationId: string, key: string): Promise<{ error:
 const callsFor = (registrationId: string): WebhookCall[] =>
   calls.filter((call) => (call.body.deviceRuntimeContext as { registrationId?: string }).registrationId === registrationId);
 
+/** One raw HTTPS operation status poll. */
+function pollRaw(registrationId: string, key: string, operationId: unknown): Promise<RawResponse> {
+  return rawHttps({
+    port: endpoints.httpsPort,
+    ca,
+    method: 'GET',
+    path: `/${idScope}/registrations/${registrationId}/operations/${String(operationId)}?api-version=2019-03-31`,
+    headers: { authorization: deviceSas(idScope, registrationId, key), accept: 'application/json' },
+  });
+}
+
 /** Register over raw HTTPS and poll while `assigning` (up to `seconds`). */
 async function registerRaw(registrationId: string, key: string, seconds: number): Promise<RawResponse> {
-  const authorization = deviceSas(idScope, registrationId, key);
-  let reply = await httpsRegister(endpoints, idScope, registrationId, { authorization });
+  let reply = await httpsRegister(endpoints, idScope, registrationId, { authorization: deviceSas(idScope, registrationId, key) });
   const deadline = Date.now() + seconds * 1000;
   while (reply.json?.status === 'assigning' && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    reply = await rawHttps({
-      port: endpoints.httpsPort,
-      ca,
-      method: 'GET',
-      path: `/${idScope}/registrations/${registrationId}/operations/${String(reply.json.operationId)}?api-version=2019-03-31`,
-      headers: { authorization, accept: 'application/json' },
-    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    reply = await pollRaw(registrationId, key, reply.json.operationId);
   }
   return reply;
+}
+
+/** Resolves once the in-flight operation's lease runs past `after` on the server's clock (its renewal ran). */
+async function leaseRenewedPast(operationId: string, after: number): Promise<void> {
+  const operations = server.store.collection<OperationRecord>(idScope, 'operations');
+  for (const deadline = Date.now() + 10_000; ; ) {
+    const record = (await operations.get(operationId))?.value;
+    if (record?.status === 'assigning' && record.lease.expiresAt > after) return;
+    if (Date.now() > deadline) throw new Error(`the lease of ${operationId} was not renewed`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 test('success: the webhook sees the AllocationRequest; the device gets its payload back, lands on the chosen hub and reads the webhook twin', async () => {
@@ -244,23 +261,41 @@ test('a webhook slower than the operation lease is called once; the polling devi
   const key = await enrollCustom(registrationId);
   const target = hubHosts[1]!;
   chosenHub.set(registrationId, target);
-  const result = await registerWithPayload(registrationId, key, { attempt: 1 });
-  expect(result).toMatchObject({ status: 'assigned', assignedHub: target, substatus: 'initialAssignment' });
-  expect(result.payload).toEqual({ greeting: 'hello device', echo: { attempt: 1 } });
+  const first = await httpsRegister(endpoints, idScope, registrationId, { authorization: deviceSas(idScope, registrationId, key) });
+  expect(first.json).toMatchObject({ status: 'assigning' });
+  const operationId = String(first.json?.operationId);
+  // Several leases pass on the server's clock while the webhook holds its answer; each time the
+  // node renews its lease, and a poll finds the operation still its own.
+  for (let lease = 0; lease < 3; lease++) {
+    now += 2 * LEASE_MS;
+    await leaseRenewedPast(operationId, now);
+    expect((await pollRaw(registrationId, key, operationId)).json).toMatchObject({ status: 'assigning' });
+  }
+  expect(callsFor(registrationId)).toHaveLength(1);
+  heldAnswers.get(registrationId)!();
+  let reply = await pollRaw(registrationId, key, operationId);
+  for (const deadline = Date.now() + 10_000; reply.json?.status === 'assigning' && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    reply = await pollRaw(registrationId, key, operationId);
+  }
+  expect(reply.json).toMatchObject({
+    status: 'assigned',
+    registrationState: { assignedHub: target, substatus: 'initialAssignment', payload: { greeting: 'hello device', echo: null } },
+  });
   expect(callsFor(registrationId)).toHaveLength(1);
 });
 
 describe('failures leave the registration failed with a numeric errorCode', () => {
   /**
-   * The timeout takes the client's full budget (3 attempts of 10 s, with back-off between them), so
-   * this device starts first and the other cases run meanwhile; the last test collects it.
+   * The timeout takes the client's full budget (3 attempts, with back-off between them), so this
+   * device starts first and the other cases run meanwhile; the last test collects it.
    */
   let hanging: Promise<RawResponse | Error>;
   const hangId = 'hang-device-1';
 
   beforeAll(async () => {
     const key = await enrollCustom(hangId);
-    hanging = registerRaw(hangId, key, 50).catch((error: Error) => error);
+    hanging = registerRaw(hangId, key, 30).catch((error: Error) => error);
   });
 
   test('HTTP 500 (retried): the SDK throws DeviceRegistrationFailedError with the failed state, after three attempts', async () => {
@@ -303,5 +338,5 @@ describe('failures leave the registration failed with a numeric errorCode', () =
     // The operator sees the same state through the service API.
     const { responseBody } = await service.getDeviceRegistrationState(hangId);
     expect(responseBody).toMatchObject({ registrationId: hangId, status: 'failed', errorCode: 504201 });
-  }, 60_000);
+  });
 });

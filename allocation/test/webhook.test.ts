@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { EnrollmentGroup, IndividualEnrollment } from '@opendps/model';
 import { createRootCa, createServerCertificate } from '@opendps/pki';
@@ -183,9 +184,10 @@ describe('custom allocation over a real HTTPS webhook', () => {
   it('times out each attempt and fails with 504201', async () => {
     answer('silence');
     const started = Date.now();
-    const code = await codeOf(() => allocate(customInput({ webhook: client({ timeoutMs: 150, attempts: 2 }) })));
+    const code = await codeOf(() => allocate(customInput({ webhook: client({ timeoutMs: 150, attempts: 2, backoffMs: () => 0 }) })));
     expect(code).toBe(504201);
     expect(received).toHaveLength(2);
+    // Timers never fire early: two attempts took at least their two timeouts.
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
   });
 
@@ -206,7 +208,8 @@ describe('custom allocation over a real HTTPS webhook', () => {
     const error = await allocate(customInput({ webhook: untrusting })).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ errorCode: 502201, info: { attempts: '1', reason: expect.stringMatching(/CERT|SELF_SIGNED|UNABLE_TO/) } });
     expect(received).toHaveLength(0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The server learns of the refused handshake after the client gave up: wait for that event.
+    if (failedHandshakes === 0) await once(server, 'tlsClientError');
     expect(failedHandshakes).toBe(1);
   });
 

@@ -51,6 +51,8 @@ export interface AttestContext {
   /** TPM challenge lifetimes (tpm.ts). */
   tpmChallengeTtlSeconds?: number;
   tpmAnsweredTtlSeconds?: number;
+  /** Seconds a SAS token may be past its expiry (default: verifySasToken's 300). */
+  sasSkewSeconds?: number;
 }
 
 /** Step 4 of the flow: find the enrollment that matches the device and verify its proof. */
@@ -88,7 +90,7 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
   if (individual) {
     const keys = individual.attestation.symmetricKey;
     if (!keys) throw Errors.invalidSignature('The enrollment of this registration id does not use symmetric keys.');
-    verifySasToken(sas, { expectedResource, keys: [keys.primaryKey, keys.secondaryKey], now });
+    verifySasToken(sas, { expectedResource, keys: [keys.primaryKey, keys.secondaryKey], now, ...skew(context) });
     return {
       enrollment: individual,
       attested: {
@@ -107,7 +109,7 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
     if (!groupKeys) continue;
     const keys = [deriveDeviceKey(groupKeys.primaryKey, registrationId), deriveDeviceKey(groupKeys.secondaryKey, registrationId)];
     if (!keys.some((key) => signatureMatches(sas, key))) continue;
-    verifySasToken(sas, { expectedResource, keys, now });
+    verifySasToken(sas, { expectedResource, keys, now, ...skew(context) });
     return {
       enrollment: group,
       attested: {
@@ -142,7 +144,12 @@ function tpmContext(context: AttestContext) {
     now: context.now,
     ...(context.tpmChallengeTtlSeconds !== undefined ? { challengeTtlSeconds: context.tpmChallengeTtlSeconds } : {}),
     ...(context.tpmAnsweredTtlSeconds !== undefined ? { answeredTtlSeconds: context.tpmAnsweredTtlSeconds } : {}),
+    ...skew(context),
   };
+}
+
+function skew(context: AttestContext): { skewSeconds?: number } {
+  return context.sasSkewSeconds !== undefined ? { skewSeconds: context.sasSkewSeconds } : {};
 }
 
 function tpmAttestation(context: AttestContext, { enrollment, keys }: TpmAttested): Attestation {

@@ -42,10 +42,19 @@ export interface RegistrationServiceOptions {
   operationTtlSeconds?: number;
   /** A node's lease on an operation's work; a poll after it expires takes the work over (default 30 s). */
   leaseSeconds?: number;
+  /** The lease in milliseconds; wins over `leaseSeconds` (tests use short leases with a fake clock). */
+  leaseMs?: number;
   /** Names this node in leases (default a random id). */
   nodeId?: string;
   /** How long a TPM challenge may be answered (default 300 s). */
   tpmChallengeSeconds?: number;
+  /** Seconds a SAS token may be past its expiry, for device clocks that run slow (default 300). */
+  sasSkewSeconds?: number;
+  /**
+   * The clock leases, TPM challenges, SAS expiry and quota windows are compared with (default
+   * Date.now). Timers (answer-within, lease renewal) stay on the real clock.
+   */
+  now?: () => number;
   /** Where lowest-latency allocation learns a device's latency to each hub. */
   latency?: LatencySource;
   /** Calls custom allocation webhooks. */
@@ -68,15 +77,17 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly leaseMs: number;
   private readonly nodeId: string;
   private readonly throttle: RegistrationThrottle;
+  private readonly now: () => number;
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
     this.answerWithinMs = options.answerWithinMs ?? 1500;
     this.retryAfterSeconds = options.retryAfterSeconds ?? 2;
     this.ttlSeconds = options.operationTtlSeconds ?? 1800;
-    this.leaseMs = (options.leaseSeconds ?? 30) * 1000;
+    this.leaseMs = options.leaseMs ?? (options.leaseSeconds ?? 30) * 1000;
     this.nodeId = options.nodeId ?? randomUUID();
-    this.throttle = options.throttle ?? createRegistrationThrottle(options.store);
+    this.now = options.now ?? Date.now;
+    this.throttle = options.throttle ?? createRegistrationThrottle(options.store, this.now);
   }
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
@@ -96,7 +107,7 @@ export class DpsRegistrationService implements RegistrationService {
       const instance = this.instance(idScope);
       assertRegistrationId(registrationId);
       const blob = await issueTpmChallenge(
-        { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(), ...this.tpmTtls() },
+        { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(this.now()), ...this.tpmTtls() },
         { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
       );
       return Buffer.from(blob, 'base64');
@@ -114,7 +125,7 @@ export class DpsRegistrationService implements RegistrationService {
         throw Errors.operationNotFound();
       }
       if (record.status !== 'assigning') return this.finishTpm(instance, attestation, { status: 200, body: operationStatus(record) });
-      if (record.lease.expiresAt > Date.now()) return this.assigning(record);
+      if (record.lease.expiresAt > this.now()) return this.assigning(record);
       // The node that held this operation died mid-registration: take it over (one poller wins the CAS).
       try {
         await collection.put(record.operationId, { ...record, lease: this.lease() }, { ifMatch: document.etag, ttlSeconds: this.ttlSeconds });
@@ -146,7 +157,15 @@ export class DpsRegistrationService implements RegistrationService {
     await this.throttle.admit(instance, purpose, request.registrationId);
     try {
       const attestation = await attest(
-        { store: this.options.store, idScope: instance.idScope, registrationId: request.registrationId, now: new Date(), purpose, ...this.tpmTtls() },
+        {
+          store: this.options.store,
+          idScope: instance.idScope,
+          registrationId: request.registrationId,
+          now: new Date(this.now()),
+          purpose,
+          ...this.tpmTtls(),
+          ...(this.options.sasSkewSeconds !== undefined ? { sasSkewSeconds: this.options.sasSkewSeconds } : {}),
+        },
         request.proof,
       );
       return attestation.enrollment.provisioningStatus === 'disabled' ? { instance } : { instance, attestation };
@@ -206,7 +225,11 @@ export class DpsRegistrationService implements RegistrationService {
       if (persisted) await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
       return { status: 200, body: operationStatus(finished) };
     }
-    const written = persisted ? Promise.resolve() : collection.put(operationId, record, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
+    // The lease starts when the record is written, not when the work started: taken at the start,
+    // a lease shorter than answer-within would be stored already expired and a poll would take over.
+    const written = persisted
+      ? Promise.resolve()
+      : collection.put(operationId, { ...record, lease: this.lease() }, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
     void Promise.all([work, written])
       .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
       .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation'));
@@ -289,7 +312,7 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   private lease(): OperationRecord['lease'] {
-    return { owner: this.nodeId, expiresAt: Date.now() + this.leaseMs };
+    return { owner: this.nodeId, expiresAt: this.now() + this.leaseMs };
   }
 
   private async logged<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {

@@ -70,6 +70,8 @@ export interface TpmContext {
   challengeTtlSeconds?: number;
   /** How long an answered challenge authenticates polls (default 1800 s, the operation lifetime). */
   answeredTtlSeconds?: number;
+  /** Seconds the K1-signed token may be past its expiry (default: verifySasToken's). */
+  skewSeconds?: number;
 }
 
 export interface TpmKeysSent {
@@ -219,6 +221,7 @@ function verifyWithIdentityKey(context: TpmContext, sas: ReturnType<typeof parse
     expectedResource: `${context.idScope}/registrations/${context.registrationId}`,
     keys: [record.identityKey],
     now: context.now,
+    ...(context.skewSeconds !== undefined ? { skewSeconds: context.skewSeconds } : {}),
   });
 }
 

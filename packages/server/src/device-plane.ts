@@ -11,6 +11,7 @@ import type { ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
 import type { Listener } from './lifecycle';
+import { registrationTiming, webhookTiming, type Clock, type ServerTimeouts } from './timing';
 
 export interface DevicePlaneOptions {
   config: ServerConfig;
@@ -20,6 +21,9 @@ export interface DevicePlaneOptions {
   logger: Logger;
   /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
   hubs: HubDirectory;
+  /** Default Date.now. */
+  clock?: Clock;
+  timeouts?: ServerTimeouts;
 }
 
 /**
@@ -42,13 +46,16 @@ export interface DevicePlane {
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
-  const { config, store, registry, tls, logger, hubs: directory } = options;
+  const { config, store, registry, tls, logger, hubs: directory, timeouts = {} } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
   // Lowest-latency allocation reads the configured network and latency maps; custom allocation
   // webhooks are trusted with the system CAs plus `webhookCaFile`.
   const latency = new ConfiguredLatencySource(config.latency);
-  const webhook = new HttpsWebhookClient(config.webhookCaFile ? { caFile: config.webhookCaFile } : {});
+  const webhook = new HttpsWebhookClient({
+    ...(config.webhookCaFile ? { caFile: config.webhookCaFile } : {}),
+    ...webhookTiming(timeouts, config.webhook),
+  });
   const registration = new DpsRegistrationService({
     store,
     instances: registry.instances,
@@ -56,10 +63,11 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     logger,
     latency,
     webhook,
-    ...registrationTuning(process.env),
+    ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
-  const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog });
-  const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm });
+  const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
+  const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog, ...connect });
+  const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {
       mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),

@@ -3,6 +3,7 @@
  * packages); the `opendps` CLI (cli.ts) is a thin shell over it.
  */
 export { createServer, type ServerOptions, type RunningServer } from './server';
+export type { Clock, ServerTimeouts } from './timing';
 export * from './config';
 export { ensureDevPki, serverCertificateFits, serverHostNames, type DevPki } from './pki/dev-pki';
 export { bootstrapInstances, createInstanceRegistry, instanceCollection, type InstanceRegistry } from './instances';

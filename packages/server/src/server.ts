@@ -14,6 +14,7 @@ import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
 import { ensureDevPki } from './pki/dev-pki';
+import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
 export interface ServerOptions extends Omit<ConfigLayer, 'ports' | 'redisUrl'> {
@@ -24,6 +25,13 @@ export interface ServerOptions extends Omit<ConfigLayer, 'ports' | 'redisUrl'> {
   logger?: Logger;
   /** How often the instance snapshot is re-read from the store (other nodes may change it). */
   instanceRefreshMs?: number;
+  /**
+   * What leases, operation and TPM challenge lifetimes, SAS expiry, quota windows and the embedded
+   * store's TTLs are compared with (default Date.now). A Redis store keeps its server's clock.
+   */
+  clock?: Clock;
+  /** Durations the server waits for (timing.ts); each defaults to its production value. */
+  timeouts?: ServerTimeouts;
 }
 
 export interface RunningServer {
@@ -50,7 +58,7 @@ export interface RunningServer {
  * `ready` log line come last, when everything answers. Resolves with the server running.
  */
 export async function createServer(options: ServerOptions): Promise<RunningServer> {
-  const { logger: givenLogger, instanceRefreshMs, configFile, ...layer } = options;
+  const { logger: givenLogger, instanceRefreshMs, configFile, clock, timeouts = {}, ...layer } = options;
   // Programmatic options get the same checks as a config file.
   validateConfigFile(stripUndefined(layer), 'createServer options');
   const config = withDefaults([layer], process.cwd(), configFile);
@@ -62,7 +70,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
 
   const lifecycle = new Lifecycle();
-  const store = await openStore({ dataDir: config.dataDir, ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}) });
+  const store = await openStore({
+    dataDir: config.dataDir,
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    ...(clock ? { now: () => clock.now() } : {}),
+  });
   lifecycle.onStop(() => store.close());
   try {
     const registry = createInstanceRegistry(store, await bootstrapInstances(store, config, serviceLog), {
@@ -87,7 +99,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // The one HTTPS listener serves the admin API, the service API, the device API and
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
-    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager });
+    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, ...(clock ? { clock } : {}) });
     lifecycle.onStop(() => devices.close());
     let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
@@ -146,7 +158,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         .sync(registry.instances)
         .then(() => publishConnection())
         .catch((error: Error) => serviceLog.warn({ err: error.message }, 'hub sync failed'));
-    }, instanceRefreshMs ?? 5000);
+    }, timeouts.hubSyncMs ?? instanceRefreshMs ?? 5000);
     follow.unref();
     lifecycle.onStop(() => clearInterval(follow));
 

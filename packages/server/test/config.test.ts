@@ -113,11 +113,33 @@ describe('start configuration', () => {
     ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h", "builtin": {}, "allocationWeight": 0}]}]}', /allocationWeight must be an integer from 1 to 1000/],
     ['{"latency": {"networks": {"10.0.0.0/33": "x"}}}', /'10\.0\.0\.0\/33' is not an IPv4 CIDR/],
     ['{"latency": {"table": {"x": {"hub-a": -1}}}}', /latency\.table\.x\.hub-a must be a number of milliseconds/],
+    ['{"webhook": {"timeoutMs": "10s"}}', /webhook\.timeoutMs must be an integer from 100 to 120000/],
+    ['{"webhook": {"retries": 3}}', /webhook: unknown key 'retries'/],
+    ['{"webhook": 3}', /webhook must be an object/],
     ['[1, 2]', /the top level must be an object/],
     ['{not json', /is not valid JSON/],
   ])('refuses a bad config file %s', (text, message) => {
     const configFile = file('bad.json', text);
     expect(() => resolveConfig({ config: configFile }, {}, dir.path)).toThrow(message);
+  });
+
+  it('takes the webhook timing from a flag, OPENDPS_WEBHOOK_* or the file, key by key', () => {
+    const configFile = file('webhook.json', JSON.stringify({ webhook: { timeoutMs: 4000, attempts: 5, backoffMs: 100 } }));
+    expect(resolveConfig({ config: configFile }, {}, dir.path).webhook).toEqual({ timeoutMs: 4000, attempts: 5, backoffMs: 100 });
+    const env = settingsFromEnv({ OPENDPS_CONFIG: configFile, OPENDPS_WEBHOOK_ATTEMPTS: '2', OPENDPS_WEBHOOK_BACKOFF_MS: '0' });
+    expect(resolveConfig({ 'webhook-timeout-ms': '2500' }, env, dir.path).webhook).toEqual({ timeoutMs: 2500, attempts: 2, backoffMs: 0 });
+    // None given: no key, the client's defaults (10 s, 3 attempts, 500 ms doubling) apply.
+    expect(resolveConfig({}, {}, dir.path)).not.toHaveProperty('webhook');
+  });
+
+  it.each([
+    [{ 'webhook-timeout-ms': '50' }, {}, /--webhook-timeout-ms must be an integer from 100 to 120000; got "50"/],
+    [{ 'webhook-attempts': '0' }, {}, /--webhook-attempts must be an integer from 1 to 10/],
+    [{}, { OPENDPS_WEBHOOK_BACKOFF_MS: '-5' }, /OPENDPS_WEBHOOK_BACKOFF_MS must be an integer from 0 to 60000/],
+    [{}, { OPENDPS_WEBHOOK_ATTEMPTS: '2.5' }, /OPENDPS_WEBHOOK_ATTEMPTS must be an integer from 1 to 10/],
+  ])('refuses bad webhook timing with a message naming its source: %j %j', (flags, env, message) => {
+    expect(() => resolveConfig(flags, settingsFromEnv(env), dir.path)).toThrow(message);
+    expect(() => resolveConfig(flags, settingsFromEnv(env), dir.path)).toThrow(ConfigError);
   });
 
   it('names a config file that cannot be read', () => {

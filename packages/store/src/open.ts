@@ -9,11 +9,16 @@ export interface OpenStoreOptions {
   dataDir: string;
   /** When given, all state lives in this Redis instead; an unreachable Redis fails at once. */
   redisUrl?: string;
+  /**
+   * The embedded store's clock (default Date.now). Redis compares expiry with its own server
+   * clock (TIME in the scripts, PEXPIREAT), which no fake clock moves.
+   */
+  now?: () => number;
 }
 
 /** The store the server runs on: Redis when a URL is given, else the embedded SQLite file. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (options.redisUrl) return RedisStore.connect(options.redisUrl);
   mkdirSync(options.dataDir, { recursive: true });
-  return new SqliteStore(path.join(options.dataDir, 'opendps.db'));
+  return new SqliteStore(path.join(options.dataDir, 'opendps.db'), options.now ? { now: options.now } : {});
 }

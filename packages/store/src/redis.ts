@@ -34,6 +34,10 @@ type Client = (Redis | Cluster) & Scripts;
  * on the collection's hash slot (see redis-scripts.ts for the key layout). Durability is Redis's:
  * a put resolves once Redis has applied it; run Redis with AOF (`appendfsync everysec` or `always`)
  * and `maxmemory-policy noeviction` to keep what it acknowledged.
+ *
+ * Unlike SqliteStore it takes no `now`: expiry is Redis's own (PEXPIREAT, TIME in the scripts), one
+ * clock for every node. A fake clock would have to be sent with every read, including the plain
+ * HMGET of `get`, so tests of Redis expiry use short TTLs and wait for the expiry itself.
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;

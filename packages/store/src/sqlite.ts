@@ -8,6 +8,8 @@ import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
 export interface SqliteStoreOptions {
   /** How often expired documents and counters are deleted (they are invisible from expiry on). Default 60 s. */
   sweepIntervalMs?: number;
+  /** The clock expiry is compared with, in epoch ms (default Date.now); tests pass a fake one. */
+  now?: () => number;
 }
 
 const SCHEMA_VERSION = 1;
@@ -47,8 +49,11 @@ export class SqliteStore implements Store {
   private readonly statements: Statements;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  /** @internal */
+  readonly now: () => number;
 
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -65,7 +70,7 @@ export class SqliteStore implements Store {
 
   async increment(key: string, windowSeconds: number): Promise<number> {
     const window = checkWindow(windowSeconds);
-    const now = Date.now();
+    const now = this.now();
     const row = this.open().increment.get({ key: checkCounterKey(key), now, expiresAt: now + window * 1000 }) as {
       value: number;
     };
@@ -80,7 +85,7 @@ export class SqliteStore implements Store {
       s.sweepIndexEntries.run({ now });
       s.sweepDocuments.run({ now });
       s.sweepCounters.run({ now });
-    })(Date.now());
+    })(this.now());
   }
 
   async close(): Promise<void> {
@@ -110,7 +115,7 @@ class SqliteCollection<T> implements Collection<T> {
   ) {}
 
   async get(id: string): Promise<StoredDocument<T> | undefined> {
-    const row = this.store.open().get.get({ ...this.where(), id: foldId(id), now: Date.now() }) as DocumentRow | undefined;
+    const row = this.store.open().get.get({ ...this.where(), id: foldId(id), now: this.store.now() }) as DocumentRow | undefined;
     return row && toDocument<T>(row);
   }
 
@@ -122,7 +127,7 @@ class SqliteCollection<T> implements Collection<T> {
     const s = this.store.open();
     const etag = newEtag();
     this.store.transaction(() => {
-      const now = Date.now();
+      const now = this.store.now();
       const current = s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined;
       if (options.ifNoneMatch === '*' && current) throw Errors.conflict();
       if (options.ifMatch !== undefined && (!current || !etagMatches(current.etag, options.ifMatch))) {
@@ -139,7 +144,7 @@ class SqliteCollection<T> implements Collection<T> {
     const folded = foldId(id);
     const s = this.store.open();
     return this.store.transaction(() => {
-      const current = s.currentEtag.get({ ...this.where(), id: folded, now: Date.now() }) as { etag: string } | undefined;
+      const current = s.currentEtag.get({ ...this.where(), id: folded, now: this.store.now() }) as { etag: string } | undefined;
       if (!current) return false;
       if (options.ifMatch !== undefined && !etagMatches(current.etag, options.ifMatch)) throw Errors.preconditionFailed();
       s.deleteDocument.run({ ...this.where(), id: folded });
@@ -152,7 +157,7 @@ class SqliteCollection<T> implements Collection<T> {
     const size = pageSizeOf(options);
     const after = decodeContinuation(options.continuation) ?? '';
     const s = this.store.open();
-    const params = { ...this.where(), after, now: Date.now(), limit: size + 1 };
+    const params = { ...this.where(), after, now: this.store.now(), limit: size + 1 };
     const rows = (
       options.where
         ? s.listByIndex.all({ ...params, index: options.where.index, key: foldId(options.where.key) })
@@ -166,12 +171,12 @@ class SqliteCollection<T> implements Collection<T> {
   async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
     const rows = this.store
       .open()
-      .findByIndex.all({ ...this.where(), index, key: foldId(key), now: Date.now() }) as DocumentRow[];
+      .findByIndex.all({ ...this.where(), index, key: foldId(key), now: this.store.now() }) as DocumentRow[];
     return rows.map((row) => toDocument<T>(row));
   }
 
   async count(): Promise<number> {
-    const row = this.store.open().count.get({ ...this.where(), now: Date.now() }) as { n: number };
+    const row = this.store.open().count.get({ ...this.where(), now: this.store.now() }) as { n: number };
     return row.n;
   }
 

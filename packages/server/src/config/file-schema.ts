@@ -1,7 +1,8 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
-import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration } from './types';
+import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
 import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -16,7 +17,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -37,6 +38,15 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.http = {};
     for (const name of ['headersTimeoutMs', 'requestTimeoutMs'] as const) {
       if (http[name] !== undefined) layer.http[name] = parseMilliseconds(http[name], at(`http.${name}`));
+    }
+  }
+  if (root.webhook !== undefined) {
+    const webhook = object(root.webhook, at('webhook'));
+    const keys = Object.keys(WEBHOOK_LIMITS) as Array<keyof WebhookConfig>;
+    known(webhook, keys, at('webhook'));
+    layer.webhook = {};
+    for (const key of keys) {
+      if (webhook[key] !== undefined) layer.webhook[key] = parseWebhookValue(key, webhook[key], at(`webhook.${key}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

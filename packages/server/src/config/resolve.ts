@@ -2,8 +2,9 @@ import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Ports, type ServerConfig } from './types';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Ports, type ServerConfig, type WebhookConfig } from './types';
 import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -39,6 +40,12 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
   const http = httpDeadlines(layers);
   if (http) config.http = http;
+  const webhook: WebhookConfig = {};
+  for (const key of Object.keys(WEBHOOK_LIMITS) as Array<keyof WebhookConfig>) {
+    const value = layers.find((layer) => layer.webhook?.[key] !== undefined)?.webhook?.[key];
+    if (value !== undefined) webhook[key] = value;
+  }
+  if (Object.keys(webhook).length) config.webhook = webhook;
   return config;
 }
 
@@ -61,6 +68,7 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   const layer: ConfigLayer = {};
   const ports: Partial<Ports> = {};
   const http: HttpConfig = {};
+  const webhook: WebhookConfig = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -94,9 +102,19 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'http-request-timeout-ms':
         http.requestTimeoutMs = parseMilliseconds(value, from);
         break;
+      case 'webhook-timeout-ms':
+        webhook.timeoutMs = parseWebhookValue('timeoutMs', value, from);
+        break;
+      case 'webhook-attempts':
+        webhook.attempts = parseWebhookValue('attempts', value, from);
+        break;
+      case 'webhook-backoff-ms':
+        webhook.backoffMs = parseWebhookValue('backoffMs', value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
   if (Object.keys(http).length) layer.http = http;
+  if (Object.keys(webhook).length) layer.webhook = webhook;
   return layer;
 }

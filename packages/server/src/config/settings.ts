@@ -13,6 +13,9 @@ export const START_SETTINGS = [
   { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
   { flag: 'http-headers-timeout-ms', env: 'OPENDPS_HTTP_HEADERS_TIMEOUT_MS', key: 'http.headersTimeoutMs', value: 'MS', help: 'an HTTP request must send its headers within (default 15000)' },
   { flag: 'http-request-timeout-ms', env: 'OPENDPS_HTTP_REQUEST_TIMEOUT_MS', key: 'http.requestTimeoutMs', value: 'MS', help: 'an HTTP request must arrive whole within (default 30000)' },
+  { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
+  { flag: 'webhook-attempts', env: 'OPENDPS_WEBHOOK_ATTEMPTS', key: 'webhook.attempts', value: 'N', help: 'custom allocation webhook: attempts in all (default 3)' },
+  { flag: 'webhook-backoff-ms', env: 'OPENDPS_WEBHOOK_BACKOFF_MS', key: 'webhook.backoffMs', value: 'MS', help: 'custom allocation webhook: wait before the first retry, doubled after (default 500)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

@@ -41,6 +41,16 @@ export interface LatencyConfig {
   table: Record<string, Record<string, number>>;
 }
 
+/** Custom allocation webhook calls (ARCHITECTURE.md "Webhook"); each key falls back to its default. */
+export interface WebhookConfig {
+  /** Per attempt, connect to the end of the answer (default 10 000 ms). */
+  timeoutMs?: number;
+  /** Attempts in all, including the first (default 3). */
+  attempts?: number;
+  /** Back-off before the first retry, doubled for each further one (default 500 ms). */
+  backoffMs?: number;
+}
+
 /** A fully resolved configuration. */
 export interface ServerConfig {
   /** Absolute. */
@@ -58,6 +68,7 @@ export interface ServerConfig {
   webhookCaFile?: string;
   /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
   http?: HttpConfig;
+  webhook?: WebhookConfig;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -74,6 +85,7 @@ export interface ConfigLayer {
   latency?: LatencyConfig;
   webhookCaFile?: string;
   http?: HttpConfig;
+  webhook?: WebhookConfig;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

@@ -45,6 +45,15 @@ export function parseRedisUrl(value: unknown, source: string): string {
   throw new ConfigError(`${source} must be a redis:// or rediss:// URL; got ${show(value, true)}.`);
 }
 
+/** An integer from `min` to `max`, from a flag or variable (a string) or a config file (a number). */
+export function parseInteger(value: unknown, source: string, min: number, max: number): number {
+  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+    throw new ConfigError(`${source} must be an integer from ${min} to ${max}; got ${show(value)}.`);
+  }
+  return number;
+}
+
 export function parseNonEmptyString(value: unknown, source: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ConfigError(`${source} must be a non-empty string; got ${show(value)}.`);
