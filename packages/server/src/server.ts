@@ -7,7 +7,7 @@ import { openStore, type Store } from '@opendps/store';
 import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admin';
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
-import { createDevicePlane } from './device-plane';
+import { connectionLimitsOf, createDevicePlane } from './device-plane';
 import { HubManager } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
@@ -74,7 +74,15 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
-    const hubManager = new HubManager({ host: config.host, tls, store, logger: logger.child({ category: 'DeviceOperations' }), ca: caPem });
+    const connectionLimits = connectionLimitsOf(config);
+    const hubManager = new HubManager({
+      host: config.host,
+      tls,
+      store,
+      logger: logger.child({ category: 'DeviceOperations' }),
+      ca: caPem,
+      connectionLimits,
+    });
     lifecycle.onStop(() => hubManager.stop());
 
     // The one HTTPS listener serves the admin API, the service API, the device API and
@@ -118,6 +126,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         ],
         upgrade: devices.upgrade,
         logger: logger.child({ category: 'DeviceOperations' }),
+        connectionLimits,
       }),
     );
     for (const listener of devices.listeners) lifecycle.add(listener);

@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration } from './types';
-import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseHost, parseLimit, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -16,7 +16,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'limits'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -29,6 +29,15 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.ports = {};
     for (const name of ['mqtt', 'amqp', 'https', 'hub'] as const) {
       if (ports[name] !== undefined) layer.ports[name] = parsePort(ports[name], at(`ports.${name}`));
+    }
+  }
+  if (root.limits !== undefined) {
+    const limits = object(root.limits, at('limits'));
+    const names = ['maxConnectionsPerAddress', 'maxConnections', 'mqttRequestTimeoutMs'] as const;
+    known(limits, [...names], at('limits'));
+    layer.limits = {};
+    for (const name of names) {
+      if (limits[name] !== undefined) layer.limits[name] = parseLimit(name, limits[name], at(`limits.${name}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

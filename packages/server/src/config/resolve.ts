@@ -1,8 +1,8 @@
 import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Ports, type ServerConfig } from './types';
-import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Limits, type Ports, type ServerConfig } from './types';
+import { parseHost, parseLimit, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -36,12 +36,19 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const limits: Partial<Limits> = {};
+  for (const name of ['maxConnectionsPerAddress', 'maxConnections', 'mqttRequestTimeoutMs'] as const) {
+    const value = layers.find((layer) => layer.limits?.[name] !== undefined)?.limits?.[name];
+    if (value !== undefined) limits[name] = value;
+  }
+  if (Object.keys(limits).length) config.limits = limits;
   return config;
 }
 
 function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: string): ConfigLayer {
   const layer: ConfigLayer = {};
   const ports: Partial<Ports> = {};
+  const limits: Partial<Limits> = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -69,8 +76,18 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'hub-port':
         ports.hub = parsePort(value, from);
         break;
+      case 'max-connections-per-address':
+        limits.maxConnectionsPerAddress = parseLimit('maxConnectionsPerAddress', value, from);
+        break;
+      case 'max-connections':
+        limits.maxConnections = parseLimit('maxConnections', value, from);
+        break;
+      case 'mqtt-request-timeout-ms':
+        limits.mqttRequestTimeoutMs = parseLimit('mqttRequestTimeoutMs', value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
+  if (Object.keys(limits).length) layer.limits = limits;
   return layer;
 }

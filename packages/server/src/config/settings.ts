@@ -11,6 +11,9 @@ export const START_SETTINGS = [
   { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
   { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
   { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+  { flag: 'max-connections-per-address', env: 'OPENDPS_MAX_CONNECTIONS_PER_ADDRESS', key: 'limits.maxConnectionsPerAddress', value: 'N', help: 'open connections from one address, per device listener (default 20000)' },
+  { flag: 'max-connections', env: 'OPENDPS_MAX_CONNECTIONS', key: 'limits.maxConnections', value: 'N', help: 'open connections per device listener (default 50000)' },
+  { flag: 'mqtt-request-timeout-ms', env: 'OPENDPS_MQTT_REQUEST_TIMEOUT_MS', key: 'limits.mqttRequestTimeoutMs', value: 'MS', help: 'close an MQTT connection without a request this long after CONNECT or an answer (default 30000)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

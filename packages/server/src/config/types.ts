@@ -39,6 +39,19 @@ export interface LatencyConfig {
   table: Record<string, Record<string, number>>;
 }
 
+/**
+ * Limits on every device listener (MQTT, AMQP, HTTPS, built-in hubs); unset values take the
+ * listeners' defaults (20,000 per address, 50,000 in all, 30 s without an MQTT request).
+ */
+export interface Limits {
+  /** Open connections from one source address, on each listener. */
+  maxConnectionsPerAddress: number;
+  /** Open connections on each listener. */
+  maxConnections: number;
+  /** An MQTT connection with no request for this long after CONNECT or an answer is closed. */
+  mqttRequestTimeoutMs: number;
+}
+
 /** A fully resolved configuration. */
 export interface ServerConfig {
   /** Absolute. */
@@ -54,6 +67,8 @@ export interface ServerConfig {
   latency?: LatencyConfig;
   /** Extra trusted CAs for https:// custom allocation webhooks. */
   webhookCaFile?: string;
+  /** Only the limits set; the listeners default the rest. */
+  limits?: Partial<Limits>;
 }
 
 /** One layer of configuration (flags, environment or file): every key optional. */
@@ -66,6 +81,7 @@ export interface ConfigLayer {
   instances?: InstanceDeclaration[];
   latency?: LatencyConfig;
   webhookCaFile?: string;
+  limits?: Partial<Limits>;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

@@ -16,6 +16,19 @@ export function parsePort(value: unknown, source: string): number {
   return number;
 }
 
+/** The largest value each limit takes: a million connections; an hour without a request. */
+const LIMIT_MAX = { maxConnectionsPerAddress: 1_000_000, maxConnections: 1_000_000, mqttRequestTimeoutMs: 3_600_000 } as const;
+
+/** One of the `limits`: a whole number from 1 to its maximum (flags and variables give it as text). */
+export function parseLimit(name: keyof typeof LIMIT_MAX, value: unknown, source: string): number {
+  const max = LIMIT_MAX[name];
+  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > max) {
+    throw new ConfigError(`${source} must be a whole number from 1 to ${max}; got ${show(value)}.`);
+  }
+  return number;
+}
+
 /** A DNS name or an IP address, without a port: it becomes the connection string's HostName. */
 export function parseHost(value: unknown, source: string): string {
   if (typeof value !== 'string' || !(HOST_NAME.test(value) || isIP(value) !== 0)) {
