@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { silentLogger } from '@opendps/model';
 import { ConfigError, resolveConfig, settingsFromEnv } from '../src/config';
@@ -46,7 +47,8 @@ describe('limits configuration', () => {
 /** Resolves 'open' when the server answered the TLS handshake, 'refused' when it closed the socket first. */
 function tlsAttempt(port: number, localAddress: string, ca: string): Promise<{ outcome: 'open' | 'refused'; socket: TLSSocket }> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', localAddress, ca, servername: 'localhost' });
+    // TLS over a TCP socket bound to `localAddress`: another source address on loopback
+    const socket = tlsConnect({ socket: tcpConnect({ port, host: '127.0.0.1', localAddress }).on('error', () => undefined), ca, servername: 'localhost' });
     socket.once('secureConnect', () => resolve({ outcome: 'open', socket }));
     socket.once('error', () => undefined);
     socket.once('close', () => resolve({ outcome: 'refused', socket }));

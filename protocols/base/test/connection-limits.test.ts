@@ -24,7 +24,8 @@ function recordingLogger(): Logger & { warnings: Array<{ fields: Record<string, 
 /** Resolves 'open' when the server answered the handshake, 'refused' when it closed the socket first. */
 function tlsAttempt(port: number, localAddress: string): Promise<{ outcome: 'open' | 'refused'; socket: TLSSocket }> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', localAddress, ca: ca.certificatePem, servername: 'localhost' });
+    // TLS over a TCP socket bound to `localAddress`: another source address on loopback
+    const socket = tlsConnect({ socket: tcpConnect({ port, host: '127.0.0.1', localAddress }).on('error', () => undefined), ca: ca.certificatePem, servername: 'localhost' });
     socket.once('secureConnect', () => resolve({ outcome: 'open', socket }));
     socket.once('error', () => undefined);
     socket.once('close', () => resolve({ outcome: 'refused', socket }));
