@@ -104,15 +104,23 @@ describe('DPS MQTT listener', () => {
     ['an unknown request topic', '$dps/registrations/POST/iotdps-unknown/', '{}', 400, 400013],
     ['a register payload that is not JSON', '$dps/registrations/PUT/iotdps-register/', '{"registrationId": nope', 400, 400001],
     ['an oversized register payload', '$dps/registrations/PUT/iotdps-register/', JSON.stringify({ registrationId: REGISTRATION_ID, payload: 'x'.repeat(100 * 1024) }), 413, 413001],
-  ])('%s is answered with a coded error and the connection stays usable', async (_name, path, body, status, errorCode) => {
+  ])('%s is answered with a coded error; the refused connection takes no further request, a new one registers', async (_name, path, body, status, errorCode) => {
     const session = await mqttSession();
     try {
       const answer = await session.request(path, body);
       expect(answer.status).toBe(status);
       expect(answer.body).toMatchObject({ errorCode, trackingId: expect.any(String) });
-      expect(await session.register(REGISTRATION_ID)).toMatchObject({ status: 200, body: { status: 'assigned' } });
+      // a refusal for good (4xx but 429) ends the connection: the device may only disconnect
+      session.publish('$dps/registrations/PUT/iotdps-register/?$rid=after-refusal', JSON.stringify({ registrationId: REGISTRATION_ID }));
+      await session.closed();
     } finally {
-      await session.close();
+      await session.close(true);
+    }
+    const fresh = await mqttSession();
+    try {
+      expect(await fresh.register(REGISTRATION_ID)).toMatchObject({ status: 200, body: { status: 'assigned' } });
+    } finally {
+      await fresh.close();
     }
   });
 

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { Errors, silentLogger, toDpsError, type HttpTimeouts, type Logger, type TwinCollection } from '@opendps/model';
 import type { Store } from '@opendps/store';
@@ -41,6 +41,11 @@ export interface BuiltInHubOptions {
   maxMessageBytes?: number;
   /** Bounds on slow requests to the REST API (default `DEFAULT_HTTP_TIMEOUTS`). */
   restTimeouts?: HttpTimeouts;
+  /**
+   * Connection limits applied at TCP accept: the server passes protocol-base's ConnectionLimits
+   * (this package sits below protocol-base and cannot import it). Without it, no limits.
+   */
+  connectionLimits?: { attach(server: NetServer): void; close(): void };
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -149,6 +154,7 @@ export class BuiltInHub implements HubConnector {
       { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
       (socket) => this.dispatch(socket),
     );
+    this.options.connectionLimits?.attach(server);
     // Node reports a failed or timed-out handshake but leaves the socket open: close it.
     server.on('tlsClientError', (error, socket) => {
       this.logger.debug({ err: error.message }, 'TLS handshake failed');
@@ -177,6 +183,7 @@ export class BuiltInHub implements HubConnector {
     restServer?.close();
     for (const client of this.connected.values()) client.close();
     this.connected.clear();
+    this.options.connectionLimits?.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     this.boundPort = undefined;

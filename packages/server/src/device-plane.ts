@@ -5,6 +5,7 @@ import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
 import { createDpsMqttFrontEnd } from '@opendps/mqtt';
+import type { ConnectionLimitsOptions } from '@opendps/protocol-base';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import type { ServerConfig } from './config';
@@ -66,7 +67,12 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
   const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
-  const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog, ...connect });
+  const mqtt = createDpsMqttFrontEnd({
+    registration,
+    logger: deviceLog,
+    ...connect,
+    ...(config.limits?.mqttRequestTimeoutMs ? { requestTimeoutMs: config.limits.mqttRequestTimeoutMs } : {}),
+  });
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {
@@ -76,9 +82,10 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     { logger: deviceLog },
   );
 
+  const limits = connectionLimitsOf(config);
   const listeners = [
-    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls),
-    frontEndListener('amqp', config.ports.amqp, amqp, tls),
+    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits),
+    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits),
   ];
 
   return {
@@ -92,19 +99,38 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   };
 }
 
+/** The configured connection limits of every device listener, in protocol-base's terms. */
+export function connectionLimitsOf(config: ServerConfig): ConnectionLimitsOptions {
+  const { maxConnectionsPerAddress, maxConnections } = config.limits ?? {};
+  return {
+    ...(maxConnectionsPerAddress ? { maxPerAddress: maxConnectionsPerAddress } : {}),
+    ...(maxConnections ? { maxTotal: maxConnections } : {}),
+  };
+}
+
 interface FrontEnd {
-  listen(options: { port: number; tls: { cert: string; key: string } }): Promise<{ port: number; close(): Promise<void> }>;
+  listen(options: {
+    port: number;
+    tls: { cert: string; key: string };
+    connectionLimits: ConnectionLimitsOptions;
+  }): Promise<{ port: number; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
-function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: { cert: string; key: string }): Listener & { close(): Promise<void> } {
+function frontEndListener(
+  name: string,
+  port: number,
+  frontEnd: FrontEnd,
+  tls: { cert: string; key: string },
+  connectionLimits: ConnectionLimitsOptions,
+): Listener & { close(): Promise<void> } {
   let listening: { port: number; close(): Promise<void> } | undefined;
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => (closed ??= frontEnd.close());
   return {
     name,
     start: async () => {
-      listening = await frontEnd.listen({ port, tls });
+      listening = await frontEnd.listen({ port, tls, connectionLimits });
       return listening.port;
     },
     stop: async () => {

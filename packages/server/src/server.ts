@@ -7,7 +7,7 @@ import { openStore, type Store } from '@opendps/store';
 import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admin';
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
-import { createDevicePlane } from './device-plane';
+import { connectionLimitsOf, createDevicePlane } from './device-plane';
 import { HubManager } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
@@ -86,6 +86,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    const connectionLimits = connectionLimitsOf(config);
     const hubManager = new HubManager({
       host: config.host,
       tls,
@@ -93,6 +94,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,
       ...(config.http ? { restTimeouts: config.http } : {}),
+      connectionLimits,
     });
     lifecycle.onStop(() => hubManager.stop());
 
@@ -138,6 +140,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         upgrade: devices.upgrade,
         ...config.http,
         logger: logger.child({ category: 'DeviceOperations' }),
+        connectionLimits,
       }),
     );
     for (const listener of devices.listeners) lifecycle.add(listener);

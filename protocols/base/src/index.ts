@@ -1,2 +1,3 @@
 export * from './context';
 export * from './tls-listener';
+export * from './connection-limits';

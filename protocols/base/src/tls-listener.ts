@@ -1,12 +1,15 @@
 import type { Socket } from 'node:net';
 import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Logger } from '@opendps/model';
+import { ConnectionLimits, type ConnectionLimitsOptions } from './connection-limits';
 
 export interface TlsListenOptions {
   port: number;
   host?: string;
   /** The server certificate and key (PEM); any other secure-context option passes through. */
   tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+  /** Open connections per source address and in all (defaults in connection-limits.ts). */
+  connectionLimits?: ConnectionLimitsOptions;
 }
 
 export interface TlsListener {
@@ -29,6 +32,8 @@ export async function listenTls(
     { ...options.tls, requestCert: true, rejectUnauthorized: false, handshakeTimeout: options.handshakeTimeoutMs },
     onConnection,
   );
+  const limits = new ConnectionLimits({ ...options.connectionLimits, logger: options.logger, name: options.name });
+  limits.attach(server);
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -55,6 +60,7 @@ export async function listenTls(
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
+        limits.close();
       }),
   };
 }

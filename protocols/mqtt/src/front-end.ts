@@ -6,12 +6,16 @@ import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
 import { createHooks } from './hooks';
 import {
+  CLOSE_GRACE_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_PACKET_BYTES,
+  DEFAULT_REFUSAL_GRACE_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   TOPIC_ALLOWANCE,
   type DpsMqttFrontEndOptions,
 } from './options';
 import { PacketSizeGuard } from './packet-size-guard';
+import { realSchedule, RequestDeadline } from './request-deadline';
 import type { ConnectionContext, DeviceSession } from './session';
 
 export type MqttListenOptions = TlsListenOptions;
@@ -32,6 +36,9 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', protocol: 'mqtt' });
   const maxPayloadBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const refusalGrace = options.refusalGraceMs ?? DEFAULT_REFUSAL_GRACE_MS;
+  const schedule = options.schedule ?? realSchedule;
   const sessions = new WeakMap<AedesClient, DeviceSession>();
   const listeners = new TlsListeners();
   let closed = false;
@@ -61,10 +68,35 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
         if (guarded.destroyed) return;
         const client = broker.handle(guarded);
         capSubscriptionQos(client, 1);
-        sessions.set(client, { context, responseQos: 0 });
+        sessions.set(client, session(guarded, context));
       },
       () => guarded.destroy(),
     );
+  }
+
+  /** The session of one connection; its deadline and refusals end the connection through `close`. */
+  function session(guarded: PacketSizeGuard, context: ConnectionContext): DeviceSession {
+    const state: DeviceSession = {
+      context,
+      responseQos: 0,
+      closing: false,
+      deadline: new RequestDeadline(requestTimeout, refusalGrace, schedule, (reason) => state.close(reason)),
+      close(reason) {
+        if (state.closing || guarded.destroyed) return;
+        state.closing = true;
+        state.deadline.stop();
+        logger.info(
+          { registrationId: state.device?.registrationId, remoteAddress: context.remoteAddress, transport: context.transport, reason },
+          'closing the MQTT connection',
+        );
+        // end, not destroy: what was written (the refusal's response) goes out before the FIN
+        guarded.end();
+        const cancel = schedule(CLOSE_GRACE_MS, () => guarded.destroy());
+        guarded.once('close', cancel);
+      },
+    };
+    guarded.once('close', () => state.deadline.stop());
+    return state;
   }
 
   function handleWebSocket(ws: WebSocket, request: IncomingMessage): void {

@@ -44,6 +44,7 @@ export function createHooks(deps: HookDependencies): AedesHooks {
       // connection, and an unauthenticated CONNECT must not take over a registering device's
       // connection, as [MQTT-3.1.4-2] would have it.
       client.id = `${decision.device.registrationId}#${randomUUID()}`;
+      session.deadline.connected();
       done(null, true);
     },
 
@@ -70,6 +71,13 @@ export function createHooks(deps: HookDependencies): AedesHooks {
         // As IoT Hub and DPS: no QoS 2; MQTT 3.1.1 can only refuse a PUBLISH by closing.
         return done(new Error('QoS 2 is not supported'));
       }
+      if (session.closing) return done(new Error('the connection is closing'));
+      if (session.deadline.refused) {
+        // A device refused for good does not ask again: one that does is closed at once.
+        session.close('a request after a refusal');
+        return done(new Error('a request after a refusal'));
+      }
+      session.deadline.requestStarted();
       // Never stored for later subscribers.
       packet.retain = false;
       // Acknowledge now, answer when the service does (trap 14: PUBACK within 30 s however long
@@ -78,7 +86,10 @@ export function createHooks(deps: HookDependencies): AedesHooks {
       const exchange = { service: deps.service, device, context: session.context, maxPayloadBytes: deps.maxPayloadBytes, logger };
       answer(exchange, request, packet.payload)
         .then((response) => reply(client, session, request.rid, response))
-        .catch((error: unknown) => logger.error({ err: error }, 'response failed'));
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'response failed');
+          session.close('the response could not be sent');
+        });
     },
   };
 
@@ -95,6 +106,9 @@ export function createHooks(deps: HookDependencies): AedesHooks {
     // Only to the requesting connection: nothing is routed between devices.
     client.publish(packet, (error) => {
       if (error) logger.debug({ err: error }, 'response not delivered');
+      // Armed once the response is written: a refusal (4xx but 429) leaves the device a short grace
+      // to disconnect, anything else the time to its next request.
+      session.deadline.requestAnswered(response.status, response.retryAfterSeconds);
     });
   }
 }

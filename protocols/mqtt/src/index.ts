@@ -1,7 +1,8 @@
 export { createDpsMqttFrontEnd } from './front-end';
 export type { DpsMqttFrontEnd, MqttListenOptions, MqttListener } from './front-end';
 export type { DpsMqttFrontEndOptions } from './options';
-export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS } from './options';
+export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_REFUSAL_GRACE_MS } from './options';
+export { isFinalRefusal, type Schedule } from './request-deadline';
 export type { ConnectionContext } from './session';
 export { parseRequestTopic, responseTopic, RESPONSE_FILTER } from './topics';
 export type { DpsRequest } from './topics';

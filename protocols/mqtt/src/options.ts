@@ -1,5 +1,6 @@
 import type { Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
+import type { Schedule } from './request-deadline';
 
 export interface DpsMqttFrontEndOptions {
   /** The business hook: every request is answered by it. */
@@ -9,9 +10,26 @@ export interface DpsMqttFrontEndOptions {
   maxPacketBytes?: number;
   /** A connection that has not sent CONNECT (or finished TLS) by then is closed (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * How long an accepted connection may go without a request in flight: from CONNECT to its first
+   * request, and from each answer to the next request (plus the answer's `retry-after`). Then it
+   * is closed (default 30 s).
+   */
+  requestTimeoutMs?: number;
+  /**
+   * How long a device whose request was refused for good (every 4xx but 429) has to disconnect
+   * after the refusal was sent; then the connection is closed (default 5 s).
+   */
+  refusalGraceMs?: number;
+  /** Timers of the request deadlines (tests pass a fake clock's). */
+  schedule?: Schedule;
 }
 
 export const DEFAULT_MAX_PACKET_BYTES = 96 * 1024;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_REFUSAL_GRACE_MS = 5_000;
+/** A connection we end is destroyed if the device has not closed its side by then. */
+export const CLOSE_GRACE_MS = 5_000;
 /** A PUBLISH also carries its topic (at most 65535 bytes + 2) and a packet id (2 bytes). */
 export const TOPIC_ALLOWANCE = 2 + 65_535 + 2;

@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -17,7 +17,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -47,6 +47,15 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.webhook = {};
     for (const key of keys) {
       if (webhook[key] !== undefined) layer.webhook[key] = parseWebhookValue(key, webhook[key], at(`webhook.${key}`));
+    }
+  }
+  if (root.limits !== undefined) {
+    const limits = object(root.limits, at('limits'));
+    const names = ['maxConnectionsPerAddress', 'maxConnections', 'mqttRequestTimeoutMs'] as const;
+    known(limits, [...names], at('limits'));
+    layer.limits = {};
+    for (const name of names) {
+      if (limits[name] !== undefined) layer.limits[name] = parseLimit(name, limits[name], at(`limits.${name}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

@@ -2,8 +2,8 @@ import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Ports, type ServerConfig, type WebhookConfig } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Limits, type Ports, type ServerConfig, type WebhookConfig } from './types';
+import { parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -46,6 +46,12 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
     if (value !== undefined) webhook[key] = value;
   }
   if (Object.keys(webhook).length) config.webhook = webhook;
+  const limits: Partial<Limits> = {};
+  for (const name of ['maxConnectionsPerAddress', 'maxConnections', 'mqttRequestTimeoutMs'] as const) {
+    const value = layers.find((layer) => layer.limits?.[name] !== undefined)?.limits?.[name];
+    if (value !== undefined) limits[name] = value;
+  }
+  if (Object.keys(limits).length) config.limits = limits;
   return config;
 }
 
@@ -69,6 +75,7 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   const ports: Partial<Ports> = {};
   const http: HttpConfig = {};
   const webhook: WebhookConfig = {};
+  const limits: Partial<Limits> = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -111,10 +118,20 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'webhook-backoff-ms':
         webhook.backoffMs = parseWebhookValue('backoffMs', value, from);
         break;
+      case 'max-connections-per-address':
+        limits.maxConnectionsPerAddress = parseLimit('maxConnectionsPerAddress', value, from);
+        break;
+      case 'max-connections':
+        limits.maxConnections = parseLimit('maxConnections', value, from);
+        break;
+      case 'mqtt-request-timeout-ms':
+        limits.mqttRequestTimeoutMs = parseLimit('mqttRequestTimeoutMs', value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
   if (Object.keys(http).length) layer.http = http;
   if (Object.keys(webhook).length) layer.webhook = webhook;
+  if (Object.keys(limits).length) layer.limits = limits;
   return layer;
 }

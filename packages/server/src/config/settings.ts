@@ -16,6 +16,9 @@ export const START_SETTINGS = [
   { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
   { flag: 'webhook-attempts', env: 'OPENDPS_WEBHOOK_ATTEMPTS', key: 'webhook.attempts', value: 'N', help: 'custom allocation webhook: attempts in all (default 3)' },
   { flag: 'webhook-backoff-ms', env: 'OPENDPS_WEBHOOK_BACKOFF_MS', key: 'webhook.backoffMs', value: 'MS', help: 'custom allocation webhook: wait before the first retry, doubled after (default 500)' },
+  { flag: 'max-connections-per-address', env: 'OPENDPS_MAX_CONNECTIONS_PER_ADDRESS', key: 'limits.maxConnectionsPerAddress', value: 'N', help: 'open connections from one address, per device listener (default 20000)' },
+  { flag: 'max-connections', env: 'OPENDPS_MAX_CONNECTIONS', key: 'limits.maxConnections', value: 'N', help: 'open connections per device listener (default 50000)' },
+  { flag: 'mqtt-request-timeout-ms', env: 'OPENDPS_MQTT_REQUEST_TIMEOUT_MS', key: 'limits.mqttRequestTimeoutMs', value: 'MS', help: 'close an MQTT connection without a request this long after CONNECT or an answer (default 30000)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

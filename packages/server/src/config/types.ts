@@ -51,6 +51,19 @@ export interface WebhookConfig {
   backoffMs?: number;
 }
 
+/**
+ * Limits on every device listener (MQTT, AMQP, HTTPS, built-in hubs); unset values take the
+ * listeners' defaults (20,000 per address, 50,000 in all, 30 s without an MQTT request).
+ */
+export interface Limits {
+  /** Open connections from one source address, on each listener. */
+  maxConnectionsPerAddress: number;
+  /** Open connections on each listener. */
+  maxConnections: number;
+  /** An MQTT connection with no request for this long after CONNECT or an answer is closed. */
+  mqttRequestTimeoutMs: number;
+}
+
 /** A fully resolved configuration. */
 export interface ServerConfig {
   /** Absolute. */
@@ -69,6 +82,8 @@ export interface ServerConfig {
   /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  /** Only the limits set; the listeners default the rest. */
+  limits?: Partial<Limits>;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -86,6 +101,7 @@ export interface ConfigLayer {
   webhookCaFile?: string;
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  limits?: Partial<Limits>;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

@@ -18,9 +18,21 @@ export function parsePort(value: unknown, source: string): number {
 
 /** A deadline in whole milliseconds, above 0 and at most an hour. */
 export function parseMilliseconds(value: unknown, source: string): number {
+  return wholeNumber(value, source, 3_600_000, ' of milliseconds');
+}
+
+/** The largest value each limit takes: a million connections; an hour without a request. */
+const LIMIT_MAX = { maxConnectionsPerAddress: 1_000_000, maxConnections: 1_000_000, mqttRequestTimeoutMs: 3_600_000 } as const;
+
+/** One of the `limits`: a whole number from 1 to its maximum (flags and variables give it as text). */
+export function parseLimit(name: keyof typeof LIMIT_MAX, value: unknown, source: string): number {
+  return wholeNumber(value, source, LIMIT_MAX[name], '');
+}
+
+function wholeNumber(value: unknown, source: string, max: number, unit: string): number {
   const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 3_600_000) {
-    throw new ConfigError(`${source} must be a whole number of milliseconds from 1 to 3600000; got ${show(value)}.`);
+  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > max) {
+    throw new ConfigError(`${source} must be a whole number${unit} from 1 to ${max}; got ${show(value)}.`);
   }
   return number;
 }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Errors, httpServerTimeouts, toDpsError, type HttpTimeouts, type Logger } from '@opendps/model';
+import { ConnectionLimits, type ConnectionLimitsOptions } from '@opendps/protocol-base';
 import type { Listener } from '../lifecycle';
 import { sendDpsError } from './dps-error-response';
 import type { Route, UpgradeListener } from './route';
@@ -20,6 +21,8 @@ export interface HttpsListenerOptions extends HttpTimeouts {
   /** WebSocket upgrades (`/$iothub/websocket`, dispatched by subprotocol); without it every upgrade is refused. */
   upgrade?: UpgradeListener;
   logger: Logger;
+  /** Open connections per source address and in all, WebSockets included (defaults in protocol-base). */
+  connectionLimits?: ConnectionLimitsOptions;
 }
 
 /**
@@ -40,6 +43,9 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
     (req, res) => void dispatch(req, res),
   );
   server.on('upgrade', upgrade);
+  // At TCP accept, before TLS: a connection over a limit costs no handshake.
+  const limits = new ConnectionLimits({ ...options.connectionLimits, logger: options.logger, name: 'HTTPS' });
+  limits.attach(server);
   // Node reports a failed or timed-out handshake but leaves the socket open: close it.
   server.on('tlsClientError', (error: Error, socket) => {
     options.logger.debug({ err: error.message }, 'TLS handshake failed');
@@ -78,6 +84,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
       }),
     stop: () =>
       new Promise<void>((resolve, reject) => {
+        limits.close();
         if (!server.listening) return resolve();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();

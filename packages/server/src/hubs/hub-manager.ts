@@ -1,6 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import { AzureIotHubConnector, BuiltInHub, type HubConnector } from '@opendps/hub';
 import { Errors, type HttpTimeouts, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
+import { ConnectionLimits, type ConnectionLimitsOptions } from '@opendps/protocol-base';
 import type { HubDirectory } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import { instanceCollection } from '../instances';
@@ -15,6 +16,8 @@ export interface HubManagerOptions {
   ca?: string;
   /** Deadlines for slow clients of the built-in hubs' REST API. */
   restTimeouts?: HttpTimeouts;
+  /** Open connections per source address and in all, on each built-in hub's listener. */
+  connectionLimits?: ConnectionLimitsOptions;
 }
 
 export interface SyncResult {
@@ -144,14 +147,16 @@ export class HubManager implements HubDirectory {
 
     for (const [key, linked] of wantedBuiltIn) {
       if (this.builtIn.has(key) || !linked.builtin) continue;
+      const logger = this.options.logger.child({ hub: linked.name });
       const hub = new BuiltInHub({
         name: linked.name,
         host: this.options.host,
         port: linked.builtin.port,
         tls: this.options.tls,
         store: this.options.store,
-        logger: this.options.logger.child({ hub: linked.name }),
+        logger,
         ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
+        connectionLimits: new ConnectionLimits({ ...this.options.connectionLimits, logger, name: `hub ${linked.name}` }),
       });
       try {
         await hub.start();
