@@ -6,7 +6,7 @@ import {
   type X509CertificateWithInfo,
   type X509Certificates,
 } from '@opendps/model';
-import { caCertificates, type Store, type WriteOptions } from '@opendps/store';
+import { caCertificates, etagMatches, type Store, type WriteOptions } from '@opendps/store';
 import type { EnrollmentKind } from './enrollment-kinds';
 
 type Enrollment = IndividualEnrollment | EnrollmentGroup;
@@ -38,13 +38,7 @@ function checkConditions(existing: Enrollment | undefined, conditions: WriteOpti
   if (conditions.ifNoneMatch === '*' && existing) throw Errors.conflict('The enrollment already exists.');
   const ifMatch = conditions.ifMatch;
   if (ifMatch === undefined) return;
-  if (!existing || (ifMatch.trim() !== '*' && bareEtag(ifMatch) !== bareEtag(existing.etag ?? ''))) {
-    throw Errors.preconditionFailed();
-  }
-}
-
-export function bareEtag(etag: string): string {
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/s, '$1');
+  if (!existing?.etag || !etagMatches(existing.etag, ifMatch)) throw Errors.preconditionFailed();
 }
 
 /** Reads omit symmetric keys, so a PUT of what was read must keep the stored keys, not generate new ones. */

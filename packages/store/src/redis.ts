@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { Errors } from '@opendps/model';
 import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
 import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
-import { newEtag, quoteEtag } from './etag';
+import { newEtag, strongEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
 import { COUNT, DELETE, INCREMENT, PUT, RANGE } from './redis-scripts';
 
@@ -171,10 +171,13 @@ class RedisCollection<T> implements Collection<T> {
   }
 }
 
-/** The If-Match value as the scripts compare it: '' (none), '*', or the quoted etag. */
+/**
+ * The If-Match value as the scripts compare it: '' (none), '*', or the quoted etag. A weak etag
+ * matches nothing, so it becomes `W/`, which no stored (quoted) etag equals.
+ */
 function condition(ifMatch: string | undefined): string {
   if (ifMatch === undefined) return '';
-  return ifMatch.trim() === '*' ? '*' : quoteEtag(ifMatch);
+  return ifMatch.trim() === '*' ? '*' : (strongEtag(ifMatch) ?? 'W/');
 }
 
 function toDocuments<T>(rows: string[]): StoredDocument<T>[] {

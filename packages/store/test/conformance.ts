@@ -113,6 +113,15 @@ export function describeStoreConformance(
       expect((await docs.put('dev-1', { name: 'v4' }, { ifMatch: '*' })).value).toEqual({ name: 'v4' });
     });
 
+    test('ifMatch compares strongly: the current etag marked weak (W/) is 412 on put and delete', async () => {
+      const v1 = await docs.put('dev-1', { name: 'v1' });
+      await expectDpsError(docs.put('dev-1', { name: 'weak' }, { ifMatch: `W/${v1.etag}` }), 412, 412001);
+      await expectDpsError(docs.put('dev-1', { name: 'weak' }, { ifMatch: ` w/${v1.etag}` }), 412, 412001);
+      await expectDpsError(docs.delete('dev-1', { ifMatch: `W/${v1.etag}` }), 412, 412001);
+      expect(await docs.get('dev-1')).toEqual(v1);
+      expect(await docs.delete('dev-1', { ifMatch: v1.etag })).toBe(true);
+    });
+
     test('ifNoneMatch * creates once, then 409', async () => {
       const created = await docs.put('dev-1', { name: 'v1' }, { ifNoneMatch: '*' });
       await expectDpsError(docs.put('DEV-1', { name: 'v2' }, { ifNoneMatch: '*' }), 409, 409001);
