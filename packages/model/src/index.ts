@@ -7,3 +7,5 @@ export * from './instance';
 export { readElement, certificateVersion } from './der';
 export * from './logger';
 export * from './tls';
+export * from './twin-limits';
+export * from './webhook-url';
