@@ -2,6 +2,7 @@ import {
   Errors,
   utcNow,
   type EnrollmentGroup,
+  type EnrollmentRules,
   type IndividualEnrollment,
   type X509CertificateWithInfo,
   type X509Certificates,
@@ -22,11 +23,12 @@ export async function writeEnrollment<T extends Enrollment>(
   body: unknown,
   id: string,
   conditions: WriteOptions,
+  rules: EnrollmentRules = {},
 ): Promise<T> {
   const repository = kind.repository(store, idScope);
   const existing = await repository.get(id);
   checkConditions(existing, conditions);
-  const enrollment = kind.validate(keepStoredKeys(body, existing), id);
+  const enrollment = kind.validate(keepStoredKeys(body, existing), id, rules);
   keepStoredCertificates(kind, enrollment, existing);
   await assertCaReferencesExist(store, idScope, enrollment);
   enrollment.createdDateTimeUtc = existing?.createdDateTimeUtc ?? utcNow();
