@@ -2,7 +2,7 @@ import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type Ports, type ServerConfig } from './types';
-import { parseHost, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { parseBoolean, parseHost, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -36,6 +36,10 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const allowHttpWebhooks = first('allowHttpWebhooks');
+  if (allowHttpWebhooks !== undefined) config.allowHttpWebhooks = allowHttpWebhooks;
+  const allowLinkLocalWebhooks = first('allowLinkLocalWebhooks');
+  if (allowLinkLocalWebhooks !== undefined) config.allowLinkLocalWebhooks = allowLinkLocalWebhooks;
   return config;
 }
 
@@ -68,6 +72,12 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
         break;
       case 'hub-port':
         ports.hub = parsePort(value, from);
+        break;
+      case 'allow-http-webhooks':
+        layer.allowHttpWebhooks = parseBoolean(value, from);
+        break;
+      case 'allow-link-local-webhooks':
+        layer.allowLinkLocalWebhooks = parseBoolean(value, from);
         break;
     }
   }

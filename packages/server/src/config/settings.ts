@@ -11,6 +11,14 @@ export const START_SETTINGS = [
   { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
   { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
   { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+  {
+    flag: 'allow-http-webhooks', env: 'OPENDPS_ALLOW_HTTP_WEBHOOKS', key: 'allowHttpWebhooks', value: 'true|false',
+    help: 'custom allocation webhooks may be http:// to loopback (default true only when --host is loopback)',
+  },
+  {
+    flag: 'allow-link-local-webhooks', env: 'OPENDPS_ALLOW_LINK_LOCAL_WEBHOOKS', key: 'allowLinkLocalWebhooks', value: 'true|false',
+    help: 'custom allocation webhooks may reach link-local and cloud metadata addresses (default false)',
+  },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

@@ -54,6 +54,10 @@ export interface ServerConfig {
   latency?: LatencyConfig;
   /** Extra trusted CAs for https:// custom allocation webhooks. */
   webhookCaFile?: string;
+  /** Webhooks may be http:// to loopback. Undefined: only when `host` is a loopback name (development). */
+  allowHttpWebhooks?: boolean;
+  /** Webhooks may reach link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses. Default false. */
+  allowLinkLocalWebhooks?: boolean;
 }
 
 /** One layer of configuration (flags, environment or file): every key optional. */
@@ -66,6 +70,8 @@ export interface ConfigLayer {
   instances?: InstanceDeclaration[];
   latency?: LatencyConfig;
   webhookCaFile?: string;
+  allowHttpWebhooks?: boolean;
+  allowLinkLocalWebhooks?: boolean;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

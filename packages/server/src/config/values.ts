@@ -36,6 +36,13 @@ export function parseRedisUrl(value: unknown, source: string): string {
   throw new ConfigError(`${source} must be a redis:// or rediss:// URL; got ${show(value, true)}.`);
 }
 
+/** `true`/`false` (flags and variables are strings; a config file may hold a JSON boolean). */
+export function parseBoolean(value: unknown, source: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
+  throw new ConfigError(`${source} must be true or false; got ${show(value)}.`);
+}
+
 export function parseNonEmptyString(value: unknown, source: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ConfigError(`${source} must be a non-empty string; got ${show(value)}.`);
