@@ -86,8 +86,7 @@ export class RedisStore implements Store {
   }
 
   collection<T>(scope: string, name: string): Collection<T> {
-    const prefix = `opendps:{${encodeURIComponent(checkName('scope', scope))}/${encodeURIComponent(checkName('collection', name))}}:`;
-    return new RedisCollection<T>(this, prefix);
+    return new RedisCollection<T>(this, checkName('scope', scope), checkName('collection', name));
   }
 
   async increment(key: string, windowSeconds: number): Promise<number> {
@@ -110,14 +109,40 @@ export class RedisStore implements Store {
   }
 }
 
+/**
+ * Collections whose writes check each other atomically live in one hash slot (Cluster runs a
+ * script on one slot only): a CA certificate is not deleted while an enrollment group names it,
+ * and a group does not name a CA that is gone. The CA certificates of a scope therefore sit under
+ * its enrollment groups' hash tag.
+ */
+const SHARED_SLOT: Readonly<Record<string, string>> = { caCertificates: 'enrollmentGroups' };
+
+/** Every key of a collection starts with this; the part in braces is the Cluster hash tag. */
+function prefixOf(scope: string, name: string): string {
+  const slot = SHARED_SLOT[name];
+  const tag = `${encodeURIComponent(scope)}/${encodeURIComponent(slot ?? name)}`;
+  return slot ? `opendps:{${tag}}:${encodeURIComponent(name)}:` : `opendps:{${tag}}:`;
+}
+
 class RedisCollection<T> implements Collection<T> {
   private readonly ids: string;
+  private readonly prefix: string;
 
   constructor(
     private readonly store: RedisStore,
-    private readonly prefix: string,
+    private readonly scope: string,
+    private readonly name: string,
   ) {
-    this.ids = `${prefix}ids`;
+    this.prefix = prefixOf(scope, name);
+    this.ids = `${this.prefix}ids`;
+  }
+
+  /** The key prefix of a collection the caller wants checked atomically with this one. */
+  private neighbour(name: string): string {
+    if ((SHARED_SLOT[name] ?? name) !== (SHARED_SLOT[this.name] ?? this.name)) {
+      throw new Error(`The collections '${this.name}' and '${name}' share no hash slot, so one script cannot check both.`);
+    }
+    return prefixOf(this.scope, name);
   }
 
   async get(id: string): Promise<StoredDocument<T> | undefined> {
@@ -131,25 +156,36 @@ class RedisCollection<T> implements Collection<T> {
     const text = serialize(value);
     const ttl = ttlMillis(options) ?? 0;
     const members = indexEntries(options).map(([index, key]) => `${encodeURIComponent(index)}:${key}`);
+    const required = options.requires ?? [];
+    const requiredKeys = required.map((document) => `${this.neighbour(document.collection)}doc:${foldId(document.id)}`);
     const etag = newEtag();
     const outcome = await this.store
       .open()
-      .opendpsPut(this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl, ...members);
+      .opendpsPut(
+        this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,
+        options.limit?.count ?? 0, required.length, ...requiredKeys, ...members,
+      );
     if (outcome === 409) throw Errors.conflict();
     if (outcome === 412) throw Errors.preconditionFailed();
+    if (outcome === 507 && options.limit) throw options.limit.error();
+    const missing = required[outcome - 1001];
+    if (missing) throw missing.error();
     return { id: folded, etag, value: JSON.parse(text) as T };
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
-    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch));
+    const guard = options.unlessIndexed;
+    const guardArgs = guard ? [`${this.neighbour(guard.collection)}${indexSource(guard.index, guard.key)}`, this.neighbour(guard.collection)] : [];
+    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs);
     if (outcome === 412) throw Errors.preconditionFailed();
+    if (outcome === 409 && guard) throw guard.error();
     return outcome === 1;
   }
 
   async list(options: ListOptions = {}): Promise<Page<T>> {
     const size = pageSizeOf(options);
     const after = decodeContinuation(options.continuation) ?? '';
-    const source = options.where ? this.indexSource(options.where.index, options.where.key) : 'ids';
+    const source = options.where ? indexSource(options.where.index, options.where.key) : 'ids';
     const rows = await this.store.open().opendpsRange(this.ids, this.prefix, source, after, size + 1);
     const documents = toDocuments<T>(rows);
     const items = documents.slice(0, size);
@@ -158,7 +194,7 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
-    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, this.indexSource(index, key), '', 0);
+    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, indexSource(index, key), '', 0);
     return toDocuments<T>(rows);
   }
 
@@ -166,9 +202,11 @@ class RedisCollection<T> implements Collection<T> {
     return this.store.open().opendpsCount(this.ids, this.prefix);
   }
 
-  private indexSource(index: string, key: string): string {
-    return `idx:${encodeURIComponent(index)}:${foldId(key)}`;
-  }
+}
+
+/** The zset of the ids under one index key, relative to the collection's prefix. */
+function indexSource(index: string, key: string): string {
+  return `idx:${encodeURIComponent(index)}:${foldId(key)}`;
 }
 
 /**
