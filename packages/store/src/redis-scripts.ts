@@ -3,6 +3,9 @@
  * collection carries the same hash tag (`opendps:{scope/collection}:…`), so each script runs on one
  * Cluster slot. Scripts read the server clock (`TIME`), so expiry does not depend on node clocks.
  *
+ * A collection checked atomically with another shares that one's hash tag and adds its own name:
+ * a scope's CA certificates are under `opendps:{scope/enrollmentGroups}:caCertificates:`.
+ *
  * Per collection, under the prefix P:
  *   P doc:<id>     hash  e = etag, v = JSON value; PEXPIREAT when the document has a TTL
  *   P ids          zset  every id, score 0: lexicographic order for paging (ZRANGEBYLEX)

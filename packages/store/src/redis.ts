@@ -40,6 +40,8 @@ export class RedisStore implements Store {
   private readonly client: Client;
   private readonly ownsClient: boolean;
   private closed = false;
+  /** Per moved collection and scope, the one-time move of its documents from their old keys. */
+  private readonly moves = new Map<string, Promise<void>>();
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions = {}) {
     const scripts: Array<[keyof Scripts, string]> = [
@@ -102,6 +104,17 @@ export class RedisStore implements Store {
     else this.client.disconnect();
   }
 
+  /** @internal Moves a collection's documents from `fromPrefix` (an earlier key layout) once per process. */
+  moveOnce(fromPrefix: string, to: RedisCollection<unknown>): Promise<void> {
+    let move = this.moves.get(fromPrefix);
+    if (!move) {
+      move = moveDocuments(this.open(), fromPrefix, to);
+      this.moves.set(fromPrefix, move);
+      move.catch(() => this.moves.delete(fromPrefix));
+    }
+    return move;
+  }
+
   /** @internal */
   open(): Client {
     if (this.closed) throw Errors.internal('The state store is closed.');
@@ -124,9 +137,10 @@ function prefixOf(scope: string, name: string): string {
   return slot ? `opendps:{${tag}}:${encodeURIComponent(name)}:` : `opendps:{${tag}}:`;
 }
 
-class RedisCollection<T> implements Collection<T> {
-  private readonly ids: string;
-  private readonly prefix: string;
+/** @internal */
+export class RedisCollection<T> implements Collection<T> {
+  readonly ids: string;
+  readonly prefix: string;
 
   constructor(
     private readonly store: RedisStore,
@@ -135,6 +149,12 @@ class RedisCollection<T> implements Collection<T> {
   ) {
     this.prefix = prefixOf(scope, name);
     this.ids = `${this.prefix}ids`;
+  }
+
+  /** A co-located collection's documents may still sit under its own hash tag (the layout before). */
+  private moved(): Promise<void> {
+    if (!SHARED_SLOT[this.name]) return Promise.resolve();
+    return this.store.moveOnce(`opendps:{${encodeURIComponent(this.scope)}/${encodeURIComponent(this.name)}}:`, this as RedisCollection<unknown>);
   }
 
   /** The key prefix of a collection the caller wants checked atomically with this one. */
@@ -146,12 +166,14 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async get(id: string): Promise<StoredDocument<T> | undefined> {
+    await this.moved();
     const folded = foldId(id);
     const [etag, value] = await this.store.open().hmget(`${this.prefix}doc:${folded}`, 'e', 'v');
     return etag && value ? { id: folded, etag, value: JSON.parse(value) as T } : undefined;
   }
 
   async put(id: string, value: T, options: PutOptions = {}): Promise<StoredDocument<T>> {
+    await this.moved();
     const folded = foldId(id);
     const text = serialize(value);
     const ttl = ttlMillis(options) ?? 0;
@@ -174,6 +196,7 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
+    await this.moved();
     const guard = options.unlessIndexed;
     const guardArgs = guard ? [`${this.neighbour(guard.collection)}${indexSource(guard.index, guard.key)}`, this.neighbour(guard.collection)] : [];
     const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs);
@@ -183,6 +206,7 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async list(options: ListOptions = {}): Promise<Page<T>> {
+    await this.moved();
     const size = pageSizeOf(options);
     const after = decodeContinuation(options.continuation) ?? '';
     const source = options.where ? indexSource(options.where.index, options.where.key) : 'ids';
@@ -194,14 +218,35 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
+    await this.moved();
     const rows = await this.store.open().opendpsRange(this.ids, this.prefix, indexSource(index, key), '', 0);
     return toDocuments<T>(rows);
   }
 
   async count(): Promise<number> {
+    await this.moved();
     return this.store.open().opendpsCount(this.ids, this.prefix);
   }
 
+}
+
+/**
+ * Copies every document (etag and index entries kept) from an earlier prefix into the collection,
+ * then removes the old keys. Idempotent and safe on several nodes at once: a copy never replaces
+ * a document already there, and removing what is gone is a no-op.
+ */
+async function moveDocuments(client: Client, fromPrefix: string, to: RedisCollection<unknown>): Promise<void> {
+  const ids = await client.zrange(`${fromPrefix}ids`, 0, -1);
+  for (const id of ids) {
+    const [etag, value] = await client.hmget(`${fromPrefix}doc:${id}`, 'e', 'v');
+    if (etag && value) {
+      const members = await client.smembers(`${fromPrefix}ix:${id}`);
+      const ttl = await client.pttl(`${fromPrefix}doc:${id}`);
+      await client.opendpsPut(to.ids, to.prefix, id, etag, value, '', '*', ttl > 0 ? ttl : 0, 0, 0, ...members);
+    }
+    await client.opendpsDelete(`${fromPrefix}ids`, fromPrefix, id, '');
+    await client.zrem(`${fromPrefix}ids`, id);
+  }
 }
 
 /** The zset of the ids under one index key, relative to the collection's prefix. */
