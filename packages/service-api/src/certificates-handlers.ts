@@ -70,7 +70,11 @@ const putCertificate: OperationHandler = async (context) => {
   return { status: 200, body: certificateView(stored) };
 };
 
-/** Refused with 409002 while enrollment groups name the CA in caReferences: they would stop matching devices. */
+/**
+ * Refused with 409002 while enrollment groups name the CA in caReferences: they would stop matching
+ * devices. The check here names the groups; the store's delete repeats it atomically, so a group
+ * written between the two still refuses the delete.
+ */
 const deleteCertificate: OperationHandler = async (context) => {
   const ca = await current(context);
   const groups = await enrollmentGroups(context.store, context.instance.idScope).findByCaReference(ca.name);

@@ -92,7 +92,11 @@ function findStored(stored: X509Certificates | undefined, entry: X509Certificate
   );
 }
 
-/** `caReferences` must name CA certificates registered on the instance; whether verified is checked at registration. */
+/**
+ * `caReferences` must name CA certificates registered on the instance; whether verified is checked
+ * at registration. This early check gives the message; the store repeats it in the write's own
+ * atomic step, so a CA deleted meanwhile still refuses the write.
+ */
 async function assertCaReferencesExist(store: Store, idScope: string, enrollment: Enrollment): Promise<void> {
   const references = enrollment.attestation.x509?.caReferences;
   if (!references) return;
