@@ -220,6 +220,28 @@ describe('each policy through the unmodified device SDK (Mqtt)', () => {
     expect(lookup).toBe(404);
   });
 
+  test('static naming a hub that is not linked is refused when the enrollment is written (400012), and nothing is stored', async () => {
+    const registrationId = 'policy-static-unlinked';
+    const refused = await service
+      .createOrUpdateIndividualEnrollment({
+        registrationId,
+        attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
+        allocationPolicy: 'static',
+        iotHubs: ['rogue-hub.azure-devices.net'],
+      } as never)
+      .then(
+        () => undefined,
+        (error: Error & { response?: { statusCode?: number }; responseBody?: string }) => error,
+      );
+    expect(refused?.response?.statusCode).toBe(400);
+    expect(JSON.parse(refused?.responseBody ?? '{}')).toMatchObject({ errorCode: 400012, message: expect.stringMatching(/not a hub linked/) });
+    const lookup = await service.getIndividualEnrollment(registrationId).then(
+      () => 200,
+      (error: Error & { response?: { statusCode?: number } }) => error.response?.statusCode,
+    );
+    expect(lookup).toBe(404);
+  });
+
   test('geoLatency: a loopback device (westeurope in latency.networks) lands on the lowest-latency hub, hubB', async () => {
     // Chosen so that the weighted hash alone would pick hubC: only the latency table sends it to hubB.
     const registrationId = idHashedTo('policy-geolatency', 'hubC');

@@ -340,3 +340,42 @@ describe('failures leave the registration failed with a numeric errorCode', () =
     expect(responseBody).toMatchObject({ registrationId: hangId, status: 'failed', errorCode: 504201 });
   });
 });
+
+describe('webhook URLs the server will not call are refused when the enrollment is written', () => {
+  test.each([
+    'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+    'https://169.254.169.254/latest/meta-data/',
+    'https://[fd00:ec2::254]/latest/meta-data/',
+    'http://fn.example.com/api/allocate',
+  ])('%s: 400 with a DPS error code through the service SDK, and nothing stored', async (url) => {
+    const registrationId = `refused-${calls.length}-${url.length}`;
+    const refused = await service
+      .createOrUpdateIndividualEnrollment({
+        registrationId,
+        attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
+        allocationPolicy: 'custom',
+        customAllocationDefinition: { webhookUrl: url, apiVersion: '2019-03-31' },
+      } as never)
+      .then(
+        () => undefined,
+        (error: Error & { response?: { statusCode?: number }; responseBody?: string }) => error,
+      );
+    expect(refused?.response?.statusCode).toBe(400);
+    expect(JSON.parse(refused?.responseBody ?? '{}')).toMatchObject({ errorCode: 400012, trackingId: expect.any(String) });
+    const lookup = await service.getIndividualEnrollment(registrationId).then(
+      () => 200,
+      (error: Error & { response?: { statusCode?: number } }) => error.response?.statusCode,
+    );
+    expect(lookup).toBe(404);
+  });
+
+  test('http:// to loopback is accepted on this localhost server (the development default)', async () => {
+    const written = await service.createOrUpdateIndividualEnrollment({
+      registrationId: 'local-http-webhook',
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
+      allocationPolicy: 'custom',
+      customAllocationDefinition: { webhookUrl: 'http://localhost:7071/api/allocate', apiVersion: '2019-03-31' },
+    } as never);
+    expect(written.responseBody).toMatchObject({ registrationId: 'local-http-webhook' });
+  });
+});

@@ -1,10 +1,6 @@
-import { Errors, type EnrollmentGroup, type IndividualEnrollment, type LinkedHub, type ProvisioningInstance } from '@opendps/model';
+import { Errors, hubMatches, type EnrollmentGroup, type IndividualEnrollment, type LinkedHub, type ProvisioningInstance } from '@opendps/model';
 
-/** Whether `reference` (a host name as on Azure, or a hub name) names `hub`; case-insensitive (ARCHITECTURE.md). */
-export function hubMatches(hub: LinkedHub, reference: string): boolean {
-  const wanted = reference.trim().toLowerCase();
-  return hub.hostName.toLowerCase() === wanted || hub.name.toLowerCase() === wanted;
-}
+export { hubMatches };
 
 /** The hub among `hubs` that `reference` names, if any. */
 export function findHub(hubs: readonly LinkedHub[], reference: string): LinkedHub | undefined {

@@ -1,10 +1,17 @@
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { DpsError, Errors } from '@opendps/model';
-import { ipv4ToNumber } from './latency';
+import { DpsError, Errors, checkWebhookUrl as checkUrl, isLoopbackHost, webhookAddressRefusal, type WebhookUrlPolicy } from '@opendps/model';
 import type { WebhookAllocationRequest, WebhookClient } from './webhook';
+
+/** The resolver the client connects through (node:dns `lookup`'s callback form); replaceable in tests. */
+export type WebhookLookup = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 export interface HttpsWebhookClientOptions {
   /** Per attempt, connect to the end of the answer. Default 10 000 ms (ARCHITECTURE.md). */
@@ -19,6 +26,12 @@ export interface HttpsWebhookClientOptions {
   caFile?: string;
   /** Answers larger than this are refused (502202). Default 256 KiB. */
   maxResponseBytes?: number;
+  /** `http://` to loopback (the config's `allowHttpWebhooks`). Default false. */
+  allowHttp?: boolean;
+  /** Link-local and cloud metadata addresses (the config's `allowLinkLocalWebhooks`). Default false. */
+  allowLinkLocal?: boolean;
+  /** Default: node:dns `lookup`. Every address it gives is checked before the socket connects. */
+  lookup?: WebhookLookup;
 }
 
 const DEFAULTS = { timeoutMs: 10_000, attempts: 3, maxResponseBytes: 256 * 1024 };
@@ -29,13 +42,17 @@ interface AttemptFailure {
   retryable: boolean;
 }
 
-/** TLS verification failures: retrying cannot help. */
-const TLS_FAILURES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME/;
+/** TLS verification failures and refused addresses: retrying cannot help. */
+const TLS_FAILURES = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME|EWEBHOOKADDRESS/;
+const REFUSED_ADDRESS = 'EWEBHOOKADDRESS';
 
 /**
- * Calls custom allocation webhooks over node:https (or node:http to loopback only). Network errors,
- * timeouts and 5xx are retried with back-off; 4xx, redirects and untrusted certificates are not.
- * Error messages name the webhook by origin and path only: the query carries the function key.
+ * Calls custom allocation webhooks over node:https (or node:http to loopback only, when allowed).
+ * The URL rule is checked again before each call, and the address a name resolves to is checked
+ * as the socket connects (DNS may answer differently than when the enrollment was written).
+ * Network errors, timeouts and 5xx are retried with back-off; 4xx, redirects, untrusted
+ * certificates and refused addresses are not. Error messages name the webhook by origin and path
+ * only: the query carries the function key.
  */
 export class HttpsWebhookClient implements WebhookClient {
   private readonly timeoutMs: number;
@@ -44,6 +61,8 @@ export class HttpsWebhookClient implements WebhookClient {
   private readonly maxResponseBytes: number;
   private readonly httpsAgent: https.Agent;
   private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly policy: WebhookUrlPolicy;
+  private readonly resolve: WebhookLookup;
 
   constructor(options: HttpsWebhookClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
@@ -52,10 +71,12 @@ export class HttpsWebhookClient implements WebhookClient {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULTS.maxResponseBytes;
     const extra = [...toArray(options.ca), ...(options.caFile ? [readCaFile(options.caFile)] : [])];
     this.httpsAgent = new https.Agent({ keepAlive: true, ...(extra.length ? { ca: [...rootCertificates, ...extra] } : {}) });
+    this.policy = { allowHttp: options.allowHttp ?? false, allowLinkLocal: options.allowLinkLocal ?? false };
+    this.resolve = options.lookup ?? (dnsLookup as unknown as WebhookLookup);
   }
 
   async call(webhookUrl: string, request: WebhookAllocationRequest): Promise<unknown> {
-    const url = checkWebhookUrl(webhookUrl);
+    const url = checkUrl(webhookUrl, this.policy);
     const body = Buffer.from(JSON.stringify(request), 'utf8');
     let failure: AttemptFailure | undefined;
     let attempt = 0;
@@ -79,6 +100,29 @@ export class HttpsWebhookClient implements WebhookClient {
     this.httpAgent.destroy();
   }
 
+  /**
+   * A `lookup` for the socket: resolves all addresses and refuses the connection when any is
+   * forbidden (link-local or metadata; for http://, anything but loopback), so what is checked is
+   * what is dialled. IP literals skip lookup; checkWebhookUrl has checked those already.
+   */
+  private guardedLookup(secure: boolean) {
+    return (hostname: string, options: LookupOptions, callback: (...args: unknown[]) => void): void => {
+      this.resolve(hostname, { ...options, all: true }, (error, addresses) => {
+        if (error) return callback(error);
+        const refused = addresses.find(({ address }) =>
+          secure ? webhookAddressRefusal(address, this.policy) !== undefined : !isLoopbackHost(address),
+        );
+        if (refused || addresses.length === 0) {
+          const why = refused ? (webhookAddressRefusal(refused.address, this.policy) ?? 'not a loopback address') : 'no address';
+          return callback(Object.assign(new Error(`${hostname} resolves to ${refused?.address ?? 'nothing'} (${why})`), { code: REFUSED_ADDRESS }));
+        }
+        if (options.all) return callback(null, addresses);
+        const [first] = addresses as [LookupAddress];
+        return callback(null, first.address, first.family);
+      });
+    };
+  }
+
   private attempt(url: URL, body: Buffer): Promise<unknown> {
     const where = `${url.origin}${url.pathname}`;
     const secure = url.protocol === 'https:';
@@ -94,6 +138,7 @@ export class HttpsWebhookClient implements WebhookClient {
       const request = (secure ? https : http).request(url, {
         method: 'POST',
         agent: secure ? this.httpsAgent : this.httpAgent,
+        lookup: this.guardedLookup(secure) as unknown as typeof dnsLookup,
         headers: {
           'content-type': 'application/json; charset=utf-8',
           'content-length': body.length,
@@ -106,8 +151,9 @@ export class HttpsWebhookClient implements WebhookClient {
       );
       request.on('error', (error: NodeJS.ErrnoException) => {
         const reason = String(error.code ?? error.message);
+        const what = reason === REFUSED_ADDRESS ? `is refused: ${error.message}` : `could not be reached (${reason})`;
         fail(
-          Errors.webhookFailed(`The custom allocation webhook at ${where} could not be reached (${reason}).`, { reason }),
+          Errors.webhookFailed(`The custom allocation webhook at ${where} ${what}.`, { reason }),
           !TLS_FAILURES.test(reason),
         );
       });
@@ -150,31 +196,11 @@ export class HttpsWebhookClient implements WebhookClient {
 }
 
 /**
- * The URL rule (ARCHITECTURE.md): `https://` anywhere, `http://` only to a loopback address
- * (localhost, 127.0.0.0/8, ::1). Anything else is refused with 400012 before any connection.
+ * The URL rule (ARCHITECTURE.md): `https://`, or `http://` to a loopback address when allowed;
+ * link-local and metadata hosts only when allowed. Anything else is 400012 before any connection.
  */
-export function checkWebhookUrl(webhookUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(webhookUrl);
-  } catch {
-    throw Errors.invalidAllocation('The custom allocation webhookUrl is not a URL.');
-  }
-  if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) return url;
-  throw Errors.invalidAllocation(
-    url.protocol === 'http:'
-      ? `A custom allocation webhook over http:// must be on a loopback address, not '${url.hostname}'; use https://.`
-      : `The custom allocation webhookUrl must be https:// (or http:// to loopback), not '${url.protocol}'.`,
-  );
-}
-
-function isLoopback(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (host === '::1') return true;
-  const v4 = ipv4ToNumber(host);
-  return v4 !== undefined && v4 >>> 24 === 127;
+export function checkWebhookUrl(webhookUrl: string, policy: WebhookUrlPolicy = {}): URL {
+  return checkUrl(webhookUrl, policy);
 }
 
 function toArray(ca: HttpsWebhookClientOptions['ca']): Array<string | Buffer> {

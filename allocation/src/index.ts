@@ -10,7 +10,7 @@ export {
   type WebhookClient,
   type WebhookRequestInput,
 } from './webhook';
-export { HttpsWebhookClient, checkWebhookUrl, type HttpsWebhookClientOptions } from './httpsWebhook';
+export { HttpsWebhookClient, checkWebhookUrl, type HttpsWebhookClientOptions, type WebhookLookup } from './httpsWebhook';
 export { allocate, allocationPolicyOf, type Allocation, type AllocationInput } from './allocate';
 export {
   DEFAULT_REPROVISION_POLICY,

@@ -235,20 +235,37 @@ describe('custom allocation over a real HTTPS webhook', () => {
 });
 
 describe('webhook URL rule', () => {
-  it('accepts https anywhere and http to loopback only', () => {
+  const httpAllowed = { allowHttp: true };
+  it('accepts https anywhere and, when allowed, http to loopback only', () => {
     expect(checkWebhookUrl('https://func.azurewebsites.net/api/x?code=k').hostname).toBe('func.azurewebsites.net');
-    expect(checkWebhookUrl('http://localhost:7071/api/x').hostname).toBe('localhost');
-    expect(checkWebhookUrl('http://127.0.0.5/x').hostname).toBe('127.0.0.5');
-    expect(checkWebhookUrl('http://[::1]:80/x').hostname).toBe('[::1]');
-    expect(checkWebhookUrl('http://[::ffff:127.0.0.1]/x').hostname).toBe('[::ffff:7f00:1]');
+    expect(checkWebhookUrl('http://localhost:7071/api/x', httpAllowed).hostname).toBe('localhost');
+    expect(checkWebhookUrl('http://127.0.0.5/x', httpAllowed).hostname).toBe('127.0.0.5');
+    expect(checkWebhookUrl('http://[::1]:80/x', httpAllowed).hostname).toBe('[::1]');
+    expect(checkWebhookUrl('http://[::ffff:127.0.0.1]/x', httpAllowed).hostname).toBe('[::ffff:7f00:1]');
+  });
+
+  it.each(['http://localhost:7071/api/x', 'http://127.0.0.1/x'])('refuses %s with 400012 unless http is allowed', async (url) => {
+    expect(await codeOf(() => checkWebhookUrl(url))).toBe(400012);
+    const enrollment = { ...customGroup(), customAllocationDefinition: { webhookUrl: url, apiVersion: '2021-10-01' } };
+    expect(await codeOf(() => allocate(customInput({ enrollment })))).toBe(400012);
+  });
+
+  it.each([
+    'https://169.254.169.254/latest/meta-data/', 'https://[fe80::1]/x', 'https://[fd00:ec2::254]/x', 'https://100.100.100.200/x',
+    'https://metadata.google.internal/computeMetadata/v1/', 'https://[::ffff:169.254.169.254]/x', 'https://[::ffff:a9fe:a9fe]/x',
+  ])('refuses the link-local or metadata host %s with 400012 unless allowed', async (url) => {
+    expect(await codeOf(() => checkWebhookUrl(url, httpAllowed))).toBe(400012);
+    expect(checkWebhookUrl(url, { allowLinkLocal: true }).protocol).toBe('https:');
+    const enrollment = { ...customGroup(), customAllocationDefinition: { webhookUrl: url, apiVersion: '2021-10-01' } };
+    expect(await codeOf(() => allocate(customInput({ enrollment })))).toBe(400012);
   });
 
   it.each(['http://example.com/x', 'http://10.0.0.1/x', 'http://128.0.0.1/x', 'http://[2001:db8::1]/x', 'http://[::ffff:10.0.0.1]/x', 'http://127.0.0.1.example.com/x', 'ftp://localhost/x', 'not a url'])(
     'refuses %s with 400012 before connecting',
     async (url) => {
-      expect(await codeOf(() => checkWebhookUrl(url))).toBe(400012);
+      expect(await codeOf(() => checkWebhookUrl(url, httpAllowed))).toBe(400012);
       const enrollment = { ...customGroup(), customAllocationDefinition: { webhookUrl: url, apiVersion: '2021-10-01' } };
-      expect(await codeOf(() => allocate(customInput({ enrollment })))).toBe(400012);
+      expect(await codeOf(() => allocate(customInput({ enrollment, webhook: client(httpAllowed) })))).toBe(400012);
       expect(received).toHaveLength(0);
     },
   );
@@ -262,7 +279,7 @@ describe('webhook URL rule', () => {
     try {
       const url = `http://127.0.0.1:${(plain.address() as AddressInfo).port}/alloc`;
       const enrollment = { ...customGroup(), customAllocationDefinition: { webhookUrl: url, apiVersion: '2021-10-01' } };
-      expect((await allocate(customInput({ enrollment }))).hub).toBe(a);
+      expect((await allocate(customInput({ enrollment, webhook: client({ allowHttp: true }) }))).hub).toBe(a);
     } finally {
       for (const created of clients.splice(0)) created.close();
       plain.closeAllConnections();

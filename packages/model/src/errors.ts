@@ -64,6 +64,7 @@ export const Errors = {
   invalidDeviceId: coded(400, 400014, 'The device id is invalid.'),
   invalidHeader: coded(400, 400015, 'A request header is invalid.'),
   noVerificationCode: coded(400, 400016, 'No verification code is pending for this CA certificate; generate one first.'),
+  invalidInitialTwin: coded(400, 400017, 'The initial twin breaks the IoT Hub twin limits.'),
   noHubForDevice: coded(400, 400208, 'No linked IoT hub is available for this device.'),
   deviceUnauthorizedAtHub: coded(400, 400209, 'The device could not be registered at its IoT hub.'),
 
@@ -90,6 +91,7 @@ export const Errors = {
   methodNotAllowed: coded(405, 405001, 'The method is not allowed on this resource.'),
   conflict: coded(409, 409001, 'The resource already exists.'),
   caCertificateInUse: coded(409, 409002, 'The CA certificate is referenced by enrollment groups.'),
+  caCertificateLimit: coded(409, 409003, 'The instance already holds the most CA certificates it may.'),
   preconditionFailed: coded(
     412,
     412001,

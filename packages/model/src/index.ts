@@ -8,3 +8,5 @@ export { readElement, certificateVersion } from './der';
 export * from './logger';
 export * from './tls';
 export * from './http-timeouts';
+export * from './twin-limits';
+export * from './webhook-url';

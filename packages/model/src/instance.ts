@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ALL_RIGHTS, type ProvisioningInstance, type SharedAccessPolicy } from './types';
+import { ALL_RIGHTS, type LinkedHub, type ProvisioningInstance, type SharedAccessPolicy } from './types';
 
 /** An ID scope as DPS issues them: `0ne` followed by 8 uppercase hex digits. */
 export function generateIdScope(): string {
@@ -33,4 +33,10 @@ export function parseConnectionString(text: string): Record<string, string> {
     if (at > 0) fields[part.slice(0, at)] = part.slice(at + 1);
   }
   return fields;
+}
+
+/** Whether `reference` (a host name as on Azure, or a hub name) names `hub`; case-insensitive (ARCHITECTURE.md). */
+export function hubMatches(hub: Pick<LinkedHub, 'name' | 'hostName'>, reference: string): boolean {
+  const wanted = reference.trim().toLowerCase();
+  return hub.hostName.toLowerCase() === wanted || hub.name.toLowerCase() === wanted;
 }

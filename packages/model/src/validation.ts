@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { certificateInfo, parseCertificate } from './certificates';
 import { DpsError, Errors } from './errors';
+import { hubMatches } from './instance';
+import { TWIN_LIMITS, assertTwinSection } from './twin-limits';
 import type {
   AllocationPolicy,
   AttestationMechanism,
@@ -8,6 +10,7 @@ import type {
   EnrollmentGroup,
   IndividualEnrollment,
   InitialTwin,
+  LinkedHub,
   ReprovisionPolicy,
   SymmetricKeyAttestation,
   TpmAttestation,
@@ -15,6 +18,19 @@ import type {
   X509CertificateInfo,
   X509Certificates,
 } from './types';
+import { checkWebhookUrl, type WebhookUrlPolicy } from './webhook-url';
+
+/**
+ * What an enrollment is checked against beyond its own shape: its instance (a `static` hub must
+ * be one of its linked hubs) and which webhook URLs this server may call. Omitted, the hub check
+ * is skipped and webhooks must be https://.
+ */
+export interface EnrollmentRules {
+  linkedHubs?: readonly Pick<LinkedHub, 'name' | 'hostName'>[];
+  /** The instance's default policy: an enrollment without its own follows it, `static` included. */
+  defaultAllocationPolicy?: AllocationPolicy;
+  webhooks?: WebhookUrlPolicy;
+}
 
 /**
  * Registration and enrollment ids: alphanumerics plus `: . _ -`, at most 128 characters, no special
@@ -212,6 +228,8 @@ function initialTwin(value: unknown): InitialTwin | undefined {
   const tags = optionalObject(body.tags, 'initialTwin.tags');
   const properties = optionalObject(body.properties, 'initialTwin.properties');
   const desired = properties ? optionalObject(properties.desired, 'initialTwin.properties.desired') : undefined;
+  if (tags) assertTwinSection(tags, 'initialTwin.tags', TWIN_LIMITS.tagsBytes);
+  if (desired) assertTwinSection(desired, 'initialTwin.properties.desired', TWIN_LIMITS.desiredBytes);
   return { ...(tags ? { tags } : {}), ...(desired ? { properties: { desired } } : {}) };
 }
 
@@ -224,40 +242,36 @@ function reprovisionPolicy(value: unknown): ReprovisionPolicy | undefined {
   };
 }
 
-function customAllocation(value: unknown): CustomAllocationDefinition | undefined {
+function customAllocation(value: unknown, policy: WebhookUrlPolicy | undefined): CustomAllocationDefinition | undefined {
   const body = optionalObject(value, 'customAllocationDefinition');
   if (!body) return undefined;
   const webhookUrl = optionalString(body.webhookUrl, 'customAllocationDefinition.webhookUrl');
   const apiVersion = optionalString(body.apiVersion, 'customAllocationDefinition.apiVersion');
   if (!webhookUrl || !apiVersion) throw Errors.invalidAllocation('customAllocationDefinition needs webhookUrl and apiVersion.');
-  let url: URL;
-  try {
-    url = new URL(webhookUrl);
-  } catch {
-    throw Errors.invalidAllocation('customAllocationDefinition.webhookUrl is not a URL.');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw Errors.invalidAllocation('customAllocationDefinition.webhookUrl must be http(s).');
-  }
+  checkWebhookUrl(webhookUrl, policy);
   return { webhookUrl, apiVersion };
 }
 
 const ALLOCATION_POLICIES: readonly AllocationPolicy[] = ['hashed', 'geoLatency', 'static', 'custom'];
 
-function common(body: Json) {
+function common(body: Json, rules: EnrollmentRules) {
   const iotHubs = body.iotHubs ?? undefined;
   if (iotHubs !== undefined && (!Array.isArray(iotHubs) || !iotHubs.every((hub) => typeof hub === 'string'))) {
     throw Errors.invalidField("'iotHubs' must be an array of host names.");
   }
   const allocationPolicy = oneOf(body.allocationPolicy, ALLOCATION_POLICIES, 'allocationPolicy');
-  const customAllocationDefinition = customAllocation(body.customAllocationDefinition);
+  const customAllocationDefinition = customAllocation(body.customAllocationDefinition, rules.webhooks);
   if (allocationPolicy === 'custom' && !customAllocationDefinition) {
     throw Errors.invalidAllocation("allocationPolicy 'custom' needs a customAllocationDefinition.");
   }
   const iotHubHostName = optionalString(body.iotHubHostName, 'iotHubHostName');
-  if (allocationPolicy === 'static') {
+  if ((allocationPolicy ?? rules.defaultAllocationPolicy) === 'static') {
     const named = new Set([...(iotHubs as string[] | undefined ?? []), ...(iotHubHostName ? [iotHubHostName] : [])]);
     if (named.size !== 1) throw Errors.invalidAllocation("allocationPolicy 'static' needs exactly one hub in iotHubs or iotHubHostName.");
+    const [hub] = named;
+    if (rules.linkedHubs && hub !== undefined && !rules.linkedHubs.some((linked) => hubMatches(linked, hub))) {
+      throw Errors.invalidAllocation(`allocationPolicy 'static' names '${hub.slice(0, 256)}', which is not a hub linked to this instance.`);
+    }
   }
   const capabilities = optionalObject(body.capabilities, 'capabilities');
   return stripUndefined({
@@ -277,7 +291,7 @@ function common(body: Json) {
  * Validates an IndividualEnrollment from a request body. Read-only fields are dropped, certificate
  * `info` is derived, omitted symmetric keys are generated. `pathId`, when given, must match the body.
  */
-export function validateIndividualEnrollment(value: unknown, pathId?: string): IndividualEnrollment {
+export function validateIndividualEnrollment(value: unknown, pathId?: string, rules: EnrollmentRules = {}): IndividualEnrollment {
   const body = object(value, 'enrollment');
   const registrationId = assertRegistrationId(body.registrationId ?? pathId);
   if (pathId !== undefined && registrationId.toLowerCase() !== pathId.toLowerCase()) {
@@ -290,11 +304,11 @@ export function validateIndividualEnrollment(value: unknown, pathId?: string): I
     deviceId,
     attestation: validateAttestation(body.attestation, 'individual'),
     optionalDeviceInformation,
-    ...common(body),
+    ...common(body, rules),
   });
 }
 
-export function validateEnrollmentGroup(value: unknown, pathId?: string): EnrollmentGroup {
+export function validateEnrollmentGroup(value: unknown, pathId?: string, rules: EnrollmentRules = {}): EnrollmentGroup {
   const body = object(value, 'enrollmentGroup');
   const enrollmentGroupId = assertEnrollmentGroupId(body.enrollmentGroupId ?? pathId);
   if (pathId !== undefined && enrollmentGroupId.toLowerCase() !== pathId.toLowerCase()) {
@@ -303,7 +317,7 @@ export function validateEnrollmentGroup(value: unknown, pathId?: string): Enroll
   return stripUndefined({
     enrollmentGroupId,
     attestation: validateAttestation(body.attestation, 'group'),
-    ...common(body),
+    ...common(body, rules),
   });
 }
 

@@ -8,7 +8,7 @@ import { createDpsMqttFrontEnd } from '@opendps/mqtt';
 import type { ConnectionLimitsOptions } from '@opendps/protocol-base';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
-import type { ServerConfig } from './config';
+import { webhookPolicy, type ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
 import type { Listener } from './lifecycle';
@@ -51,11 +51,12 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
   // Lowest-latency allocation reads the configured network and latency maps; custom allocation
-  // webhooks are trusted with the system CAs plus `webhookCaFile`.
+  // webhooks are trusted with the system CAs plus `webhookCaFile`, and reach only what the policy allows.
   const latency = new ConfiguredLatencySource(config.latency);
   const webhook = new HttpsWebhookClient({
     ...(config.webhookCaFile ? { caFile: config.webhookCaFile } : {}),
     ...webhookTiming(timeouts, config.webhook),
+    ...webhookPolicy(config),
   });
   const registration = new DpsRegistrationService({
     store,

@@ -5,7 +5,7 @@ import type { Logger, ProvisioningInstance } from '@opendps/model';
 import { createServiceApi } from '@opendps/service-api';
 import { openStore, type Store } from '@opendps/store';
 import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admin';
-import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
+import { validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
 import { HubManager } from './hubs';
@@ -134,7 +134,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         ...tls,
         routes: [
           createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
-          createServiceApi({ store, instances: registry.instances, logger }),
+          createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
           ...devices.routes,
         ],
         upgrade: devices.upgrade,

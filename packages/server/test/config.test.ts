@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, resolveConfig, settingsFromEnv } from '../src/config';
+import { ConfigError, resolveConfig, settingsFromEnv, webhookPolicy } from '../src/config';
 import { main } from '../src/cli/main';
 import { captureIo, tempDir } from './support';
 
@@ -140,6 +140,19 @@ describe('start configuration', () => {
   ])('refuses bad webhook timing with a message naming its source: %j %j', (flags, env, message) => {
     expect(() => resolveConfig(flags, settingsFromEnv(env), dir.path)).toThrow(message);
     expect(() => resolveConfig(flags, settingsFromEnv(env), dir.path)).toThrow(ConfigError);
+  });
+
+  it('resolves the webhook policy: http:// to loopback only on a loopback host unless set, link-local never unless set', () => {
+    expect(webhookPolicy(resolveConfig({}, {}, dir.path))).toEqual({ allowHttp: true, allowLinkLocal: false });
+    expect(webhookPolicy(resolveConfig({ host: 'dps.example.com' }, {}, dir.path))).toEqual({ allowHttp: false, allowLinkLocal: false });
+    expect(webhookPolicy(resolveConfig({ host: '127.0.0.1', 'allow-http-webhooks': 'false' }, {}, dir.path))).toEqual({ allowHttp: false, allowLinkLocal: false });
+    const configFile = file('webhooks.json', JSON.stringify({ host: 'dps.example.com', allowHttpWebhooks: true, allowLinkLocalWebhooks: true }));
+    expect(webhookPolicy(resolveConfig({ config: configFile }, {}, dir.path))).toEqual({ allowHttp: true, allowLinkLocal: true });
+    const env = settingsFromEnv({ OPENDPS_ALLOW_LINK_LOCAL_WEBHOOKS: 'TRUE' });
+    expect(webhookPolicy(resolveConfig({ config: configFile, 'allow-link-local-webhooks': 'false' }, env, dir.path)).allowLinkLocal).toBe(false);
+    expect(webhookPolicy(resolveConfig({}, env, dir.path)).allowLinkLocal).toBe(true);
+    expect(() => resolveConfig({ 'allow-http-webhooks': 'yes' }, {}, dir.path)).toThrow(/--allow-http-webhooks must be true or false/);
+    expect(() => resolveConfig({ config: file('bad-webhooks.json', '{"allowLinkLocalWebhooks": 1}') }, {}, dir.path)).toThrow(/allowLinkLocalWebhooks must be true or false/);
   });
 
   it('names a config file that cannot be read', () => {

@@ -7,7 +7,7 @@ import {
   type IndividualEnrollment,
 } from '@opendps/model';
 import type { WriteOptions } from '@opendps/store';
-import type { OperationContext, OperationHandler } from './context';
+import { enrollmentRules, type OperationContext, type OperationHandler } from './context';
 import type { EnrollmentKind } from './enrollment-kinds';
 import { writeEnrollment } from './enrollment-writes';
 
@@ -69,7 +69,7 @@ async function apply<T extends Enrollment>(kind: EnrollmentKind<T>, context: Ope
     if (!etag) throw Errors.invalidField("Mode 'updateIfMatchETag' needs each item's etag.");
     conditions = { ifMatch: etag };
   }
-  await writeEnrollment(kind, store, instance.idScope, item, id, conditions);
+  await writeEnrollment(kind, store, instance.idScope, item, id, conditions, enrollmentRules(context));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

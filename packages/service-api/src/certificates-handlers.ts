@@ -1,10 +1,9 @@
 import { createVerificationCode, validateCaCertificate, verifyProofOfPossession } from '@opendps/attestation';
 import { Errors, parseCertificates, type CaCertificate } from '@opendps/model';
-import { caCertificates, enrollmentGroups, type CaCertificateRepository, type PageOptions } from '@opendps/store';
+import { caCertificates, enrollmentGroups, etagMatches, type CaCertificateRepository, type PageOptions } from '@opendps/store';
 import { header, pathId, type OperationContext, type OperationHandler } from './context';
 import { assertNoVerifiedClaim, certificateOf, certificateView } from './certificates-views';
 import type { CertificateOperation } from './certificates-routes';
-import { bareEtag } from './enrollment-writes';
 
 /**
  * CA certificates of the caller's instance and their proof of possession. Every write is a
@@ -26,7 +25,7 @@ async function current(context: OperationContext): Promise<CaCertificate & { eta
 function assertIfMatch(context: OperationContext, etag: string | undefined): void {
   const ifMatch = header(context, 'if-match');
   if (ifMatch === undefined) return;
-  if (etag === undefined || (ifMatch.trim() !== '*' && bareEtag(ifMatch) !== bareEtag(etag))) throw Errors.preconditionFailed();
+  if (etag === undefined || !etagMatches(etag, ifMatch)) throw Errors.preconditionFailed();
 }
 
 /** GET /certificates → ARM's CertificateListDescription `{ value: [...] }`, every page. */
@@ -71,7 +70,11 @@ const putCertificate: OperationHandler = async (context) => {
   return { status: 200, body: certificateView(stored) };
 };
 
-/** Refused with 409002 while enrollment groups name the CA in caReferences: they would stop matching devices. */
+/**
+ * Refused with 409002 while enrollment groups name the CA in caReferences: they would stop matching
+ * devices. The check here names the groups; the store's delete repeats it atomically, so a group
+ * written between the two still refuses the delete.
+ */
 const deleteCertificate: OperationHandler = async (context) => {
   const ca = await current(context);
   const groups = await enrollmentGroups(context.store, context.instance.idScope).findByCaReference(ca.name);

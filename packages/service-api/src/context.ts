@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ProvisioningInstance } from '@opendps/model';
+import type { EnrollmentRules, ProvisioningInstance, WebhookUrlPolicy } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import type { OperationResult } from './respond';
 
@@ -10,6 +10,8 @@ export interface OperationContext {
   id?: string;
   body: unknown;
   headers: IncomingHttpHeaders;
+  /** Which custom allocation webhook URLs enrollments may name on this server. */
+  webhooks?: WebhookUrlPolicy;
 }
 
 export type OperationHandler = (context: OperationContext) => Promise<OperationResult>;
@@ -18,6 +20,15 @@ export type OperationHandler = (context: OperationContext) => Promise<OperationR
 export function pathId(context: OperationContext): string {
   if (context.id === undefined) throw new Error('route without an id');
   return context.id;
+}
+
+/** What an enrollment written through this context is checked against (its instance, the webhook policy). */
+export function enrollmentRules(context: OperationContext): EnrollmentRules {
+  return {
+    linkedHubs: context.instance.linkedHubs,
+    defaultAllocationPolicy: context.instance.allocationPolicy,
+    ...(context.webhooks ? { webhooks: context.webhooks } : {}),
+  };
 }
 
 /** A single-valued header (`If-Match`, `x-ms-continuation`), or undefined. */

@@ -1,6 +1,6 @@
 import { registrations } from '@opendps/store';
 import type { EnrollmentGroup, IndividualEnrollment } from '@opendps/model';
-import { header, pathId, type OperationContext, type OperationHandler } from './context';
+import { enrollmentRules, header, pathId, type OperationContext, type OperationHandler } from './context';
 import type { EnrollmentKind } from './enrollment-kinds';
 import { attestationView, enrollmentView } from './enrollment-views';
 import { writeEnrollment } from './enrollment-writes';
@@ -31,7 +31,7 @@ export function putEnrollmentHandler<T extends Enrollment>(kind: EnrollmentKind<
     const ifMatch = header(context, 'if-match');
     const stored = await writeEnrollment(kind, context.store, context.instance.idScope, context.body, pathId(context), {
       ...(ifMatch !== undefined ? { ifMatch } : {}),
-    });
+    }, enrollmentRules(context));
     // The writer may read back the keys it sent or that were generated for it; certificates stay info-only.
     return { status: 200, body: enrollmentView(stored, { keys: true }) };
   };

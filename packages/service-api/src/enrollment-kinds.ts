@@ -6,6 +6,7 @@ import {
   validateIndividualEnrollment,
   type DpsError,
   type EnrollmentGroup,
+  type EnrollmentRules,
   type IndividualEnrollment,
 } from '@opendps/model';
 import { enrollmentGroups, enrollments, type Repository, type Store } from '@opendps/store';
@@ -21,7 +22,7 @@ export interface EnrollmentKind<T extends IndividualEnrollment | EnrollmentGroup
   /** The name bulk bodies carry the items under. */
   bulkField: 'enrollments' | 'enrollmentGroups';
   repository(store: Store, idScope: string): Repository<T>;
-  validate(body: unknown, pathId?: string): T;
+  validate(body: unknown, pathId?: string, rules?: EnrollmentRules): T;
   assertId(id: unknown): string;
   idOf(value: T): string;
   notFound(id: string): DpsError;

@@ -2,11 +2,12 @@ import {
   Errors,
   utcNow,
   type EnrollmentGroup,
+  type EnrollmentRules,
   type IndividualEnrollment,
   type X509CertificateWithInfo,
   type X509Certificates,
 } from '@opendps/model';
-import { caCertificates, type Store, type WriteOptions } from '@opendps/store';
+import { caCertificates, etagMatches, type Store, type WriteOptions } from '@opendps/store';
 import type { EnrollmentKind } from './enrollment-kinds';
 
 type Enrollment = IndividualEnrollment | EnrollmentGroup;
@@ -22,11 +23,12 @@ export async function writeEnrollment<T extends Enrollment>(
   body: unknown,
   id: string,
   conditions: WriteOptions,
+  rules: EnrollmentRules = {},
 ): Promise<T> {
   const repository = kind.repository(store, idScope);
   const existing = await repository.get(id);
   checkConditions(existing, conditions);
-  const enrollment = kind.validate(keepStoredKeys(body, existing), id);
+  const enrollment = kind.validate(keepStoredKeys(body, existing), id, rules);
   keepStoredCertificates(kind, enrollment, existing);
   await assertCaReferencesExist(store, idScope, enrollment);
   enrollment.createdDateTimeUtc = existing?.createdDateTimeUtc ?? utcNow();
@@ -38,13 +40,7 @@ function checkConditions(existing: Enrollment | undefined, conditions: WriteOpti
   if (conditions.ifNoneMatch === '*' && existing) throw Errors.conflict('The enrollment already exists.');
   const ifMatch = conditions.ifMatch;
   if (ifMatch === undefined) return;
-  if (!existing || (ifMatch.trim() !== '*' && bareEtag(ifMatch) !== bareEtag(existing.etag ?? ''))) {
-    throw Errors.preconditionFailed();
-  }
-}
-
-export function bareEtag(etag: string): string {
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/s, '$1');
+  if (!existing?.etag || !etagMatches(existing.etag, ifMatch)) throw Errors.preconditionFailed();
 }
 
 /** Reads omit symmetric keys, so a PUT of what was read must keep the stored keys, not generate new ones. */
@@ -96,7 +92,11 @@ function findStored(stored: X509Certificates | undefined, entry: X509Certificate
   );
 }
 
-/** `caReferences` must name CA certificates registered on the instance; whether verified is checked at registration. */
+/**
+ * `caReferences` must name CA certificates registered on the instance; whether verified is checked
+ * at registration. This early check gives the message; the store repeats it in the write's own
+ * atomic step, so a CA deleted meanwhile still refuses the write.
+ */
 async function assertCaReferencesExist(store: Store, idScope: string, enrollment: Enrollment): Promise<void> {
   const references = enrollment.attestation.x509?.caReferences;
   if (!references) return;

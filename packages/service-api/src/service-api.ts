@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isDpsError, silentLogger, toDpsError, type Logger, type ProvisioningInstance } from '@opendps/model';
+import { isDpsError, silentLogger, toDpsError, type Logger, type ProvisioningInstance, type WebhookUrlPolicy } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import { authenticate, authorize } from './auth';
 import { readJsonBody } from './body';
@@ -13,6 +13,8 @@ export interface ServiceApiOptions {
   /** The instances served, read on every request so instances added at run time are seen at once. */
   instances: () => readonly ProvisioningInstance[];
   logger?: Logger;
+  /** Custom allocation webhook URLs enrollments may name; default https:// only, never link-local. */
+  webhooks?: WebhookUrlPolicy;
 }
 
 export interface ServiceApi {
@@ -47,6 +49,7 @@ export function createServiceApi(options: ServiceApiOptions): ServiceApi {
           ...(route.id !== undefined ? { id: route.id } : {}),
           body,
           headers: req.headers,
+          ...(options.webhooks ? { webhooks: options.webhooks } : {}),
         });
         line.status = result.status;
         sendResult(res, result);

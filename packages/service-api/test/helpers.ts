@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSasToken } from '@opendps/attestation';
-import { ALL_RIGHTS, silentLogger, type AccessRight, type Logger, type ProvisioningInstance, type SharedAccessPolicy } from '@opendps/model';
+import { ALL_RIGHTS, silentLogger, type AccessRight, type Logger, type ProvisioningInstance, type SharedAccessPolicy, type WebhookUrlPolicy } from '@opendps/model';
 import { SqliteStore } from '@opendps/store';
 import { createServiceApi } from '@opendps/service-api';
 
@@ -70,11 +70,15 @@ export interface CallOptions {
 }
 
 /** A real HTTPS server on port 0, a real SQLite store in a temp dir, the service API mounted. */
-export async function startHarness(instances: ProvisioningInstance[], logger: Logger = silentLogger): Promise<Harness> {
+export async function startHarness(
+  instances: ProvisioningInstance[],
+  logger: Logger = silentLogger,
+  options: { webhooks?: WebhookUrlPolicy } = {},
+): Promise<Harness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'service-api-'));
   const tls = selfSigned(dir, 'localhost');
   const store = new SqliteStore(path.join(dir, 'opendps.db'));
-  const api = createServiceApi({ store, instances: () => instances, logger });
+  const api = createServiceApi({ store, instances: () => instances, logger, ...options });
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
     if (api.matches(pathname)) void api.handle(req, res);

@@ -5,16 +5,24 @@ export function newEtag(): string {
   return `"${randomUUID()}"`;
 }
 
-/**
- * The canonical (quoted) form of an etag a caller sent. Clients send it with or without the
- * quotes, and HTTP allows a weak `W/` prefix; none of that changes which version it names.
- */
+/** The canonical (quoted) form of an etag. Clients send it with or without the quotes. */
 export function quoteEtag(etag: string): string {
-  const bare = etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/s, '$1');
+  const bare = etag.trim().replace(/^"(.*)"$/s, '$1');
   return `"${bare}"`;
 }
 
-/** True when `given` (an If-Match value, `*` included) matches the current etag. */
+/**
+ * The quoted strong etag an If-Match value names, or undefined when it names none. A weak
+ * validator (`W/"…"`) never satisfies If-Match: RFC 9110 §13.1.1 compares strongly.
+ */
+export function strongEtag(given: string): string | undefined {
+  const trimmed = given.trim();
+  return /^w\//i.test(trimmed) ? undefined : quoteEtag(trimmed);
+}
+
+/** True when `given` (an If-Match value, `*` included) matches the current etag by strong comparison. */
 export function etagMatches(current: string, given: string): boolean {
-  return given.trim() === '*' || quoteEtag(current) === quoteEtag(given);
+  if (given.trim() === '*') return true;
+  const strong = strongEtag(given);
+  return strong !== undefined && strong === quoteEtag(current);
 }

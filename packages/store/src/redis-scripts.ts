@@ -3,6 +3,9 @@
  * collection carries the same hash tag (`opendps:{scope/collection}:…`), so each script runs on one
  * Cluster slot. Scripts read the server clock (`TIME`), so expiry does not depend on node clocks.
  *
+ * A collection checked atomically with another shares that one's hash tag and adds its own name:
+ * a scope's CA certificates are under `opendps:{scope/enrollmentGroups}:caCertificates:`.
+ *
  * Per collection, under the prefix P:
  *   P doc:<id>     hash  e = etag, v = JSON value; PEXPIREAT when the document has a TTL
  *   P ids          zset  every id, score 0: lexicographic order for paging (ZRANGEBYLEX)
@@ -38,8 +41,10 @@ end
 
 /**
  * KEYS[1] = P ids. ARGV: prefix, id, etag, value, ifMatch ('' none, '*', or a quoted etag),
- * ifNoneMatch ('' or '*'), ttl ms ('0' none), then the index members.
- * Returns 0 (written), 409 or 412.
+ * ifNoneMatch ('' or '*'), ttl ms ('0' none), limit ('0' none), the number N of required
+ * documents, their N hash keys (same slot), then the index members.
+ * Returns 0 (written), 409, 412, 507 (limit reached by a new document) or 1000 + i (required
+ * document i missing).
  */
 export const PUT = `${PRELUDE}
 local prefix, id = ARGV[1], ARGV[2]
@@ -49,6 +54,15 @@ local doc = prefix .. 'doc:' .. id
 local current = redis.call('HGET', doc, 'e')
 if ARGV[6] == '*' and current then return 409 end
 if ARGV[5] ~= '' and (not current or (ARGV[5] ~= '*' and ARGV[5] ~= current)) then return 412 end
+local required = tonumber(ARGV[9])
+for i = 1, required do
+  if redis.call('EXISTS', ARGV[9 + i]) == 0 then return 1000 + i end
+end
+local limit = tonumber(ARGV[8])
+if limit > 0 and not current then
+  local live = redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', prefix .. 'exp', '-inf', string.format('%d', now))
+  if live >= limit then return 507 end
+end
 drop(prefix, id)
 redis.call('HSET', doc, 'e', ARGV[3], 'v', ARGV[4])
 redis.call('ZADD', KEYS[1], 0, id)
@@ -59,20 +73,29 @@ if ttl > 0 then
   redis.call('ZADD', prefix .. 'exp', at, id)
 end
 local ix = prefix .. 'ix:' .. id
-for i = 8, #ARGV do
+for i = 10 + required, #ARGV do
   redis.call('ZADD', prefix .. 'idx:' .. ARGV[i], 0, id)
   redis.call('SADD', ix, ARGV[i])
 end
 return 0
 `;
 
-/** KEYS[1] = P ids. ARGV: prefix, id, ifMatch. Returns 1 (deleted), 0 (nothing there) or 412. */
+/**
+ * KEYS[1] = P ids. ARGV: prefix, id, ifMatch, then optionally a guard: the index zset of another
+ * collection (same slot) and that collection's prefix. Returns 1 (deleted), 0 (nothing there),
+ * 412, or 409 when a live document of the other collection is under the guard's index key.
+ */
 export const DELETE = `${PRELUDE}
 local prefix, id = ARGV[1], ARGV[2]
 sweep(prefix, now_ms())
 local current = redis.call('HGET', prefix .. 'doc:' .. id, 'e')
 if not current then return 0 end
 if ARGV[3] ~= '' and ARGV[3] ~= '*' and ARGV[3] ~= current then return 412 end
+if ARGV[4] then
+  for _, other in ipairs(redis.call('ZRANGEBYLEX', ARGV[4], '-', '+')) do
+    if redis.call('EXISTS', ARGV[5] .. 'doc:' .. other) == 1 then return 409 end
+  end
+end
 drop(prefix, id)
 return 1
 `;

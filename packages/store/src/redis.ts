@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { Errors } from '@opendps/model';
 import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
 import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
-import { newEtag, quoteEtag } from './etag';
+import { newEtag, strongEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
 import { COUNT, DELETE, INCREMENT, PUT, RANGE } from './redis-scripts';
 
@@ -44,6 +44,8 @@ export class RedisStore implements Store {
   private readonly client: Client;
   private readonly ownsClient: boolean;
   private closed = false;
+  /** Per moved collection and scope, the one-time move of its documents from their old keys. */
+  private readonly moves = new Map<string, Promise<void>>();
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions = {}) {
     const scripts: Array<[keyof Scripts, string]> = [
@@ -90,8 +92,7 @@ export class RedisStore implements Store {
   }
 
   collection<T>(scope: string, name: string): Collection<T> {
-    const prefix = `opendps:{${encodeURIComponent(checkName('scope', scope))}/${encodeURIComponent(checkName('collection', name))}}:`;
-    return new RedisCollection<T>(this, prefix);
+    return new RedisCollection<T>(this, checkName('scope', scope), checkName('collection', name));
   }
 
   async increment(key: string, windowSeconds: number): Promise<number> {
@@ -107,6 +108,17 @@ export class RedisStore implements Store {
     else this.client.disconnect();
   }
 
+  /** @internal Moves a collection's documents from `fromPrefix` (an earlier key layout) once per process. */
+  moveOnce(fromPrefix: string, to: RedisCollection<unknown>): Promise<void> {
+    let move = this.moves.get(fromPrefix);
+    if (!move) {
+      move = moveDocuments(this.open(), fromPrefix, to);
+      this.moves.set(fromPrefix, move);
+      move.catch(() => this.moves.delete(fromPrefix));
+    }
+    return move;
+  }
+
   /** @internal */
   open(): Client {
     if (this.closed) throw Errors.internal('The state store is closed.');
@@ -114,46 +126,94 @@ export class RedisStore implements Store {
   }
 }
 
-class RedisCollection<T> implements Collection<T> {
-  private readonly ids: string;
+/**
+ * Collections whose writes check each other atomically live in one hash slot (Cluster runs a
+ * script on one slot only): a CA certificate is not deleted while an enrollment group names it,
+ * and a group does not name a CA that is gone. The CA certificates of a scope therefore sit under
+ * its enrollment groups' hash tag.
+ */
+const SHARED_SLOT: Readonly<Record<string, string>> = { caCertificates: 'enrollmentGroups' };
+
+/** Every key of a collection starts with this; the part in braces is the Cluster hash tag. */
+function prefixOf(scope: string, name: string): string {
+  const slot = SHARED_SLOT[name];
+  const tag = `${encodeURIComponent(scope)}/${encodeURIComponent(slot ?? name)}`;
+  return slot ? `opendps:{${tag}}:${encodeURIComponent(name)}:` : `opendps:{${tag}}:`;
+}
+
+/** @internal */
+export class RedisCollection<T> implements Collection<T> {
+  readonly ids: string;
+  readonly prefix: string;
 
   constructor(
     private readonly store: RedisStore,
-    private readonly prefix: string,
+    private readonly scope: string,
+    private readonly name: string,
   ) {
-    this.ids = `${prefix}ids`;
+    this.prefix = prefixOf(scope, name);
+    this.ids = `${this.prefix}ids`;
+  }
+
+  /** A co-located collection's documents may still sit under its own hash tag (the layout before). */
+  private moved(): Promise<void> {
+    if (!SHARED_SLOT[this.name]) return Promise.resolve();
+    return this.store.moveOnce(`opendps:{${encodeURIComponent(this.scope)}/${encodeURIComponent(this.name)}}:`, this as RedisCollection<unknown>);
+  }
+
+  /** The key prefix of a collection the caller wants checked atomically with this one. */
+  private neighbour(name: string): string {
+    if ((SHARED_SLOT[name] ?? name) !== (SHARED_SLOT[this.name] ?? this.name)) {
+      throw new Error(`The collections '${this.name}' and '${name}' share no hash slot, so one script cannot check both.`);
+    }
+    return prefixOf(this.scope, name);
   }
 
   async get(id: string): Promise<StoredDocument<T> | undefined> {
+    await this.moved();
     const folded = foldId(id);
     const [etag, value] = await this.store.open().hmget(`${this.prefix}doc:${folded}`, 'e', 'v');
     return etag && value ? { id: folded, etag, value: JSON.parse(value) as T } : undefined;
   }
 
   async put(id: string, value: T, options: PutOptions = {}): Promise<StoredDocument<T>> {
+    await this.moved();
     const folded = foldId(id);
     const text = serialize(value);
     const ttl = ttlMillis(options) ?? 0;
     const members = indexEntries(options).map(([index, key]) => `${encodeURIComponent(index)}:${key}`);
+    const required = options.requires ?? [];
+    const requiredKeys = required.map((document) => `${this.neighbour(document.collection)}doc:${foldId(document.id)}`);
     const etag = newEtag();
     const outcome = await this.store
       .open()
-      .opendpsPut(this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl, ...members);
+      .opendpsPut(
+        this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,
+        options.limit?.count ?? 0, required.length, ...requiredKeys, ...members,
+      );
     if (outcome === 409) throw Errors.conflict();
     if (outcome === 412) throw Errors.preconditionFailed();
+    if (outcome === 507 && options.limit) throw options.limit.error();
+    const missing = required[outcome - 1001];
+    if (missing) throw missing.error();
     return { id: folded, etag, value: JSON.parse(text) as T };
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
-    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch));
+    await this.moved();
+    const guard = options.unlessIndexed;
+    const guardArgs = guard ? [`${this.neighbour(guard.collection)}${indexSource(guard.index, guard.key)}`, this.neighbour(guard.collection)] : [];
+    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs);
     if (outcome === 412) throw Errors.preconditionFailed();
+    if (outcome === 409 && guard) throw guard.error();
     return outcome === 1;
   }
 
   async list(options: ListOptions = {}): Promise<Page<T>> {
+    await this.moved();
     const size = pageSizeOf(options);
     const after = decodeContinuation(options.continuation) ?? '';
-    const source = options.where ? this.indexSource(options.where.index, options.where.key) : 'ids';
+    const source = options.where ? indexSource(options.where.index, options.where.key) : 'ids';
     const rows = await this.store.open().opendpsRange(this.ids, this.prefix, source, after, size + 1);
     const documents = toDocuments<T>(rows);
     const items = documents.slice(0, size);
@@ -162,23 +222,49 @@ class RedisCollection<T> implements Collection<T> {
   }
 
   async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
-    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, this.indexSource(index, key), '', 0);
+    await this.moved();
+    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, indexSource(index, key), '', 0);
     return toDocuments<T>(rows);
   }
 
   async count(): Promise<number> {
+    await this.moved();
     return this.store.open().opendpsCount(this.ids, this.prefix);
   }
 
-  private indexSource(index: string, key: string): string {
-    return `idx:${encodeURIComponent(index)}:${foldId(key)}`;
+}
+
+/**
+ * Copies every document (etag and index entries kept) from an earlier prefix into the collection,
+ * then removes the old keys. Idempotent and safe on several nodes at once: a copy never replaces
+ * a document already there, and removing what is gone is a no-op.
+ */
+async function moveDocuments(client: Client, fromPrefix: string, to: RedisCollection<unknown>): Promise<void> {
+  const ids = await client.zrange(`${fromPrefix}ids`, 0, -1);
+  for (const id of ids) {
+    const [etag, value] = await client.hmget(`${fromPrefix}doc:${id}`, 'e', 'v');
+    if (etag && value) {
+      const members = await client.smembers(`${fromPrefix}ix:${id}`);
+      const ttl = await client.pttl(`${fromPrefix}doc:${id}`);
+      await client.opendpsPut(to.ids, to.prefix, id, etag, value, '', '*', ttl > 0 ? ttl : 0, 0, 0, ...members);
+    }
+    await client.opendpsDelete(`${fromPrefix}ids`, fromPrefix, id, '');
+    await client.zrem(`${fromPrefix}ids`, id);
   }
 }
 
-/** The If-Match value as the scripts compare it: '' (none), '*', or the quoted etag. */
+/** The zset of the ids under one index key, relative to the collection's prefix. */
+function indexSource(index: string, key: string): string {
+  return `idx:${encodeURIComponent(index)}:${foldId(key)}`;
+}
+
+/**
+ * The If-Match value as the scripts compare it: '' (none), '*', or the quoted etag. A weak etag
+ * matches nothing, so it becomes `W/`, which no stored (quoted) etag equals.
+ */
 function condition(ifMatch: string | undefined): string {
   if (ifMatch === undefined) return '';
-  return ifMatch.trim() === '*' ? '*' : quoteEtag(ifMatch);
+  return ifMatch.trim() === '*' ? '*' : (strongEtag(ifMatch) ?? 'W/');
 }
 
 function toDocuments<T>(rows: string[]): StoredDocument<T>[] {

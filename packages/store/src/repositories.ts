@@ -1,4 +1,5 @@
 import {
+  Errors,
   utcNow,
   type AttestationType,
   type CaCertificate,
@@ -8,7 +9,7 @@ import {
   type X509CertificateInfo,
   type X509Certificates,
 } from '@opendps/model';
-import type { Collection, DeleteOptions, StoredDocument, Store } from './store';
+import type { Collection, DeleteOptions, PutOptions, RequiredDocument, StoredDocument, Store } from './store';
 
 /**
  * Typed repositories over the store, shared by the service API and the registration service, so the
@@ -95,9 +96,15 @@ export const INDEXES = {
 
 type Timestamped = { etag?: string; createdDateTimeUtc?: string; lastUpdatedDateTimeUtc?: string };
 
+/** DPS's documented limit of CA certificates per provisioning service (docs/service-rest.md §15). */
+export const MAX_CA_CERTIFICATES = 25;
+
 interface Definition<T> {
   idOf(value: T): string;
   indexes(value: T): Record<string, string[]>;
+  /** Documents of the same scope the value names, which must exist when it is written. */
+  requires?(value: T): RequiredDocument[];
+  limit?: PutOptions['limit'];
 }
 
 function withEtag<T extends Timestamped>(document: StoredDocument<T>): T {
@@ -120,6 +127,8 @@ function repository<T extends Timestamped>(collection: Collection<T>, definition
         ...(options.ifMatch !== undefined ? { ifMatch: options.ifMatch } : {}),
         ...(options.ifNoneMatch !== undefined ? { ifNoneMatch: options.ifNoneMatch } : {}),
         indexes: definition.indexes(stored),
+        ...(definition.requires ? { requires: definition.requires(stored) } : {}),
+        ...(definition.limit ? { limit: definition.limit } : {}),
       });
       return withEtag(document);
     },
@@ -149,6 +158,12 @@ export function registrationEnrollmentGroupId(state: DeviceRegistrationState): s
   return state.x509?.enrollmentGroupId ?? state.symmetricKey?.enrollmentGroupId;
 }
 
+/** The CA certificate names a group's caReferences hold. */
+function caReferenceNames(group: EnrollmentGroup): string[] {
+  const references = group.attestation.x509?.caReferences;
+  return unique([references?.primary, references?.secondary]);
+}
+
 function unique(values: Array<string | undefined>): string[] {
   return [...new Set(values.filter((value): value is string => typeof value === 'string' && value !== ''))];
 }
@@ -176,10 +191,17 @@ export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroup
         return {
           [INDEXES.thumbprint]: certificateThumbprints(x509?.signingCertificates),
           [INDEXES.subject]: unique([x509?.signingCertificates?.primary?.info?.subjectName, x509?.signingCertificates?.secondary?.info?.subjectName]),
-          [INDEXES.caReference]: unique([x509?.caReferences?.primary, x509?.caReferences?.secondary]),
+          [INDEXES.caReference]: caReferenceNames(group),
           [INDEXES.attestationType]: [group.attestation.type],
         };
       },
+      // A group never names a CA certificate that is gone, even when the CA is deleted meanwhile.
+      requires: (group) =>
+        caReferenceNames(group).map((name) => ({
+          collection: COLLECTIONS.caCertificates,
+          id: name,
+          error: () => Errors.invalidAttestation(`caReferences names '${name}', which is not a CA certificate of this instance.`),
+        })),
     }),
     findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
     findBySigningSubject: (subjectName) => find(collection, INDEXES.subject, subjectName),
@@ -202,16 +224,37 @@ export function registrations(store: Store, idScope: string): RegistrationReposi
   };
 }
 
+/**
+ * CA certificate names, like every store id, are case-insensitive: `Root-CA` and `root-ca` are one
+ * certificate in the admin API, in `caReferences` and at registration.
+ */
 export function caCertificates(store: Store, idScope: string): CaCertificateRepository {
   const collection = store.collection<CaCertificate>(idScope, COLLECTIONS.caCertificates);
-  return {
-    ...repository(collection, {
-      idOf: (ca) => ca.name,
-      indexes: (ca) => ({
-        [INDEXES.thumbprint]: unique([ca.info.sha1Thumbprint, ca.info.sha256Thumbprint].map((t) => t.toUpperCase())),
-        [INDEXES.subject]: [ca.info.subjectName],
-      }),
+  const base = repository(collection, {
+    idOf: (ca) => ca.name,
+    indexes: (ca) => ({
+      [INDEXES.thumbprint]: unique([ca.info.sha1Thumbprint, ca.info.sha256Thumbprint].map((t) => t.toUpperCase())),
+      [INDEXES.subject]: [ca.info.subjectName],
     }),
+    limit: {
+      count: MAX_CA_CERTIFICATES,
+      error: () => Errors.caCertificateLimit(`An instance holds at most ${MAX_CA_CERTIFICATES} CA certificates; delete one first.`),
+    },
+  });
+  return {
+    ...base,
+    // Refused in the same atomic step as the delete while a group names the CA, so a concurrent
+    // group write cannot slip in between a check and the delete.
+    delete: (name, options = {}) =>
+      collection.delete(name, {
+        ...options,
+        unlessIndexed: {
+          collection: COLLECTIONS.enrollmentGroups,
+          index: INDEXES.caReference,
+          key: name,
+          error: () => Errors.caCertificateInUse(`The CA certificate '${name}' is referenced by enrollment groups; change or delete them first.`),
+        },
+      }),
     findByThumbprint: (thumbprint) => find(collection, INDEXES.thumbprint, thumbprint.toUpperCase()),
     findBySubject: (subjectName) => find(collection, INDEXES.subject, subjectName),
   };

@@ -133,6 +133,12 @@ class SqliteCollection<T> implements Collection<T> {
       if (options.ifMatch !== undefined && (!current || !etagMatches(current.etag, options.ifMatch))) {
         throw Errors.preconditionFailed();
       }
+      for (const required of options.requires ?? []) {
+        if (!s.currentEtag.get({ scope: this.scope, collection: required.collection, id: foldId(required.id), now })) throw required.error();
+      }
+      if (options.limit && !current && (s.count.get({ ...this.where(), now }) as { n: number }).n >= options.limit.count) {
+        throw options.limit.error();
+      }
       s.upsert.run({ ...this.where(), id: folded, etag, value: text, expiresAt: ttl === undefined ? null : now + ttl });
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
       for (const [index, key] of entries) s.insertIndexEntry.run({ ...this.where(), id: folded, index, key });
@@ -147,6 +153,11 @@ class SqliteCollection<T> implements Collection<T> {
       const current = s.currentEtag.get({ ...this.where(), id: folded, now: this.store.now() }) as { etag: string } | undefined;
       if (!current) return false;
       if (options.ifMatch !== undefined && !etagMatches(current.etag, options.ifMatch)) throw Errors.preconditionFailed();
+      const guard = options.unlessIndexed;
+      if (guard) {
+        const where = { scope: this.scope, collection: guard.collection, index: guard.index, key: foldId(guard.key), now: Date.now() };
+        if (s.findByIndex.all(where).length > 0) throw guard.error();
+      }
       s.deleteDocument.run({ ...this.where(), id: folded });
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
       return true;

@@ -7,6 +7,8 @@
  * case, and `StoredDocument.id` is the folded id. The document keeps whatever casing the caller wrote.
  */
 
+import type { DpsError } from '@opendps/model';
+
 export interface StoredDocument<T> {
   id: string;
   /** A quoted GUID-like string, as DPS formats them: `"9b2c…"` (quotes included). */
@@ -26,11 +28,29 @@ export interface PutOptions {
    * all of the document's previous entries (omit to keep none).
    */
   indexes?: Record<string, string[]>;
+  /**
+   * Documents of other collections in the same scope that must exist when the put applies,
+   * checked in the same atomic step; the first one missing throws its `error`.
+   */
+  requires?: RequiredDocument[];
+  /** When the put creates a document: the collection may hold at most `count`, else `error`. */
+  limit?: { count: number; error: () => DpsError };
+}
+
+export interface RequiredDocument {
+  collection: string;
+  id: string;
+  error: () => DpsError;
 }
 
 export interface DeleteOptions {
   /** As in PutOptions; a mismatch is 412. */
   ifMatch?: string;
+  /**
+   * Refuse (throw `error`) while any document of `collection` in the same scope is found under
+   * `index`/`key`, checked in the same atomic step as the delete.
+   */
+  unlessIndexed?: { collection: string; index: string; key: string; error: () => DpsError };
 }
 
 export interface ListOptions {
@@ -61,6 +81,10 @@ export interface Collection<T> {
   count(): Promise<number>;
 }
 
+/**
+ * `requires` and `unlessIndexed` may name only a collection that shares the written one's atomic
+ * unit; on Redis that is a hash slot, so such collections are placed together (see redis.ts).
+ */
 export interface Store {
   readonly kind: 'sqlite' | 'redis';
   collection<T>(scope: string, name: string): Collection<T>;

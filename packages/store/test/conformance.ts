@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { DpsError } from '@opendps/model';
-import type { Collection, Store, StoredDocument } from '../src';
+import { DpsError, Errors, type CaCertificate, type EnrollmentGroup } from '@opendps/model';
+import { MAX_CA_CERTIFICATES, caCertificates, enrollmentGroups, type Collection, type Store, type StoredDocument } from '../src';
 
 /** Rejects with a DpsError of this status and errorCode. */
 export async function expectDpsError(promise: Promise<unknown>, status: number, errorCode: number): Promise<void> {
@@ -131,6 +131,15 @@ export function describeStoreConformance(
       await expectDpsError(docs.put('missing', { name: 'x' }, { ifMatch: v3.etag }), 412, 412001);
       expect(await docs.get('missing')).toBeUndefined();
       expect((await docs.put('dev-1', { name: 'v4' }, { ifMatch: '*' })).value).toEqual({ name: 'v4' });
+    });
+
+    test('ifMatch compares strongly: the current etag marked weak (W/) is 412 on put and delete', async () => {
+      const v1 = await docs.put('dev-1', { name: 'v1' });
+      await expectDpsError(docs.put('dev-1', { name: 'weak' }, { ifMatch: `W/${v1.etag}` }), 412, 412001);
+      await expectDpsError(docs.put('dev-1', { name: 'weak' }, { ifMatch: ` w/${v1.etag}` }), 412, 412001);
+      await expectDpsError(docs.delete('dev-1', { ifMatch: `W/${v1.etag}` }), 412, 412001);
+      expect(await docs.get('dev-1')).toEqual(v1);
+      expect(await docs.delete('dev-1', { ifMatch: v1.etag })).toBe(true);
     });
 
     test('ifNoneMatch * creates once, then 409', async () => {
@@ -311,6 +320,90 @@ export function describeStoreConformance(
       );
       expect(creates.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       expect(creates.filter((r) => r.status === 'rejected' && (r.reason as DpsError).status === 409)).toHaveLength(9);
+    });
+
+    describe('checks across collections in one atomic step (CA certificates and the groups naming them)', () => {
+      const ca = (name: string): CaCertificate => ({
+        name,
+        certificate: 'PEM',
+        isVerified: true,
+        info: {
+          subjectName: `CN=${name}`, sha1Thumbprint: `SHA1${name}`, sha256Thumbprint: `SHA256${name}`, issuerName: `CN=${name}`,
+          notBeforeUtc: '2026-01-01T00:00:00Z', notAfterUtc: '2036-01-01T00:00:00Z', serialNumber: '01', version: 3,
+        },
+      });
+      const group = (enrollmentGroupId: string, caName: string): EnrollmentGroup => ({
+        enrollmentGroupId,
+        attestation: { type: 'x509', x509: { caReferences: { primary: caName } } },
+      });
+
+      test('requires: a put naming a missing document throws its error and writes nothing', async () => {
+        const groups = store.collection<Doc>(scope, 'enrollmentGroups');
+        const cas = store.collection<Doc>(scope, 'caCertificates');
+        const requires = [{ collection: 'caCertificates', id: 'Root-1', error: () => Errors.invalidAttestation('no such CA') }];
+        await expectDpsError(groups.put('g-1', { name: 'g' }, { requires, indexes: { caReference: ['root-1'] } }), 400, 400010);
+        expect(await groups.get('g-1')).toBeUndefined();
+        expect(await groups.findByIndex('caReference', 'root-1')).toEqual([]);
+        await cas.put('ROOT-1', { name: 'root' });
+        expect((await groups.put('g-1', { name: 'g' }, { requires })).value).toEqual({ name: 'g' });
+      });
+
+      test('unlessIndexed: a delete is refused while a document of the other collection is under the key, in any case', async () => {
+        const groups = store.collection<Doc>(scope, 'enrollmentGroups');
+        const cas = store.collection<Doc>(scope, 'caCertificates');
+        const written = await cas.put('Root-2', { name: 'root' });
+        await groups.put('g-2', { name: 'g' }, { indexes: { caReference: ['ROOT-2'] } });
+        const unlessIndexed = { collection: 'enrollmentGroups', index: 'caReference', key: 'root-2', error: () => Errors.caCertificateInUse() };
+        await expectDpsError(cas.delete('root-2', { unlessIndexed }), 409, 409002);
+        expect(await cas.get('root-2')).toEqual(written);
+        await groups.put('g-2', { name: 'g' }, { indexes: { caReference: ['other'] } });
+        expect(await cas.delete('root-2', { unlessIndexed })).toBe(true);
+      });
+
+      test('limit: a new document past the limit throws its error; replacing one does not', async () => {
+        const limit = { count: 2, error: () => Errors.caCertificateLimit() };
+        await docs.put('a', { name: 'a' }, { limit });
+        await docs.put('b', { name: 'b' }, { limit });
+        await expectDpsError(docs.put('c', { name: 'c' }, { limit }), 409, 409003);
+        expect(await docs.get('c')).toBeUndefined();
+        expect((await docs.put('B', { name: 'b2' }, { limit })).value).toEqual({ name: 'b2' });
+        await docs.delete('a');
+        expect((await docs.put('c', { name: 'c' }, { limit })).value).toEqual({ name: 'c' });
+      });
+
+      test(`the repositories: at most ${MAX_CA_CERTIFICATES} CA certificates, names folded to one case`, async () => {
+        const repository = caCertificates(store, scope);
+        for (let i = 0; i < MAX_CA_CERTIFICATES; i++) await repository.put(ca(`ca-${i}`));
+        await expectDpsError(repository.put(ca('one-too-many')), 409, 409003);
+        expect(await repository.count()).toBe(MAX_CA_CERTIFICATES);
+        expect((await repository.put(ca('CA-0'))).name).toBe('CA-0');
+        expect(await repository.count()).toBe(MAX_CA_CERTIFICATES);
+      });
+
+      test('a CA delete racing a group write naming it: exactly one wins, and no group is left naming a CA that is gone', async () => {
+        const cas = caCertificates(store, scope);
+        const groups = enrollmentGroups(store, scope);
+        const rounds = 20;
+        for (let i = 0; i < rounds; i++) await cas.put(ca(`race-${i}`));
+        const outcomes = await Promise.all(
+          Array.from({ length: rounds }, (_, i) =>
+            Promise.allSettled(
+              i % 2 === 0
+                ? [cas.delete(`race-${i}`), groups.put(group(`g-${i}`, `RACE-${i}`))]
+                : [groups.put(group(`g-${i}`, `RACE-${i}`)), cas.delete(`race-${i}`)],
+            ),
+          ),
+        );
+        for (let i = 0; i < rounds; i++) {
+          const stored = { ca: await cas.get(`race-${i}`), group: await groups.get(`g-${i}`) };
+          expect(stored.ca === undefined && stored.group !== undefined).toBe(false);
+          const won = (outcomes[i] ?? []).filter((outcome) => outcome.status === 'fulfilled' && outcome.value !== false);
+          expect(won).toHaveLength(1);
+          for (const outcome of outcomes[i] ?? []) {
+            if (outcome.status === 'rejected') expect([400010, 409002]).toContain((outcome.reason as DpsError).errorCode);
+          }
+        }
+      });
     });
 
     test('bad input is a coded 400, not a crash', async () => {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
-import { RedisStore } from '../src';
+import { RedisStore, caCertificates, enrollmentGroups } from '../src';
 import { describeStoreConformance } from './conformance';
 
 let server: RedisServer | undefined;
@@ -78,6 +78,33 @@ test('an expired document leaves nothing behind: hash, ordered ids, expiry set a
     const ttl = await raw.ttl('opendps:counter:window');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(5);
+  } finally {
+    raw.disconnect();
+    await store.close();
+    await redis.stop();
+  }
+});
+
+test('CA certificates written under their own hash tag (the layout before co-location) are moved, etag and indexes kept', async () => {
+  const redis = await startRedis();
+  const raw = new Redis(redis.url);
+  const legacy = 'opendps:{0ne000000C1/caCertificates}:';
+  const value = { name: 'Root-A', certificate: 'PEM', isVerified: true, info: { subjectName: 'CN=Root A', sha1Thumbprint: 'AB', sha256Thumbprint: 'CD' } };
+  await raw.hset(`${legacy}doc:root-a`, 'e', '"legacy-etag"', 'v', JSON.stringify(value));
+  await raw.zadd(`${legacy}ids`, 0, 'root-a');
+  await raw.sadd(`${legacy}ix:root-a`, 'thumbprint:ab', 'subject:cn=root a');
+  await raw.zadd(`${legacy}idx:thumbprint:ab`, 0, 'root-a');
+  await raw.zadd(`${legacy}idx:subject:cn=root a`, 0, 'root-a');
+  const store = await RedisStore.connect(redis.url);
+  try {
+    const cas = caCertificates(store, '0ne000000C1');
+    expect(await cas.get('ROOT-A')).toEqual({ ...value, etag: '"legacy-etag"' });
+    expect((await cas.findByThumbprint('ab')).map((ca) => ca.name)).toEqual(['Root-A']);
+    expect(await cas.count()).toBe(1);
+    expect(await raw.keys(`${legacy}*`)).toEqual([]);
+    // Now co-located with the groups: a group naming it blocks its delete atomically.
+    await enrollmentGroups(store, '0ne000000C1').put({ enrollmentGroupId: 'g', attestation: { type: 'x509', x509: { caReferences: { primary: 'root-a' } } } });
+    await expect(cas.delete('root-a')).rejects.toMatchObject({ errorCode: 409002 });
   } finally {
     raw.disconnect();
     await store.close();

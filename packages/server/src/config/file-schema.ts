@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseBoolean, parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -17,13 +17,20 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits'], at(''));
+  known(
+    root,
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks'],
+    at(''),
+  );
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
   if (root.redisUrl === null) layer.redisUrl = null;
   else if (root.redisUrl !== undefined) layer.redisUrl = parseRedisUrl(root.redisUrl, at('redisUrl'));
   if (root.webhookCaFile !== undefined) layer.webhookCaFile = parseNonEmptyString(root.webhookCaFile, at('webhookCaFile'));
+  for (const key of ['allowHttpWebhooks', 'allowLinkLocalWebhooks'] as const) {
+    if (root[key] !== undefined) layer[key] = parseBoolean(root[key], at(key));
+  }
   if (root.ports !== undefined) {
     const ports = object(root.ports, at('ports'));
     known(ports, ['mqtt', 'amqp', 'https', 'hub'], at('ports'));

@@ -4,3 +4,4 @@ export { readConfigFile } from './config-file';
 export { validateConfigFile } from './file-schema';
 export { resolveConfig, withDefaults } from './resolve';
 export { START_SETTINGS, settingsFromEnv, type RawSettings, type StartFlag } from './settings';
+export { webhookPolicy } from './webhooks';

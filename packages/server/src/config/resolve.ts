@@ -3,7 +3,7 @@ import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Limits, type Ports, type ServerConfig, type WebhookConfig } from './types';
-import { parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { parseBoolean, parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -52,6 +52,10 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
     if (value !== undefined) limits[name] = value;
   }
   if (Object.keys(limits).length) config.limits = limits;
+  const allowHttpWebhooks = first('allowHttpWebhooks');
+  if (allowHttpWebhooks !== undefined) config.allowHttpWebhooks = allowHttpWebhooks;
+  const allowLinkLocalWebhooks = first('allowLinkLocalWebhooks');
+  if (allowLinkLocalWebhooks !== undefined) config.allowLinkLocalWebhooks = allowLinkLocalWebhooks;
   return config;
 }
 
@@ -126,6 +130,12 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
         break;
       case 'mqtt-request-timeout-ms':
         limits.mqttRequestTimeoutMs = parseLimit('mqttRequestTimeoutMs', value, from);
+        break;
+      case 'allow-http-webhooks':
+        layer.allowHttpWebhooks = parseBoolean(value, from);
+        break;
+      case 'allow-link-local-webhooks':
+        layer.allowLinkLocalWebhooks = parseBoolean(value, from);
         break;
     }
   }

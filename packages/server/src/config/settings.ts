@@ -19,6 +19,14 @@ export const START_SETTINGS = [
   { flag: 'max-connections-per-address', env: 'OPENDPS_MAX_CONNECTIONS_PER_ADDRESS', key: 'limits.maxConnectionsPerAddress', value: 'N', help: 'open connections from one address, per device listener (default 20000)' },
   { flag: 'max-connections', env: 'OPENDPS_MAX_CONNECTIONS', key: 'limits.maxConnections', value: 'N', help: 'open connections per device listener (default 50000)' },
   { flag: 'mqtt-request-timeout-ms', env: 'OPENDPS_MQTT_REQUEST_TIMEOUT_MS', key: 'limits.mqttRequestTimeoutMs', value: 'MS', help: 'close an MQTT connection without a request this long after CONNECT or an answer (default 30000)' },
+  {
+    flag: 'allow-http-webhooks', env: 'OPENDPS_ALLOW_HTTP_WEBHOOKS', key: 'allowHttpWebhooks', value: 'true|false',
+    help: 'custom allocation webhooks may be http:// to loopback (default true only when --host is loopback)',
+  },
+  {
+    flag: 'allow-link-local-webhooks', env: 'OPENDPS_ALLOW_LINK_LOCAL_WEBHOOKS', key: 'allowLinkLocalWebhooks', value: 'true|false',
+    help: 'custom allocation webhooks may reach link-local and cloud metadata addresses (default false)',
+  },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

@@ -84,6 +84,10 @@ export interface ServerConfig {
   webhook?: WebhookConfig;
   /** Only the limits set; the listeners default the rest. */
   limits?: Partial<Limits>;
+  /** Webhooks may be http:// to loopback. Undefined: only when `host` is a loopback name (development). */
+  allowHttpWebhooks?: boolean;
+  /** Webhooks may reach link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses. Default false. */
+  allowLinkLocalWebhooks?: boolean;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -102,6 +106,8 @@ export interface ConfigLayer {
   http?: HttpConfig;
   webhook?: WebhookConfig;
   limits?: Partial<Limits>;
+  allowHttpWebhooks?: boolean;
+  allowLinkLocalWebhooks?: boolean;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

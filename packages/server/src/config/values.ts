@@ -18,7 +18,7 @@ export function parsePort(value: unknown, source: string): number {
 
 /** A deadline in whole milliseconds, above 0 and at most an hour. */
 export function parseMilliseconds(value: unknown, source: string): number {
-  return wholeNumber(value, source, 3_600_000, ' of milliseconds');
+  return parseInteger(value, source, 1, 3_600_000, 'a whole number of milliseconds');
 }
 
 /** The largest value each limit takes: a million connections; an hour without a request. */
@@ -26,15 +26,7 @@ const LIMIT_MAX = { maxConnectionsPerAddress: 1_000_000, maxConnections: 1_000_0
 
 /** One of the `limits`: a whole number from 1 to its maximum (flags and variables give it as text). */
 export function parseLimit(name: keyof typeof LIMIT_MAX, value: unknown, source: string): number {
-  return wholeNumber(value, source, LIMIT_MAX[name], '');
-}
-
-function wholeNumber(value: unknown, source: string, max: number, unit: string): number {
-  const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > max) {
-    throw new ConfigError(`${source} must be a whole number${unit} from 1 to ${max}; got ${show(value)}.`);
-  }
-  return number;
+  return parseInteger(value, source, 1, LIMIT_MAX[name], 'a whole number');
 }
 
 /** A DNS name or an IP address, without a port: it becomes the connection string's HostName. */
@@ -58,12 +50,19 @@ export function parseRedisUrl(value: unknown, source: string): string {
 }
 
 /** An integer from `min` to `max`, from a flag or variable (a string) or a config file (a number). */
-export function parseInteger(value: unknown, source: string, min: number, max: number): number {
+export function parseInteger(value: unknown, source: string, min: number, max: number, noun = 'an integer'): number {
   const number = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-    throw new ConfigError(`${source} must be an integer from ${min} to ${max}; got ${show(value)}.`);
+    throw new ConfigError(`${source} must be ${noun} from ${min} to ${max}; got ${show(value)}.`);
   }
   return number;
+}
+
+/** `true`/`false` (flags and variables are strings; a config file may hold a JSON boolean). */
+export function parseBoolean(value: unknown, source: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === 'true';
+  throw new ConfigError(`${source} must be true or false; got ${show(value)}.`);
 }
 
 export function parseNonEmptyString(value: unknown, source: string): string {
