@@ -16,9 +16,10 @@ import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
 import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
-import { createRegistrationThrottle, type RegistrationThrottle } from './throttle';
+import { createRegistrationThrottle, type RegistrationThrottle, type ThrottledRequest } from './throttle';
 import { discardTpmChallenge, issueTpmChallenge } from './tpm';
 import type {
+  AuthenticationRequest,
   OperationStatusRequest,
   RegistrationOutcome,
   RegistrationRequest,
@@ -92,9 +93,19 @@ export class DpsRegistrationService implements RegistrationService {
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
     return this.logged('register', request, async () => {
-      const { instance, attestation } = await this.authenticate(request, 'register');
+      const { instance, attestation } = await this.attested(request, 'register');
       if (!attestation) return this.disabled(instance, request.registrationId);
       return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(), request));
+    });
+  }
+
+  /**
+   * The attestation a register would run (same throttle, same rules, same codes), and nothing after
+   * it: front-ends that authenticate when a connection opens (AMQP SASL PLAIN) call it.
+   */
+  async authenticate(request: AuthenticationRequest): Promise<void> {
+    await this.logged('authenticate', request, async () => {
+      await this.attested(request, 'authenticate');
     });
   }
 
@@ -116,7 +127,7 @@ export class DpsRegistrationService implements RegistrationService {
 
   async operationStatus(request: OperationStatusRequest): Promise<RegistrationOutcome> {
     return this.logged('operationStatus', request, async () => {
-      const { instance, attestation } = await this.authenticate(request);
+      const { instance, attestation } = await this.attested(request);
       if (!attestation) return this.disabled(instance, request.registrationId);
       const collection = operations(this.options.store, instance.idScope);
       const document = await collection.get(request.operationId);
@@ -140,17 +151,20 @@ export class DpsRegistrationService implements RegistrationService {
 
   async registrationStatus(request: RegistrationStatusRequest): Promise<DeviceRegistrationState> {
     return this.logged('registrationStatus', request, async () => {
-      const { instance } = await this.authenticate(request);
+      const { instance } = await this.attested(request);
       const state = await registrations(this.options.store, instance.idScope).get(request.registrationId);
       if (!state) throw Errors.registrationNotFound();
       return state;
     });
   }
 
-  /** Instance, registration id and proof; `attestation` is undefined when the matching enrollment is disabled. */
-  private async authenticate(
+  /**
+   * Instance, registration id and proof; `attestation` is undefined when the matching enrollment is
+   * disabled. `authenticate` attests as a poll does: it consumes nothing.
+   */
+  private async attested(
     request: RegistrationStatusRequest,
-    purpose: 'register' | 'poll' = 'poll',
+    purpose: ThrottledRequest = 'poll',
   ): Promise<{ instance: ProvisioningInstance; attestation?: Attestation }> {
     const instance = this.instance(request.idScope);
     assertRegistrationId(request.registrationId);
@@ -162,7 +176,7 @@ export class DpsRegistrationService implements RegistrationService {
           idScope: instance.idScope,
           registrationId: request.registrationId,
           now: new Date(this.now()),
-          purpose,
+          purpose: purpose === 'register' ? 'register' : 'poll',
           ...this.tpmTtls(),
           ...(this.options.sasSkewSeconds !== undefined ? { sasSkewSeconds: this.options.sasSkewSeconds } : {}),
         },
@@ -320,7 +334,7 @@ export class DpsRegistrationService implements RegistrationService {
     const fields = { operation, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport };
     try {
       const result = await run();
-      const status = (result as Partial<RegistrationOutcome>).body?.status;
+      const status = (result as Partial<RegistrationOutcome> | undefined)?.body?.status;
       this.logger.info({ ...fields, ...(status ? { status } : {}), durationMs: Math.round(performance.now() - started) }, operation);
       return result;
     } catch (error) {

@@ -42,6 +42,10 @@ export class ScriptedRegistration implements RegistrationService {
   registrationStatus(): never {
     throw new Error('not used over MQTT');
   }
+
+  authenticate(): never {
+    throw new Error('not used over MQTT');
+  }
 }
 
 export const operationIdFor = (registrationId: string): string => `4.d0fa1c2e.${registrationId}-op`;
