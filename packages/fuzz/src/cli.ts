@@ -15,6 +15,7 @@ const USAGE = `pnpm fuzz [options]
   --max-rss-mb N       RSS bound of the server (default 512)
   --hang-ms N          a batch or liveness check slower than this is a hang (default 30000)
   --grace-ms N         time for connections and fds to be released (default 5000)
+  --minimize 1         after a failure, replay its batch one connection at a time and print the culprit
   --data-dir DIR       fuzz a running server (its connection.json) instead of spawning one
   --pid PID            that server's process id, for the RSS and fd checks`;
 
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
       maxRssMb,
       hangMs: integer(args, 'hang-ms'),
       graceMs: integer(args, 'grace-ms'),
+      minimize: args.get('minimize') === '1',
       log: (line) => console.error(line),
     });
     console.log(formatReport(report, maxRssMb));

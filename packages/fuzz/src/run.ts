@@ -24,6 +24,10 @@ export interface FuzzOptions {
   graceMs?: number;
   /** Deadline of the registration probe (default 15 s). */
   probeTimeoutMs?: number;
+  /** After a crash, hang or runaway RSS, replay the batch's connections one by one to name the first culprit. */
+  minimize?: boolean;
+  /** How long each replayed connection is watched (default 2 s). */
+  minimizeWindowMs?: number;
   /** Progress lines; silent by default. */
   log?: (line: string) => void;
   now?: () => number;
@@ -32,7 +36,7 @@ export interface FuzzOptions {
 export interface Finding {
   listener: ListenerName;
   batch: number;
-  kind: 'crash' | 'hang' | 'rss' | 'fd-leak' | 'registration' | 'open-connection';
+  kind: 'crash' | 'hang' | 'rss' | 'fd-leak' | 'registration' | 'open-connection' | 'reproducer';
   detail: string;
 }
 
@@ -99,6 +103,36 @@ async function settledFds(pid: number, graceMs: number, now: () => number): Prom
     last = count;
   }
   return last;
+}
+
+/**
+ * Replays connections one at a time against the fresh server; the index of the first after which the
+ * server died, outgrew `maxRss` or stopped answering within `windowMs`.
+ */
+async function findCulprit(
+  target: Target,
+  endpoint: () => string | null,
+  connections: Buffer[][],
+  bounds: { maxRss: number; graceMs: number; windowMs: number },
+): Promise<number | undefined> {
+  for (let index = 0; index < connections.length; index++) {
+    const address = endpoint(); // a restarted server listens on new ports
+    if (!address) return undefined;
+    const { host, port } = splitHostPort(address);
+    const sent = sendConnection(host, port, target.ca, connections[index] as Buffer[], bounds.graceMs);
+    const deadline = performance.now() + bounds.windowMs;
+    let failed = false;
+    while (!failed && performance.now() < deadline) {
+      await sleep(50);
+      const rss = target.pid !== undefined ? residentBytes(target.pid) : undefined;
+      if (rss !== undefined && rss > bounds.maxRss && target.pid !== undefined) process.kill(target.pid, 'SIGKILL');
+      failed = !(await target.alive()) || (rss !== undefined && rss > bounds.maxRss);
+    }
+    if (!failed) failed = !(await answersHttps(target, bounds.windowMs));
+    await sent;
+    if (failed) return index;
+  }
+  return undefined;
 }
 
 export async function runFuzz(target: Target, options: FuzzOptions): Promise<FuzzReport> {
@@ -199,6 +233,13 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
       } else broken = false;
       if (broken || outcome === 'hang') {
         if (!(await recover())) break;
+        if (options.minimize) {
+          const culprit = await findCulprit(target, () => listener.endpoint(target.connection), connections, { maxRss, graceMs, windowMs: options.minimizeWindowMs ?? 2000 });
+          if (culprit !== undefined) {
+            record(batch, 'reproducer', `connection ${culprit} of ${connections.length} alone: ${Buffer.concat(connections[culprit] as Buffer[]).toString('hex').slice(0, 4000)}`);
+            if (!(await recover())) break;
+          }
+        }
         if (options.onlyBatch !== undefined) break;
         continue;
       }
