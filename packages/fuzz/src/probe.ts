@@ -29,6 +29,25 @@ export function deviceToken(target: Target): string {
   });
 }
 
+/** The probe device's token for the built-in hub it is assigned to (it has the enrollment's key there). */
+export function hubDeviceToken(target: Target, hubHost: string): string {
+  return createSasToken({ resource: `${hubHost}/devices/${PROBE_REGISTRATION_ID}`, key: PROBE_KEY, expiry: Math.floor(Date.now() / 1000) + 24 * 3600, encodeResource: true });
+}
+
+/** The built-in hub's owner token (its connection string in connection.json), for its REST API. */
+export function hubServiceToken(target: Target): string {
+  const hub = target.connection.instances?.[0]?.linkedHubs?.find((linked) => linked.connectionString);
+  if (!hub?.connectionString) return 'SharedAccessSignature sr=none&sig=none&se=0';
+  const fields = parseConnectionString(hub.connectionString);
+  return createSasToken({
+    resource: fields.HostName ?? hub.hostName,
+    key: fields.SharedAccessKey ?? '',
+    keyName: fields.SharedAccessKeyName ?? '',
+    expiry: Math.floor(Date.now() / 1000) + 24 * 3600,
+    encodeResource: true,
+  });
+}
+
 /** Creates (or replaces) the probe's symmetric-key enrollment through the service API. */
 export function createProbeEnrollment(target: Target): Promise<void> {
   const { host, port } = splitHostPort(target.connection.endpoints.https);

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { CorpusContext } from './corpus/context';
 import { sendConnection } from './connection';
 import { LISTENERS, type ListenerName } from './listeners';
-import { deviceToken, PROBE_REGISTRATION_ID, probeRegistration, serviceToken } from './probe';
+import { deviceToken, hubDeviceToken, hubServiceToken, PROBE_REGISTRATION_ID, probeRegistration, serviceToken } from './probe';
 import { Rng } from './rng';
 import { answersHttps, openFds, residentBytes, splitHostPort, type Target } from './target';
 
@@ -149,14 +149,22 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
   const findings: Finding[] = [];
   const results: ListenerResult[] = [];
 
-  const context = (): CorpusContext => ({
-    idScope: target.connection.idScope,
-    registrationId: PROBE_REGISTRATION_ID,
-    deviceToken: deviceToken(target),
-    hubHost: target.connection.endpoints.hubs[0] ?? 'localhost',
-    serviceToken: serviceToken(target),
-  });
+  const context = (): CorpusContext => {
+    const hubHost = target.connection.endpoints.hubs[0] ?? 'localhost';
+    return {
+      idScope: target.connection.idScope,
+      registrationId: PROBE_REGISTRATION_ID,
+      deviceToken: deviceToken(target),
+      hubHost,
+      serviceToken: serviceToken(target),
+      hubDeviceToken: hubDeviceToken(target, hubHost),
+      hubServiceToken: hubServiceToken(target),
+    };
+  };
   let ctx = context();
+  // A first registration puts the probe device on the built-in hub, so hub frames can authenticate.
+  const first = await probeRegistration(target, probeTimeoutMs);
+  if (!first.ok) throw new Error(`the probe device does not register before fuzzing: ${first.error ?? ''}`);
   let baseline = target.pid !== undefined ? await settledFds(target.pid, graceMs, now) : undefined;
 
   /** After a crash, hang or runaway memory: a fresh server (when we own it), else stop this listener. */

@@ -10,6 +10,7 @@ export interface Connection {
   serviceConnectionString: string;
   caFile: string;
   endpoints: { mqtt: string | null; amqp: string | null; https: string; hubs: string[] };
+  instances?: Array<{ linkedHubs?: Array<{ hostName: string; connectionString?: string }> }>;
 }
 
 /** The server under test: spawned by the fuzzer (restartable), or one already running. */

@@ -18,7 +18,7 @@ describe('pnpm fuzz, a short seeded pass', () => {
   afterAll(() => target?.stop());
 
   test('the same seed makes the same frames, another seed others', () => {
-    const ctx = { idScope: '0ne00000001', registrationId: 'r', deviceToken: 't', hubHost: 'h:1', serviceToken: 's' };
+    const ctx = { idScope: '0ne00000001', registrationId: 'r', deviceToken: 't', hubHost: 'h:1', serviceToken: 's', hubDeviceToken: 'd', hubServiceToken: 'o' };
     for (const name of LISTENER_NAMES) {
       const make = (seed: number) => Buffer.concat(LISTENERS[name].connection(Rng.forBatch(seed, name, 3), ctx)).toString('hex');
       expect(make(7)).toBe(make(7));

@@ -8,4 +8,7 @@ export interface CorpusContext {
   hubHost: string;
   /** A service SAS token (owner policy). */
   serviceToken: string;
+  /** The probe device's SAS token for the built-in hub, and the hub's owner token for its REST API. */
+  hubDeviceToken: string;
+  hubServiceToken: string;
 }

@@ -33,7 +33,7 @@ export function deviceAndServiceRequests(ctx: CorpusContext, rng: Rng): Buffer[]
 
 /** Built-in hub REST (the subset the azure-iothub Registry uses). */
 export function hubRequests(ctx: CorpusContext, rng: Rng): Buffer[] {
-  const auth: Array<[string, string]> = [['Authorization', ctx.serviceToken], ['Content-Type', 'application/json']];
+  const auth: Array<[string, string]> = [['Authorization', ctx.hubServiceToken], ['Content-Type', 'application/json']];
   const id = rng.pick([ctx.registrationId, `fz${rng.int(20)}`, '%00', '..%2f..']);
   return [
     request('GET', `/devices/${id}?api-version=2021-04-12`, auth),

@@ -113,7 +113,7 @@ export function dpsSequence(ctx: CorpusContext, rng: Rng): Buffer[] {
 /** Built-in hub device traffic: telemetry, twin get and reported patch (docs/device-wire.md). */
 export function hubSequence(ctx: CorpusContext, rng: Rng): Buffer[] {
   const id = ctx.registrationId;
-  const frames = [connect(id, `${ctx.hubHost}/${id}/?api-version=2021-04-12`, ctx.deviceToken), subscribe(1, '$iothub/twin/res/#')];
+  const frames = [connect(id, `${ctx.hubHost}/${id}/?api-version=2021-04-12`, ctx.hubDeviceToken), subscribe(1, '$iothub/twin/res/#')];
   for (let n = 1 + rng.int(40); n > 0; n--) {
     frames.push(
       rng.pick([
