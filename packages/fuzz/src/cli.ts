@@ -50,6 +50,9 @@ async function main(): Promise<number> {
   const target: Target = dataDir
     ? attachTarget(path.resolve(dataDir), integer(args, 'pid'))
     : await spawnTarget({ cli: path.resolve(__dirname, '../../server/dist/cli.js') });
+  const interrupted = () => void target.stop().finally(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await createProbeEnrollment(target);
     const report = await runFuzz(target, {

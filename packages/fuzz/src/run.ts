@@ -237,7 +237,7 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
         record(batch, 'crash', `the server exited:\n${target.output().split('\n').slice(-15).join('\n')}`);
       } else if (outcome === 'hang' || !(await answersHttps(target, hangMs))) {
         result.hangs += 1;
-        record(batch, 'hang', outcome === 'hang' ? `the batch did not finish within ${hangMs} ms` : `HTTPS did not answer within ${hangMs} ms`);
+        record(batch, 'hang', outcome === 'hang' ? `the batch did not finish within ${hangMs} ms` : `HTTPS refused or did not answer within ${hangMs} ms`);
       } else broken = false;
       if (broken || outcome === 'hang') {
         if (!(await recover())) break;

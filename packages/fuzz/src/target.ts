@@ -83,6 +83,10 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
     await gone;
   };
 
+  // Whatever way the fuzzer ends, the server it started ends with it.
+  const killOnExit = () => child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
   const target: Target = {
     connection: undefined as unknown as Connection,
     ca: '',
@@ -101,6 +105,7 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
         await gone;
         clearTimeout(timer);
       }
+      process.off('exit', killOnExit);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
