@@ -36,7 +36,7 @@ export interface FuzzOptions {
 export interface Finding {
   listener: ListenerName;
   batch: number;
-  kind: 'crash' | 'hang' | 'rss' | 'fd-leak' | 'registration' | 'open-connection' | 'reproducer';
+  kind: 'crash' | 'hang' | 'rss' | 'fd-leak' | 'registration' | 'open-connection' | 'server-error' | 'reproducer';
   detail: string;
 }
 
@@ -49,6 +49,8 @@ export interface ListenerResult {
   leakedFds: number;
   /** Connections the server left open past the grace period. */
   openConnections: number;
+  /** HTTP 5xx answers to fuzzed requests. */
+  serverErrors: number;
   maxRssBytes: number | undefined;
   rssExceeded: number;
   registrationsOk: number;
@@ -179,7 +181,7 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
   for (const name of options.listeners) {
     const listener = LISTENERS[name];
     const result: ListenerResult = {
-      listener: name, frames: 0, connections: 0, crashes: 0, hangs: 0, leakedFds: 0, openConnections: 0,
+      listener: name, frames: 0, connections: 0, crashes: 0, hangs: 0, leakedFds: 0, openConnections: 0, serverErrors: 0,
       maxRssBytes: undefined, rssExceeded: 0, registrationsOk: 0, registrations: 0, seconds: 0,
     };
     results.push(result);
@@ -251,7 +253,12 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
         if (options.onlyBatch !== undefined) break;
         continue;
       }
-      const timeouts = outcome.filter((o) => o === 'timeout').length;
+      const timeouts = outcome.filter((o) => o.outcome === 'timeout').length;
+      const serverErrors = outcome.reduce((n, o) => n + o.serverErrors, 0);
+      if (serverErrors > 0) {
+        result.serverErrors += serverErrors;
+        record(batch, 'server-error', `${serverErrors} HTTP 5xx answer(s) to malformed requests`);
+      }
       if (timeouts > 0) {
         result.openConnections += timeouts;
         record(batch, 'open-connection', `${timeouts} connection(s) still open ${graceMs} ms after the client's FIN`);
@@ -277,13 +284,13 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
   }
 
   const clean = results.every(
-    (r) => r.crashes === 0 && r.hangs === 0 && r.leakedFds === 0 && r.rssExceeded === 0 && r.openConnections === 0 && r.registrationsOk === r.registrations,
+    (r) => r.crashes === 0 && r.hangs === 0 && r.leakedFds === 0 && r.rssExceeded === 0 && r.openConnections === 0 && r.serverErrors === 0 && r.registrationsOk === r.registrations,
   ) && findings.length === 0;
   return { seed, results, findings, clean };
 }
 
 export function formatReport(report: FuzzReport, maxRssMb: number): string {
-  const header = ['listener', 'frames', 'connections', 'crashes', 'hangs', 'leaked fds', 'open conns', 'max RSS', 'registrations OK', 'time'];
+  const header = ['listener', 'frames', 'connections', 'crashes', 'hangs', 'leaked fds', 'open conns', '5xx', 'max RSS', 'registrations OK', 'time'];
   const rows = report.results.map((r) => [
     r.listener,
     String(r.frames),
@@ -292,6 +299,7 @@ export function formatReport(report: FuzzReport, maxRssMb: number): string {
     String(r.hangs),
     String(r.leakedFds),
     String(r.openConnections),
+    String(r.serverErrors),
     r.maxRssBytes === undefined ? 'n/a' : `${Math.round(r.maxRssBytes / 1048576)} MB${r.rssExceeded ? ` (>${maxRssMb} x${r.rssExceeded})` : ''}`,
     `${r.registrationsOk}/${r.registrations}`,
     `${r.seconds.toFixed(1)} s`,

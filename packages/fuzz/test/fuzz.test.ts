@@ -26,11 +26,11 @@ describe('pnpm fuzz, a short seeded pass', () => {
     }
   });
 
-  test(`${listeners.join(', ')}: no crash, hang, leaked fd or open connection; the probe registers after every batch`, async () => {
+  test(`${listeners.join(', ')}: no crash, hang, leaked fd, open connection or 5xx; the probe registers after every batch`, async () => {
     const report = await runFuzz(target, { listeners, frames: 1500, batchFrames: 500, seed: 1, hangMs: 15_000, graceMs: 5000, maxRssMb: 512 });
     expect(report.findings).toEqual([]);
     for (const result of report.results) {
-      expect(result).toMatchObject({ crashes: 0, hangs: 0, leakedFds: 0, openConnections: 0, rssExceeded: 0 });
+      expect(result).toMatchObject({ crashes: 0, hangs: 0, leakedFds: 0, openConnections: 0, serverErrors: 0, rssExceeded: 0 });
       expect(result.frames).toBeGreaterThanOrEqual(1500);
       expect(result.registrationsOk).toBe(result.registrations);
       expect(result.registrations).toBeGreaterThan(0);

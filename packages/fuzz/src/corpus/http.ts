@@ -28,7 +28,14 @@ export function deviceAndServiceRequests(ctx: CorpusContext, rng: Rng): Buffer[]
     request('GET', '/certificates?api-version=2021-10-01', service),
     request('GET', '/admin/instances', service),
     request('GET', `/${rng.bytes(rng.size(30)).toString('hex')}`, []),
+    request('PUT', `${reg}/register?api-version=2021-06-01`, device, `{"registrationId":"${ctx.registrationId}","payload":${deepJson(rng.pick([12, 40000]))}}`),
+    request('PUT', `/enrollments/fuzz-${rng.int(50)}?api-version=2021-10-01`, service, `{"registrationId":"x","attestation":{"type":"symmetricKey"},"initialTwin":{"tags":${deepJson(rng.pick([12, 40000]))}}}`),
   ];
+}
+
+/** JSON nested `depth` levels deep (arrays and objects), to find recursion without a bound. */
+export function deepJson(depth: number): string {
+  return '[{"a":'.repeat(Math.floor(depth / 2)) + '1' + '}]'.repeat(Math.floor(depth / 2));
 }
 
 /** Built-in hub REST (the subset the azure-iothub Registry uses). */
@@ -41,6 +48,8 @@ export function hubRequests(ctx: CorpusContext, rng: Rng): Buffer[] {
     request('GET', `/twins/${id}?api-version=2021-04-12`, auth),
     request('PATCH', `/twins/${id}?api-version=2021-04-12`, auth, '{"properties":{"desired":' + '{"a":'.repeat(rng.size(300)) + '1}}'),
     request('DELETE', `/devices/${id}?api-version=2021-04-12`, [...auth, ['If-Match', '*']]),
+    request('PATCH', `/twins/${id}?api-version=2021-04-12`, auth, `{"tags":{"a":${deepJson(rng.pick([12, 2000, 40000]))}}}`),
+    request('PUT', `/twins/${id}?api-version=2021-04-12`, auth, `{"properties":{"desired":{"a":${deepJson(rng.pick([12, 40000]))}}}}`),
   ];
 }
 

@@ -1,4 +1,5 @@
 import { mutate, shuffleFrames } from '../mutate';
+import { deepJson } from './http';
 import type { Rng } from '../rng';
 import type { CorpusContext } from './context';
 
@@ -100,6 +101,7 @@ export function dpsSequence(ctx: CorpusContext, rng: Rng): Buffer[] {
         () => publish(`$dps/registrations/PUT/iotdps-register/?$rid=${rid}`, rng.bytes(rng.size(2048)), rng.int(2)),
         () => publish(`$dps/${rng.bytes(rng.size(40)).toString('latin1')}`, '{}'),
         () => publish('$dps/registrations/PUT/iotdps-register/?$rid=1', '{"payload":' + '['.repeat(rng.size(5000)) + '}'),
+        () => publish(`$dps/registrations/PUT/iotdps-register/?$rid=${rid}`, `{"registrationId":"${ctx.registrationId}","payload":${deepJson(rng.pick([12, 30000]))}}`, 1, 3),
         () => PINGREQ,
         () => subscribe(3, rng.pick(['#', '$dps/#', '+/+', '$dps/registrations/res/#'])),
         () => unsubscribe(4, '$dps/registrations/res/#'),
@@ -121,6 +123,7 @@ export function hubSequence(ctx: CorpusContext, rng: Rng): Buffer[] {
         () => publish(`$iothub/twin/GET/?$rid=${rng.int(1000)}`, ''),
         () => publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rng.int(1000)}`, '{"a":' + '{"b":'.repeat(rng.size(200)) + '1'),
         () => publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rng.int(1000)}`, rng.bytes(rng.size(512))),
+        () => publish(`$iothub/twin/PATCH/properties/reported/?$rid=${rng.int(1000)}`, `{"a":${deepJson(rng.pick([12, 8000]))}}`),
         () => publish(`devices/other/messages/events/`, 'x'),
         () => subscribe(2, rng.pick(['#', 'devices/+/messages/devicebound/#', '$iothub/methods/POST/#'])),
         () => PINGREQ,
