@@ -68,6 +68,15 @@ export interface FuzzReport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** SIGKILL that tolerates a process already gone. */
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // it exited on its own in the meantime
+  }
+}
+
 /** Runs `tasks` with at most `limit` in flight. */
 async function pool<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
   const results: T[] = [];
@@ -127,7 +136,7 @@ async function findCulprit(
     while (!failed && performance.now() < deadline) {
       await sleep(50);
       const rss = target.pid !== undefined ? residentBytes(target.pid) : undefined;
-      if (rss !== undefined && rss > bounds.maxRss && target.pid !== undefined) process.kill(target.pid, 'SIGKILL');
+      if (rss !== undefined && rss > bounds.maxRss && target.pid !== undefined) kill(target.pid);
       failed = !(await target.alive()) || (rss !== undefined && rss > bounds.maxRss);
     }
     if (!failed) failed = !(await answersHttps(target, bounds.windowMs));
@@ -216,7 +225,7 @@ export async function runFuzz(target: Target, options: FuzzOptions): Promise<Fuz
         result.maxRssBytes = Math.max(result.maxRssBytes ?? 0, rss);
         if (rss > maxRss && !rssOver) {
           rssOver = true;
-          process.kill(target.pid, 'SIGKILL');
+          kill(target.pid);
         }
       };
       const sampler = setInterval(sample, 100);
