@@ -119,9 +119,15 @@ export async function spawnTarget(options: SpawnOptions): Promise<Target> {
   return target;
 }
 
-/** A server someone else started: its data dir (for connection.json) and optionally its pid. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[?::1\]?)$/i;
+
+/** A server someone else started: its data dir (for connection.json) and optionally its pid. Loopback only. */
 export function attachTarget(dataDir: string, pid?: number): Target {
   const connection = readConnection(dataDir);
+  const { mqtt, amqp, https: httpsEndpoint, hubs } = connection.endpoints;
+  for (const endpoint of [mqtt, amqp, httpsEndpoint, ...hubs]) {
+    if (endpoint && !LOOPBACK.test(splitHostPort(endpoint).host)) throw new Error(`refusing to fuzz ${endpoint}: loopback addresses only`);
+  }
   const ca = readFileSync(connection.caFile, 'utf8');
   const target: Target = {
     connection,
