@@ -60,6 +60,9 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       return;
     }
     const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
+    // Bytes already buffered (a WebSocket upgrade's head) reach the guard before the broker attaches:
+    // its error must end this connection, not go unhandled and end the process.
+    guarded.on('error', (error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed by the packet size guard'));
     // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
     const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
     brokerReady.then(
