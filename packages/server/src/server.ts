@@ -62,7 +62,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   // Programmatic options get the same checks as a config file.
   validateConfigFile(stripUndefined(layer), 'createServer options');
   const config = withDefaults([layer], process.cwd(), configFile);
-  const logger = givenLogger ?? createLogger();
+  const logger = givenLogger ?? createLogger(config.logLevel ? { level: config.logLevel } : {});
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
   const pki = ensureDevPki(config.dataDir, config.host);

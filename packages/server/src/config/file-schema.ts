@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseBindAddress, parseHost, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -17,7 +17,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'metrics', 'logLevel'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -49,6 +49,14 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
       if (webhook[key] !== undefined) layer.webhook[key] = parseWebhookValue(key, webhook[key], at(`webhook.${key}`));
     }
   }
+  if (root.metrics !== undefined) {
+    const metrics = object(root.metrics, at('metrics'));
+    known(metrics, ['port', 'bind'], at('metrics'));
+    layer.metrics = {};
+    if (metrics.port !== undefined) layer.metrics.port = parsePort(metrics.port, at('metrics.port'));
+    if (metrics.bind !== undefined) layer.metrics.bind = parseBindAddress(metrics.bind, at('metrics.bind'));
+  }
+  if (root.logLevel !== undefined) layer.logLevel = parseLogLevel(root.logLevel, at('logLevel'));
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));
   if (root.latency !== undefined) layer.latency = latency(root.latency, at('latency'));
   return layer;

@@ -16,6 +16,9 @@ export const START_SETTINGS = [
   { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
   { flag: 'webhook-attempts', env: 'OPENDPS_WEBHOOK_ATTEMPTS', key: 'webhook.attempts', value: 'N', help: 'custom allocation webhook: attempts in all (default 3)' },
   { flag: 'webhook-backoff-ms', env: 'OPENDPS_WEBHOOK_BACKOFF_MS', key: 'webhook.backoffMs', value: 'MS', help: 'custom allocation webhook: wait before the first retry, doubled after (default 500)' },
+  { flag: 'metrics-port', env: 'OPENDPS_METRICS_PORT', key: 'metrics.port', value: 'PORT', help: 'Prometheus /metrics, /healthz and /readyz on this port (default: not served)' },
+  { flag: 'metrics-bind', env: 'OPENDPS_METRICS_BIND', key: 'metrics.bind', value: 'ADDRESS', help: 'address the metrics port binds (default 127.0.0.1)' },
+  { flag: 'log-level', env: 'OPENDPS_LOG_LEVEL', key: 'logLevel', value: 'LEVEL', help: 'trace, debug, info, warn, error, fatal or silent (default info)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

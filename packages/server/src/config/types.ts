@@ -1,4 +1,5 @@
 import type { HttpTimeouts } from '@opendps/model';
+import type { LogLevel } from '../logger';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
@@ -69,6 +70,18 @@ export interface ServerConfig {
   /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  /** The Prometheus `/metrics` (and `/healthz`, `/readyz`) listener; absent: not started. */
+  metrics?: MetricsConfig;
+  /** pino level (docs/config.md); default `info`. */
+  logLevel?: LogLevel;
+}
+
+/** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
+export interface MetricsConfig {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default 127.0.0.1: metrics and health are for the local scraper and load balancer probe. */
+  bind?: string;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -86,8 +99,11 @@ export interface ConfigLayer {
   webhookCaFile?: string;
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  metrics?: Partial<MetricsConfig>;
+  logLevel?: LogLevel;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_DATA_DIR = './.opendps';
+export const DEFAULT_METRICS_BIND = '127.0.0.1';
