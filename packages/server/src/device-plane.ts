@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
@@ -11,6 +12,7 @@ import type { ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
 import type { Listener } from './lifecycle';
+import type { ServerMetrics } from './observability/metrics';
 import { registrationTiming, webhookTiming, type Clock, type ServerTimeouts } from './timing';
 
 export interface DevicePlaneOptions {
@@ -24,6 +26,8 @@ export interface DevicePlaneOptions {
   /** Default Date.now. */
   clock?: Clock;
   timeouts?: ServerTimeouts;
+  /** Counts registrations, connections, store and webhook latency. */
+  metrics?: ServerMetrics;
 }
 
 /**
@@ -46,7 +50,7 @@ export interface DevicePlane {
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
-  const { config, store, registry, tls, logger, hubs: directory, timeouts = {} } = options;
+  const { config, store, registry, tls, logger, hubs: directory, timeouts = {}, metrics } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
   // Lowest-latency allocation reads the configured network and latency maps; custom allocation
@@ -57,12 +61,13 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     ...webhookTiming(timeouts, config.webhook),
   });
   const registration = new DpsRegistrationService({
-    store,
+    store: metrics ? metrics.timedStore(store) : store,
     instances: registry.instances,
     hubs: directory,
     logger,
     latency,
-    webhook,
+    webhook: metrics ? metrics.timedWebhook(webhook) : webhook,
+    ...(metrics ? { metrics } : {}),
     ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
   const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
@@ -70,15 +75,21 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {
-      mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),
-      AMQPWSB10: (ws, req) => amqp.handleWebSocket(ws, req),
+      mqtt: (ws, req) => {
+        metrics?.connection('mqtt-ws', ws);
+        mqtt.handleWebSocket(ws, req);
+      },
+      AMQPWSB10: (ws, req) => {
+        metrics?.connection('amqp-ws', ws);
+        amqp.handleWebSocket(ws, req);
+      },
     },
     { logger: deviceLog },
   );
 
   const listeners = [
-    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls),
-    frontEndListener('amqp', config.ports.amqp, amqp, tls),
+    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, metrics),
+    frontEndListener('amqp', config.ports.amqp, amqp, tls, metrics),
   ];
 
   return {
@@ -93,18 +104,24 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
 }
 
 interface FrontEnd {
-  listen(options: { port: number; tls: { cert: string; key: string } }): Promise<{ port: number; close(): Promise<void> }>;
+  listen(options: { port: number; tls: { cert: string; key: string }; onSocket?: (socket: Socket) => void }): Promise<{ port: number; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
-function frontEndListener(name: string, port: number, frontEnd: FrontEnd, tls: { cert: string; key: string }): Listener & { close(): Promise<void> } {
+function frontEndListener(
+  name: 'mqtt' | 'amqp',
+  port: number,
+  frontEnd: FrontEnd,
+  tls: { cert: string; key: string },
+  metrics?: ServerMetrics,
+): Listener & { close(): Promise<void> } {
   let listening: { port: number; close(): Promise<void> } | undefined;
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => (closed ??= frontEnd.close());
   return {
     name,
     start: async () => {
-      listening = await frontEnd.listen({ port, tls });
+      listening = await frontEnd.listen({ port, tls, ...(metrics ? { onSocket: (socket: Socket) => metrics.connection(name, socket) } : {}) });
       return listening.port;
     },
     stop: async () => {

@@ -7,6 +7,8 @@ export interface TlsListenOptions {
   host?: string;
   /** The server certificate and key (PEM); any other secure-context option passes through. */
   tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
+  /** Told of every accepted TCP connection (the server's connection metrics). */
+  onSocket?: (socket: Socket) => void;
 }
 
 export interface TlsListener {
@@ -32,6 +34,7 @@ export async function listenTls(
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    options.onSocket?.(socket);
   });
   // Node reports a failed or timed-out handshake here but leaves the TCP socket open (Node 20): a
   // client that connects and never finishes TLS would hold its connection forever. Close it.
