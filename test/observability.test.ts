@@ -1,5 +1,5 @@
 /**
- * Operating OpenDPS (issue #11, docs/operations.md): Prometheus metrics after real registrations
+ * Operating OpenDPS (issue #11, docs/observability.md): Prometheus metrics after real registrations
  * (the unmodified Azure SDK over MQTT and HTTPS, refusals by reason, a throttled 429), `/healthz`
  * and `/readyz` on the HTTPS listener and the metrics port (unready while draining or when Redis is
  * gone), the registration trace through the admin API and the CLI, and log hygiene.

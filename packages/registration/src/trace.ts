@@ -7,7 +7,7 @@ import type { Transport } from './types';
 /** How a device proved itself, as Azure's AttestationAttempts metric names it. */
 export type AttestationMechanism = 'symmetricKey' | 'x509' | 'tpm' | 'none';
 
-/** What allocation and reprovisioning decided, for the trace (docs/operations.md "Registration traces"). */
+/** What allocation and reprovisioning decided, for the trace (docs/observability.md "Registration traces"). */
 export interface AssignmentDecision {
   policy: AllocationPolicy;
   candidates: Array<{ name: string; hostName: string; allocationWeight: number }>;

@@ -62,7 +62,7 @@ export const ADMIN_PREFIX = '/admin';
  * | GET | /admin/instances/{name}/hubs[/{hub}] | | 200 `[hub]` / hub |
  * | PUT | /admin/instances/{name}/hubs/{hub} | `{builtin \| connectionString, allocationWeight?, applyAllocationPolicy?, location?}` | 201 created / 200 replaced, once listening |
  * | DELETE | /admin/instances/{name}/hubs/{hub} | | 204 |
- * | GET | /admin/instances/{name}/registrations/{id}/trace | | 200 the last outcome's trace (docs/operations.md "Registration traces") |
+ * | GET | /admin/instances/{name}/registrations/{id}/trace | | 200 the last outcome's trace (docs/observability.md "Registration traces") |
  * | DELETE | /admin/instances/{name}/registrations/{id}/trace | | 204 |
  */
 export function createAdminApi(options: AdminApiOptions): Route {

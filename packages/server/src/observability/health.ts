@@ -8,7 +8,7 @@ import type { ServerMetrics } from './metrics';
 /**
  * `/healthz` (the process answers) and `/readyz` (take traffic: every listener is up, the store
  * answers, and the node is not draining), served on the HTTPS listener for load balancers and on
- * the metrics port for the container health check (docs/operations.md "Health").
+ * the metrics port for the container health check (docs/observability.md "Health").
  */
 export interface Readiness {
   /** Set when every listener is up; cleared when the server stops. */

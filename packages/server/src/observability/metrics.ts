@@ -30,7 +30,7 @@ class Children<C> {
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
- * The Prometheus metrics of one server (docs/operations.md "Metrics"), modelled on Azure DPS's
+ * The Prometheus metrics of one server (docs/observability.md "Metrics"), modelled on Azure DPS's
  * own: AttestationAttempts {protocol, mechanism, status}, RegistrationAttempts {hub, status},
  * DeviceAssignments {hub}, each per instance. Its own registry, so several servers in one process
  * (tests) do not share counts.
@@ -74,7 +74,7 @@ export class ServerMetrics implements RegistrationMetrics {
     this.assignments = new Children((instance, hub) => assignment.labels(instance, hub));
     const refusal = new Counter({
       name: 'opendps_registration_refusals_total',
-      help: 'Refused or failed device requests by the check that failed (docs/operations.md "Refusal reasons").',
+      help: 'Refused or failed device requests by the check that failed (docs/observability.md "Refusal reasons").',
       labelNames: ['instance', 'reason'],
       registers,
     });

@@ -8,7 +8,7 @@ import { printJson } from './instance';
 /**
  * `opendps registration show|delete`: a device's registration record (the service API) and the
  * trace of its last outcome (the admin API, which an instance key may read for its own instance):
- * why it was refused, or which hub it got and why (docs/operations.md "Registration traces").
+ * why it was refused, or which hub it got and why (docs/observability.md "Registration traces").
  */
 const registrationPath = (id: string): string => `/registrations/${encodeURIComponent(id)}`;
 const tracePath = (instance: string, id: string): string =>
