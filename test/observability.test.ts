@@ -218,6 +218,12 @@ describe('metrics, health, traces and logs of a running server (SQLite)', () => 
     expect(text).toMatch(/^opendps_connections\{protocol="mqtt"\} \d+$/m);
     expect(sample(text, 'opendps_webhook_duration_seconds_count', { result: 'ok' })).toBe(1);
     expect(text).toMatch(/^opendps_process_cpu_user_seconds_total \d/m);
+
+    // The shipped Grafana dashboard only queries metrics this server exports.
+    const dashboard = readFileSync(path.join(__dirname, '../docker/grafana/opendps-dashboard.json'), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b(opendps_[a-z0-9_]+)/g)].map((match) => match[1] as string));
+    expect(queried.size).toBeGreaterThan(10);
+    for (const name of queried) expect({ name, exported: new RegExp(`^# TYPE ${name.replace(/_(bucket|count|sum)$/, '')} `, 'm').test(text) }).toEqual({ name, exported: true });
   });
 
   test('the traces are readable through the admin API and `opendps registration show|delete`', async () => {
