@@ -119,7 +119,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const publishConnection = (): void => {
       const at = (port: number | undefined): string | null => (port === undefined ? null : `${config.host}:${port}`);
       endpoints = { mqtt: at(ports.mqtt), amqp: at(ports.amqp), https: `${config.host}:${ports.https}`, hubs: hubManager.hostNames() };
-      if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${config.metrics.bind ?? '127.0.0.1'}:${ports.metrics}`;
+      if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${metricsHost(config.metrics.bind, config.host)}:${ports.metrics}`;
       const next = { ...connectionInfo(registry.instances(), endpoints, pki.caFile, hubManager.connectionStrings()), adminConnectionString: adminString };
       const text = JSON.stringify(next);
       if (text === written) return;
@@ -215,6 +215,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     await lifecycle.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** Where a scraper reaches the metrics port: the bound address, or `--host` when every interface is bound. */
+function metricsHost(bind: string | undefined, host: string): string {
+  if (bind === '0.0.0.0' || bind === '::') return host;
+  return bind?.includes(':') ? `[${bind}]` : (bind ?? '127.0.0.1');
 }
 
 function stripUndefined(value: object): Record<string, unknown> {

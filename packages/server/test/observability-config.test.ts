@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { ConfigError, resolveConfig, validateConfigFile } from '../src/config';
 import { main } from '../src/cli/main';
 import { createLogger } from '../src/logger';
-import { captureIo, lineSink } from './support';
+import { get } from 'node:http';
+import { createServer } from '../src/server';
+import { captureIo, lineSink, tempDir } from './support';
 
 describe('opendps --version', () => {
   it('prints the version of packages/server/package.json', async () => {
@@ -45,5 +47,30 @@ describe('metrics port and log level settings', () => {
     expect(line.match(/"hub"/g)).toHaveLength(1);
     expect(JSON.parse(line)).toMatchObject({ level: 40, category: 'DeviceOperations', protocol: 'mqtt', hub: 'b', msg: 'shown' });
     expect(JSON.parse(line).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+});
+
+describe('the metrics endpoint in connection.json', () => {
+  it('is --host:port when the metrics port binds every interface, and answers there', async () => {
+    const dir = tempDir();
+    const server = await createServer({
+      dataDir: dir.path,
+      ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 },
+      metrics: { port: 0, bind: '0.0.0.0' },
+      logger: createLogger({ destination: lineSink().stream }),
+    });
+    try {
+      expect(server.endpoints.metrics).toMatch(/^localhost:\d+$/);
+      const status = await new Promise<number>((resolve, reject) => {
+        get(`http://${server.endpoints.metrics ?? ''}/healthz`, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      expect(status).toBe(200);
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
   });
 });
