@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createSasToken } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
-import { generateSymmetricKey, isDpsError, type Logger, type ProvisioningInstance } from '@opendps/model';
+import { certificateInfo, generateSymmetricKey, isDpsError, parseCertificate, type Logger, type ProvisioningInstance } from '@opendps/model';
 import { createLeaf, createRootCa } from '@opendps/pki';
 import {
   DpsRegistrationService,
@@ -17,7 +17,7 @@ import {
   type RegistrationServiceOptions,
   type RegistrationTrace,
 } from '@opendps/registration';
-import { SqliteStore, enrollments } from '@opendps/store';
+import { SqliteStore, caCertificates, enrollmentGroups, enrollments } from '@opendps/store';
 
 /**
  * Every outcome leaves one trace (the info log line and the stored copy): a refusal says which check
@@ -175,7 +175,19 @@ describe('refusals: which check failed, never told to the device', () => {
     const old = await register('x509-old', { kind: 'x509', chain: [der(expired.certificatePem), der(root.certificatePem)] });
     const bad = await register('x509-bad', { kind: 'x509', chain: [der(fresh.certificatePem), der(other.certificatePem)] });
     const unknown = await register('x509-bad', { kind: 'x509', chain: [der(fresh.certificatePem), der(root.certificatePem)] });
-    for (const { answer } of [old, bad, unknown]) expect(answer.errorCode).toBe(401002);
+    // A group that trusts a CA certificate whose proof of possession is still pending.
+    const pending = createRootCa({ commonName: 'trace pending root' });
+    await caCertificates(store, idScope).put({
+      name: 'trace-pending-ca',
+      certificate: pending.certificatePem,
+      info: certificateInfo(parseCertificate(pending.certificatePem)),
+      isVerified: false,
+    });
+    await enrollmentGroups(store, idScope).put({ enrollmentGroupId: 'trace-pending', attestation: { type: 'x509', x509: { caReferences: { primary: 'trace-pending-ca' } } } });
+    const leaf = createLeaf(pending, { commonName: 'x509-pending' });
+    const unverified = await register('x509-pending', { kind: 'x509', chain: [der(leaf.certificatePem), der(pending.certificatePem)] });
+    for (const { answer } of [old, bad, unknown, unverified]) expect(answer.errorCode).toBe(401002);
+    expect(onlyTrace(unverified.info)).toMatchObject({ reason: 'unverifiedCa' });
     expect(onlyTrace(old.info)).toMatchObject({ reason: 'certificateExpired', attestation: { mechanism: 'x509' } });
     expect(onlyTrace(bad.info)).toMatchObject({ reason: 'untrustedChain' });
     expect(onlyTrace(unknown.info)).toMatchObject({ reason: 'unknownEnrollment' });
