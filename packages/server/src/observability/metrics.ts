@@ -9,18 +9,32 @@ export type ConnectionProtocol = Transport;
 
 type Child<T> = { inc(value?: number): void } & T;
 
-/** Children of one metric by their label values, resolved once and reused on the hot path. */
+/**
+ * Children of one metric by their label values, resolved once and reused on the hot path: a tree
+ * of maps, one level per label, so a lookup allocates no key.
+ */
 class Children<C> {
-  private readonly cache = new Map<string, C>();
+  private readonly root = new Map<string, unknown>();
 
   constructor(private readonly make: (...values: string[]) => C) {}
 
   get(...values: string[]): C {
-    const key = values.join('\u0000');
-    let child = this.cache.get(key);
-    if (!child) {
+    let level = this.root;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = values[i] as string;
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const leaf = values[last] as string;
+    let child = level.get(leaf) as C | undefined;
+    if (child === undefined) {
       child = this.make(...values);
-      this.cache.set(key, child);
+      level.set(leaf, child);
     }
     return child;
   }
