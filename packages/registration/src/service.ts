@@ -140,13 +140,22 @@ export class DpsRegistrationService implements RegistrationService {
    */
   readonly tpm: TpmChallengeIssuer = {
     challenge: async ({ idScope, registrationId, endorsementKey, storageRootKey }) => {
-      const instance = this.instance(idScope);
-      assertRegistrationId(registrationId);
-      const blob = await issueTpmChallenge(
-        { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(this.now()), ...this.tpmTtls() },
-        { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
-      );
-      return Buffer.from(blob, 'base64');
+      const started: Started = { kind: 'register', transport: 'amqp', at: performance.now() };
+      try {
+        const instance = this.instance(idScope);
+        assertRegistrationId(registrationId);
+        const blob = await issueTpmChallenge(
+          { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(this.now()), ...this.tpmTtls() },
+          { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
+        );
+        return Buffer.from(blob, 'base64');
+      } catch (error) {
+        // Refused in the SASL exchange (an unknown EK): traced like any refusal (the SASL layer does
+        // not say whether it runs over TLS or WebSockets, so `amqp`).
+        const proof = { kind: 'tpm' as const, endorsementKey: endorsementKey.toString('base64') };
+        await this.refused({ idScope, registrationId, proof, transport: 'amqp' }, started, error, toDpsError(error).errorCode);
+        throw error;
+      }
     },
   };
 

@@ -203,6 +203,13 @@ describe('refusals: which check failed, never told to the device', () => {
     expect(stored?.reason).toBe('tpmChallengeFailed');
   });
 
+  test('TPM over AMQP SASL: a challenge asked for an endorsement key no enrollment holds', async () => {
+    lines.length = 0;
+    const ek = Buffer.from(readFileSync(join(__dirname, '../../../attestation/test/tpm/fixtures/ek.tpm2b.hex'), 'utf8').trim(), 'hex');
+    await expect(service().tpm.challenge({ idScope, registrationId: 'tpm-nobody', endorsementKey: ek, storageRootKey: ek })).rejects.toMatchObject({ errorCode: 401000 });
+    expect(onlyTrace(lines.filter((line) => line.level === 'info'))).toMatchObject({ outcome: 'refused', reason: 'unknownEnrollment', transport: 'amqp' });
+  });
+
   test('throttled: counted and logged, not stored', async () => {
     const key = await enroll('busy-1');
     const throttled = { ...instance, quotas: { registrationsPerSecond: 1 } };
