@@ -419,11 +419,32 @@ export class DpsRegistrationService implements RegistrationService {
     this.logger.info(fields, `registration ${trace.outcome}`);
     this.metrics?.outcome(trace);
     this.metrics?.phase(trace.transport, 'total', trace.durationMs / 1000);
-    if (trace.reason && trace.outcome === 'refused' && UNSTORED_REFUSALS.has(trace.reason)) return;
-    const ttlSeconds = trace.outcome === 'refused' ? (this.options.refusalTraceTtlSeconds ?? 3600) : (this.options.traceTtlSeconds ?? 7 * 86400);
-    await registrationTraces(this.options.store, trace.idScope)
-      .put(trace.registrationId.toLowerCase(), trace, { ttlSeconds })
-      .catch((error: unknown) => this.logger.debug({ registrationId: trace.registrationId, err: String(error) }, 'could not store a registration trace'));
+    if (trace.outcome === 'refused' && (trace.request !== 'register' || (trace.reason && UNSTORED_REFUSALS.has(trace.reason)))) return;
+    await this.storeTrace(trace).catch((error: unknown) =>
+      this.logger.debug({ registrationId: trace.registrationId, err: String(error) }, 'could not store a registration trace'),
+    );
+  }
+
+  /**
+   * Keeps the last outcome per registration id. A refused register (anyone may send one for any id)
+   * keeps the outcome it replaces as `previous`, for as long as that one would have been kept.
+   */
+  private async storeTrace(trace: RegistrationTrace): Promise<void> {
+    const traces = registrationTraces(this.options.store, trace.idScope);
+    const id = trace.registrationId.toLowerCase();
+    const keep = this.options.traceTtlSeconds ?? 7 * 86400;
+    if (trace.outcome !== 'refused') {
+      await traces.put(id, trace, { ttlSeconds: keep });
+      return;
+    }
+    const existing = (await traces.get(id))?.value;
+    const replaced = existing && existing.outcome !== 'refused' ? existing : existing?.previous;
+    if (!replaced) {
+      await traces.put(id, trace, { ttlSeconds: this.options.refusalTraceTtlSeconds ?? 3600 });
+      return;
+    }
+    const { previous: _older, ...previous } = replaced;
+    await traces.put(id, { ...trace, previous }, { ttlSeconds: keep });
   }
 
   private assigning(record: OperationRecord): RegistrationOutcome {

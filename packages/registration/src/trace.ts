@@ -45,6 +45,8 @@ export interface RegistrationTrace {
   assignedHub?: string;
   deviceId?: string;
   durationMs: number;
+  /** Stored refusals only: the assignment (or failure) this refusal replaced as the last outcome. */
+  previous?: RegistrationTrace;
 }
 
 /** Where outcomes are counted (the server's Prometheus metrics); every method must be cheap and never throw. */

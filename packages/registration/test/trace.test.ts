@@ -261,6 +261,17 @@ describe('assignments: the policy, the candidates, the chosen hub and why', () =
     const again = await register('hash-1', sas('hash-1', key));
     expect(assignment(onlyTrace(again.info))?.reprovision).toMatchObject({ action: 'keep' });
     expect(assignment(again.stored)?.reprovision.action).toBe('keep');
+
+    // A refused poll is logged, not stored; a refused register keeps the assignment it replaces.
+    await expect(
+      service().operationStatus({ idScope, registrationId: 'hash-1', operationId: 'no-such-operation', proof: sas('hash-1', key), transport: 'https' }),
+    ).rejects.toMatchObject({ errorCode: 404204 });
+    expect((await registrationTraces(store, idScope).get('hash-1'))?.value.outcome).toBe('assigned');
+    const refused = await register('hash-1', sas('hash-1', generateSymmetricKey()));
+    expect(refused.stored).toMatchObject({ outcome: 'refused', reason: 'wrongKey', previous: { outcome: 'assigned', assignedHub: again.stored?.assignedHub } });
+    const twice = await register('hash-1', sas('hash-1', generateSymmetricKey()));
+    expect(twice.stored?.previous).toMatchObject({ outcome: 'assigned' });
+    expect(twice.stored?.previous?.previous).toBeUndefined();
   });
 
   test('static', async () => {
