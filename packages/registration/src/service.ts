@@ -411,6 +411,15 @@ export class DpsRegistrationService implements RegistrationService {
    * finds its trace.
    */
   private async trace(trace: RegistrationTrace): Promise<void> {
+    // Observing an outcome must never change it (an assignment made is never reported failed).
+    try {
+      await this.record(trace);
+    } catch (error) {
+      this.logger.error({ registrationId: trace.registrationId, err: String(error) }, 'could not trace a registration outcome');
+    }
+  }
+
+  private async record(trace: RegistrationTrace): Promise<void> {
     const { time: _time, ...fields } = trace;
     if (trace.outcome === 'refused' && trace.reason === 'tpmChallengeIssued') {
       this.logger.debug(fields, 'TPM challenge issued');
