@@ -21,6 +21,8 @@ export interface Endpoints {
   amqp: string | null;
   https: string;
   hubs: string[];
+  /** The metrics port (`/metrics`, `/healthz`, `/readyz`), when one is configured. */
+  metrics?: string | null;
 }
 
 export interface InstanceConnection {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
@@ -12,6 +13,7 @@ import { webhookPolicy, type ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
 import type { Listener } from './lifecycle';
+import type { ServerMetrics } from './observability/metrics';
 import { registrationTiming, webhookTiming, type Clock, type ServerTimeouts } from './timing';
 
 export interface DevicePlaneOptions {
@@ -25,6 +27,8 @@ export interface DevicePlaneOptions {
   /** Default Date.now. */
   clock?: Clock;
   timeouts?: ServerTimeouts;
+  /** Counts registrations, connections, store and webhook latency. */
+  metrics?: ServerMetrics;
 }
 
 /**
@@ -47,7 +51,7 @@ export interface DevicePlane {
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
-  const { config, store, registry, tls, logger, hubs: directory, timeouts = {} } = options;
+  const { config, store, registry, tls, logger, hubs: directory, timeouts = {}, metrics } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
   // Lowest-latency allocation reads the configured network and latency maps; custom allocation
@@ -59,12 +63,13 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     ...webhookPolicy(config),
   });
   const registration = new DpsRegistrationService({
-    store,
+    store: metrics ? metrics.timedStore(store) : store,
     instances: registry.instances,
     hubs: directory,
     logger,
     latency,
-    webhook,
+    webhook: metrics ? metrics.timedWebhook(webhook) : webhook,
+    ...(metrics ? { metrics } : {}),
     ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
   const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
@@ -77,16 +82,22 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {
-      mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),
-      AMQPWSB10: (ws, req) => amqp.handleWebSocket(ws, req),
+      mqtt: (ws, req) => {
+        metrics?.connection('mqtt-ws', ws);
+        mqtt.handleWebSocket(ws, req);
+      },
+      AMQPWSB10: (ws, req) => {
+        metrics?.connection('amqp-ws', ws);
+        amqp.handleWebSocket(ws, req);
+      },
     },
     { logger: deviceLog },
   );
 
   const limits = connectionLimitsOf(config);
   const listeners = [
-    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits),
-    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits),
+    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits, metrics),
+    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits, metrics),
   ];
 
   return {
@@ -114,16 +125,18 @@ interface FrontEnd {
     port: number;
     tls: { cert: string; key: string };
     connectionLimits: ConnectionLimitsOptions;
+    onSocket?: (socket: Socket) => void;
   }): Promise<{ port: number; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
 function frontEndListener(
-  name: string,
+  name: 'mqtt' | 'amqp',
   port: number,
   frontEnd: FrontEnd,
   tls: { cert: string; key: string },
   connectionLimits: ConnectionLimitsOptions,
+  metrics?: ServerMetrics,
 ): Listener & { close(): Promise<void> } {
   let listening: { port: number; close(): Promise<void> } | undefined;
   let closed: Promise<void> | undefined;
@@ -131,7 +144,8 @@ function frontEndListener(
   return {
     name,
     start: async () => {
-      listening = await frontEnd.listen({ port, tls, connectionLimits });
+      const onSocket = metrics ? { onSocket: (socket: Socket) => metrics.connection(name, socket) } : {};
+      listening = await frontEnd.listen({ port, tls, connectionLimits, ...onSocket });
       return listening.port;
     },
     stop: async () => {

@@ -13,6 +13,8 @@ import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
+import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
+import { ServerMetrics } from './observability/metrics';
 import { ensureDevPki } from './pki/dev-pki';
 import type { Clock, ServerTimeouts } from './timing';
 
@@ -49,6 +51,11 @@ export interface RunningServer {
   readonly hubs: ReadonlyMap<string, BuiltInHub>;
   /** Runs the built-in hubs and hub connectors; `sync` follows instance changes. */
   readonly hubManager: HubManager;
+  /** Prometheus metrics of this server (served on the metrics port when one is configured). */
+  readonly metrics: ServerMetrics;
+  /** What `/readyz` answers; `setDraining(true)` makes it unready (graceful drain). */
+  readonly readiness: Readiness;
+  setDraining(draining: boolean): void;
   /** Closes the listeners, then the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -62,7 +69,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   // Programmatic options get the same checks as a config file.
   validateConfigFile(stripUndefined(layer), 'createServer options');
   const config = withDefaults([layer], process.cwd(), configFile);
-  const logger = givenLogger ?? createLogger();
+  const logger = givenLogger ?? createLogger(config.logLevel ? { level: config.logLevel } : {});
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
   const pki = ensureDevPki(config.dataDir, config.host);
@@ -76,6 +83,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     ...(clock ? { now: () => clock.now() } : {}),
   });
   lifecycle.onStop(() => store.close());
+  const metrics = new ServerMetrics();
+  const readiness = createReadiness({ store, ...(timeouts.readinessStoreTimeoutMs !== undefined ? { storeTimeoutMs: timeouts.readinessStoreTimeoutMs } : {}) });
   try {
     const registry = createInstanceRegistry(store, await bootstrapInstances(store, config, serviceLog), {
       logger: serviceLog,
@@ -101,7 +110,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // The one HTTPS listener serves the admin API, the service API, the device API and
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
-    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, ...(clock ? { clock } : {}) });
+    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, metrics, ...(clock ? { clock } : {}) });
     lifecycle.onStop(() => devices.close());
     let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
@@ -112,6 +121,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const publishConnection = (): void => {
       const at = (port: number | undefined): string | null => (port === undefined ? null : `${config.host}:${port}`);
       endpoints = { mqtt: at(ports.mqtt), amqp: at(ports.amqp), https: `${config.host}:${ports.https}`, hubs: hubManager.hostNames() };
+      if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${metricsHost(config.metrics.bind, config.host)}:${ports.metrics}`;
       const next = { ...connectionInfo(registry.instances(), endpoints, pki.caFile, hubManager.connectionStrings()), adminConnectionString: adminString };
       const text = JSON.stringify(next);
       if (text === written) return;
@@ -128,22 +138,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publishConnection();
       return result;
     };
-    lifecycle.add(
-      createHttpsListener({
-        port: config.ports.https,
-        ...tls,
-        routes: [
-          createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
-          createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
-          ...devices.routes,
-        ],
-        upgrade: devices.upgrade,
-        ...config.http,
-        logger: logger.child({ category: 'DeviceOperations' }),
-        connectionLimits,
-      }),
-    );
+    const httpsListener = createHttpsListener({
+      port: config.ports.https,
+      ...tls,
+      routes: [
+        healthRoute(readiness),
+        createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
+        createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
+        ...devices.routes,
+      ],
+      upgrade: devices.upgrade,
+      ...config.http,
+      logger: logger.child({ category: 'DeviceOperations' }),
+      connectionLimits,
+    });
+    metrics.trackServer('https', httpsListener.server);
+    lifecycle.add(httpsListener);
     for (const listener of devices.listeners) lifecycle.add(listener);
+    if (config.metrics) lifecycle.add(createMetricsListener({ port: config.metrics.port, bind: config.metrics.bind ?? '127.0.0.1', metrics, readiness }));
 
     ports = await lifecycle.start();
     // The hubs start after the front-ends, as before; a built-in hub that cannot listen fails the
@@ -169,6 +181,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       if (!connection) throw new Error('connection.json has not been written');
       return connection;
     };
+    readiness.setListening(true);
     serviceLog.info(
       {
         endpoints,
@@ -193,12 +206,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       caFile: pki.caFile,
       hubs: hubManager.hubs,
       hubManager,
-      stop: () => lifecycle.stop(),
+      metrics,
+      readiness,
+      setDraining: (draining) => readiness.setDraining(draining),
+      stop: () => {
+        readiness.setListening(false);
+        return lifecycle.stop();
+      },
     };
   } catch (error) {
     await lifecycle.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** Where a scraper reaches the metrics port: the bound address, or `--host` when every interface is bound. */
+function metricsHost(bind: string | undefined, host: string): string {
+  if (bind === '0.0.0.0' || bind === '::') return host;
+  return bind?.includes(':') ? `[${bind}]` : (bind ?? '127.0.0.1');
 }
 
 function stripUndefined(value: object): Record<string, unknown> {

@@ -2,8 +2,20 @@ import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Limits, type Ports, type ServerConfig, type WebhookConfig } from './types';
-import { parseBoolean, parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_METRICS_BIND,
+  DEFAULT_PORTS,
+  type ConfigLayer,
+  type HttpConfig,
+  type Limits,
+  type MetricsConfig,
+  type Ports,
+  type ServerConfig,
+  type WebhookConfig,
+} from './types';
+import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -56,6 +68,11 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (allowHttpWebhooks !== undefined) config.allowHttpWebhooks = allowHttpWebhooks;
   const allowLinkLocalWebhooks = first('allowLinkLocalWebhooks');
   if (allowLinkLocalWebhooks !== undefined) config.allowLinkLocalWebhooks = allowLinkLocalWebhooks;
+  const metricsPort = layers.find((layer) => layer.metrics?.port !== undefined)?.metrics?.port;
+  const metricsBind = layers.find((layer) => layer.metrics?.bind !== undefined)?.metrics?.bind;
+  if (metricsPort !== undefined) config.metrics = { port: metricsPort, bind: metricsBind ?? DEFAULT_METRICS_BIND };
+  const logLevel = first('logLevel');
+  if (logLevel) config.logLevel = logLevel;
   return config;
 }
 
@@ -80,6 +97,7 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   const http: HttpConfig = {};
   const webhook: WebhookConfig = {};
   const limits: Partial<Limits> = {};
+  const metrics: Partial<MetricsConfig> = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -137,11 +155,21 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'allow-link-local-webhooks':
         layer.allowLinkLocalWebhooks = parseBoolean(value, from);
         break;
+      case 'metrics-port':
+        metrics.port = parsePort(value, from);
+        break;
+      case 'metrics-bind':
+        metrics.bind = parseBindAddress(value, from);
+        break;
+      case 'log-level':
+        layer.logLevel = parseLogLevel(value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
   if (Object.keys(http).length) layer.http = http;
   if (Object.keys(webhook).length) layer.webhook = webhook;
   if (Object.keys(limits).length) layer.limits = limits;
+  if (Object.keys(metrics).length) layer.metrics = metrics;
   return layer;
 }

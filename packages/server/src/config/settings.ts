@@ -27,6 +27,9 @@ export const START_SETTINGS = [
     flag: 'allow-link-local-webhooks', env: 'OPENDPS_ALLOW_LINK_LOCAL_WEBHOOKS', key: 'allowLinkLocalWebhooks', value: 'true|false',
     help: 'custom allocation webhooks may reach link-local and cloud metadata addresses (default false)',
   },
+  { flag: 'metrics-port', env: 'OPENDPS_METRICS_PORT', key: 'metrics.port', value: 'PORT', help: 'Prometheus /metrics, /healthz and /readyz on this port (default: not served)' },
+  { flag: 'metrics-bind', env: 'OPENDPS_METRICS_BIND', key: 'metrics.bind', value: 'ADDRESS', help: 'address the metrics port binds (default 127.0.0.1)' },
+  { flag: 'log-level', env: 'OPENDPS_LOG_LEVEL', key: 'logLevel', value: 'LEVEL', help: 'trace, debug, info, warn, error, fatal or silent (default info)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

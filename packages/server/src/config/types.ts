@@ -1,4 +1,5 @@
 import type { HttpTimeouts } from '@opendps/model';
+import type { LogLevel } from '../logger';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
@@ -88,6 +89,18 @@ export interface ServerConfig {
   allowHttpWebhooks?: boolean;
   /** Webhooks may reach link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses. Default false. */
   allowLinkLocalWebhooks?: boolean;
+  /** The Prometheus `/metrics` (and `/healthz`, `/readyz`) listener; absent: not started. */
+  metrics?: MetricsConfig;
+  /** pino level (docs/config.md); default `info`. */
+  logLevel?: LogLevel;
+}
+
+/** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
+export interface MetricsConfig {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default 127.0.0.1: metrics and health are for the local scraper and load balancer probe. */
+  bind?: string;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -108,8 +121,11 @@ export interface ConfigLayer {
   limits?: Partial<Limits>;
   allowHttpWebhooks?: boolean;
   allowLinkLocalWebhooks?: boolean;
+  metrics?: Partial<MetricsConfig>;
+  logLevel?: LogLevel;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_DATA_DIR = './.opendps';
+export const DEFAULT_METRICS_BIND = '127.0.0.1';
