@@ -4,7 +4,7 @@ import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
-import { createDpsMqttFrontEnd } from '@opendps/mqtt';
+import { createDpsMqttFrontEnd, type ConnectRouter } from '@opendps/mqtt';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import type { ServerConfig } from './config';
@@ -21,6 +21,8 @@ export interface DevicePlaneOptions {
   logger: Logger;
   /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
   hubs: HubDirectory;
+  /** Hands MQTT connections whose CONNECT names a built-in hub to that hub (hubs/device-listener-routes.ts). */
+  hubConnections?: ConnectRouter;
   /** Default Date.now. */
   clock?: Clock;
   timeouts?: ServerTimeouts;
@@ -66,7 +68,8 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
   const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
-  const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog, ...connect });
+  const route = options.hubConnections ? { route: options.hubConnections } : {};
+  const mqtt = createDpsMqttFrontEnd({ registration, logger: deviceLog, ...connect, ...route });
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {

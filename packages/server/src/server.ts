@@ -8,7 +8,7 @@ import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admi
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { createDevicePlane } from './device-plane';
-import { HubManager } from './hubs';
+import { HubManager, hubConnectRouter, hubRestRoute } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
@@ -86,8 +86,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    let ports: Record<string, number> = {};
     const hubManager = new HubManager({
       host: config.host,
+      // Hubs without a port of their own are served on the device listeners and named after their ports.
+      devicePorts: () => (ports.https === undefined ? undefined : { mqtt: ports.mqtt ?? ports.https, https: ports.https }),
       tls,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
@@ -99,9 +102,18 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // The one HTTPS listener serves the admin API, the service API, the device API and
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
-    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, ...(clock ? { clock } : {}) });
+    const devices = createDevicePlane({
+      config,
+      store,
+      registry,
+      tls,
+      logger,
+      hubs: hubManager,
+      hubConnections: hubConnectRouter(hubManager),
+      timeouts,
+      ...(clock ? { clock } : {}),
+    });
     lifecycle.onStop(() => devices.close());
-    let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
     let connection: (ConnectionInfo & { adminConnectionString: string }) | undefined;
     let written = '';
@@ -131,6 +143,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         port: config.ports.https,
         ...tls,
         routes: [
+          hubRestRoute(hubManager),
           createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
           createServiceApi({ store, instances: registry.instances, logger }),
           ...devices.routes,

@@ -48,7 +48,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const pathname = pathOf(req.url);
-    const route = options.routes.find((candidate) => candidate.matches(pathname));
+    const route = options.routes.find((candidate) => candidate.matches(pathname, req));
     try {
       if (!route) throw Errors.notFound(`No resource at ${req.method ?? 'GET'} ${pathname}.`);
       await route.handle(req, res);

@@ -6,8 +6,13 @@ import type { Store } from '@opendps/store';
 import { instanceCollection } from '../instances';
 
 export interface HubManagerOptions {
-  /** `--host`: built-in hubs are `host:port`. */
+  /** `--host`: the host of built-in hubs that name none of their own (docs/architecture.md "Hub addresses"). */
   host: string;
+  /**
+   * The ports of the device listeners (MQTT, HTTPS) once they listen: hubs without a port of their
+   * own are served there and named after them. Undefined before the listeners started.
+   */
+  devicePorts?: () => { mqtt: number; https: number } | undefined;
   tls: { cert: string; key: string };
   store: Store;
   logger: Logger;
@@ -63,7 +68,17 @@ export class HubManager implements HubDirectory {
     return new Map([...this.builtIn].map(([name, hub]) => [name, hub.connectionString]));
   }
 
-  /** `host:port` of every running built-in hub (connection.json `endpoints.hubs`). */
+  /**
+   * The running hub served on the device listeners under this host name (a port, if any, is
+   * ignored: clients put the listener's port in it or not); host names compare case-insensitively.
+   */
+  onDeviceListeners(hostName: string): BuiltInHub | undefined {
+    const host = bareHost(hostName).toLowerCase();
+    for (const hub of this.builtIn.values()) if (hub.onDeviceListeners && hub.host.toLowerCase() === host) return hub;
+    return undefined;
+  }
+
+  /** The host name of every running built-in hub (connection.json `endpoints.hubs`). */
   hostNames(): string[] {
     return [...this.builtIn.values()].map((hub) => hub.hostName);
   }
@@ -144,10 +159,19 @@ export class HubManager implements HubDirectory {
 
     for (const [key, linked] of wantedBuiltIn) {
       if (this.builtIn.has(key) || !linked.builtin) continue;
+      const host = linked.builtin.hostName ?? this.options.host;
+      const port = linked.builtin.port;
+      const devicePorts = port === undefined ? this.options.devicePorts?.() : undefined;
+      if (port === undefined && (!devicePorts || this.onDeviceListeners(host))) {
+        const reason = devicePorts ? `the host name '${host}' is taken by another hub` : 'the device listeners are not running';
+        this.options.logger.error({ hub: linked.name, host }, `could not start a built-in hub: ${reason}`);
+        result.failed.push({ name: linked.name, kind: 'builtin', error: Errors.conflict(`Hub '${linked.name}': ${reason}.`) });
+        continue;
+      }
       const hub = new BuiltInHub({
         name: linked.name,
-        host: this.options.host,
-        port: linked.builtin.port,
+        host,
+        ...(port !== undefined ? { port } : devicePorts ? { sharedPorts: devicePorts } : {}),
         tls: this.options.tls,
         store: this.options.store,
         logger: this.options.logger.child({ hub: linked.name }),
@@ -179,4 +203,12 @@ export class HubManager implements HubDirectory {
     }
     return result;
   }
+}
+
+/** `host` of `host`, `host:port` or `[v6]:port`. */
+export function bareHost(hostName: string): string {
+  const trimmed = hostName.trim();
+  if (trimmed.startsWith('[')) return trimmed.slice(0, trimmed.indexOf(']') + 1) || trimmed;
+  const colon = trimmed.indexOf(':');
+  return colon === -1 ? trimmed : trimmed.slice(0, colon);
 }
