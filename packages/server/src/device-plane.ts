@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
@@ -17,7 +18,8 @@ export interface DevicePlaneOptions {
   config: ServerConfig;
   store: Store;
   registry: InstanceRegistry;
-  tls: { cert: string; key: string };
+  /** The device listeners' TLS: certificate and key, and any other server option (e.g. `SNICallback`). */
+  tls: { cert: string; key: string } & Pick<TlsOptions, 'SNICallback'>;
   logger: Logger;
   /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
   hubs: HubDirectory;

@@ -14,6 +14,7 @@ import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
 import { ensureDevPki } from './pki/dev-pki';
+import { hubSniCallback } from './pki/hub-certificates';
 import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
@@ -86,6 +87,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    // The device listeners also answer to the host names of the hubs they serve.
+    const deviceTls = {
+      ...tls,
+      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name) => hubManager.onDeviceListeners(name) !== undefined }),
+    };
     let ports: Record<string, number> = {};
     const hubManager = new HubManager({
       host: config.host,
@@ -106,7 +112,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       config,
       store,
       registry,
-      tls,
+      tls: deviceTls,
       logger,
       hubs: hubManager,
       hubConnections: hubConnectRouter(hubManager),
@@ -141,7 +147,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     lifecycle.add(
       createHttpsListener({
         port: config.ports.https,
-        ...tls,
+        ...deviceTls,
         routes: [
           hubRestRoute(hubManager),
           createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { Errors, httpServerTimeouts, toDpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import type { Listener } from '../lifecycle';
 import { sendDpsError } from './dps-error-response';
@@ -14,6 +15,8 @@ export interface HttpsListenerOptions extends HttpTimeouts {
   bindAddress?: string;
   key: string;
   cert: string;
+  /** Certificates by TLS server name (the hubs served here); default: `cert` for every name. */
+  SNICallback?: TlsOptions['SNICallback'];
   routes: readonly Route[];
   /** A client that has not finished its TLS handshake by then is dropped (default 10 s). */
   handshakeTimeoutMs?: number;
@@ -32,6 +35,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
     {
       key: options.key,
       cert: options.cert,
+      ...(options.SNICallback ? { SNICallback: options.SNICallback } : {}),
       requestCert: true,
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
