@@ -13,15 +13,15 @@ const MAX_PEEKED_CONNECT_BYTES = 16 * 1024;
  * Reads a stream until its first MQTT packet is complete, puts every byte back and calls `done`
  * with the CONNECT's client id and username (undefined when the first packet is not a CONNECT this
  * parser reads, or is too large). The bytes are read in paused mode and unshifted, so whoever
- * takes the stream next parses it from its first byte. A stream that closes or stays silent for
- * `timeoutMs` is destroyed and `done` is not called.
+ * takes the stream next parses it from its first byte. A stream that ends, fails or stays silent
+ * for `timeoutMs` is destroyed and `done` is not called.
  */
 export function peekConnect(stream: Duplex, timeoutMs: number, done: (connect: ConnectSummary | undefined) => void): void {
   const chunks: Buffer[] = [];
   let buffered = 0;
   const timer = setTimeout(() => {
     cleanup();
-    stream.destroy(new Error('connect did not arrive in time'));
+    stream.destroy();
   }, timeoutMs);
 
   const finish = (connect: ConnectSummary | undefined): void => {
@@ -41,6 +41,7 @@ export function peekConnect(stream: Duplex, timeoutMs: number, done: (connect: C
     if (outcome === 'more' && buffered < MAX_PEEKED_CONNECT_BYTES) return;
     finish(outcome === 'more' ? undefined : outcome);
   };
+  // Until someone takes the stream, its errors (a reset, a failed TLS read) end it here.
   const onGone = (): void => {
     cleanup();
     stream.destroy();
@@ -50,10 +51,12 @@ export function peekConnect(stream: Duplex, timeoutMs: number, done: (connect: C
     stream.off('readable', onReadable);
     stream.off('close', onGone);
     stream.off('end', onGone);
+    stream.off('error', onGone);
   }
   stream.on('readable', onReadable);
   stream.once('close', onGone);
   stream.once('end', onGone);
+  stream.once('error', onGone);
 }
 
 /**
