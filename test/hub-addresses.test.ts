@@ -19,7 +19,7 @@ const key = generateSymmetricKey();
 
 beforeAll(async () => {
   // No hub port: the default hub is served on the device listeners.
-  dps = await startOpenDps({ ports: { hub: undefined as unknown as number } });
+  dps = await startOpenDps({ hubOnDeviceListeners: true });
   endpoints = { mqttPort: portOf(dps.connection.endpoints.mqtt), httpsPort: portOf(dps.connection.endpoints.https), ca: dps.ca };
   const service = serviceClient(dps.connection.serviceConnectionString, dps.connection.endpoints.https, dps.ca);
   for (const registrationId of ['shared-1', 'shared-2']) {
