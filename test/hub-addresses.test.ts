@@ -202,7 +202,7 @@ describe('the hub REST API on the HTTPS listener', () => {
 
 describe('dotted host names', () => {
   it('links hub-2.localhost on the device listeners; a device assigned there reaches it by the username host and SNI', async () => {
-    const admin = Object.fromEntries(dps.connection.adminConnectionString.split(';').map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]));
+    const admin = Object.fromEntries(dps.server.connection.adminConnectionString.split(';').map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]));
     const authorization = createSasToken({ resource: admin.HostName ?? '', key: admin.SharedAccessKey ?? '', keyName: admin.SharedAccessKeyName ?? '', expiry: Math.floor(Date.now() / 1000) + 600 });
     const linked = await rawHttps({
       port: endpoints.httpsPort,

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { createServer, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
 import { Errors, silentLogger, toDpsError, type HttpTimeouts, type Logger, type TwinCollection } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import { loadAedes, type Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from './aedes';
@@ -41,7 +41,7 @@ export interface BuiltInHubOptions {
    */
   sharedPorts?: { mqtt: number; https: number };
   /** Server certificate (PEM, chain allowed) and key; `ca` is only used to send the chain. */
-  tls: { cert: string; key: string; ca?: string };
+  tls: { cert: string; key: string; ca?: string } & Pick<TlsOptions, 'SNICallback'>;
   store: Store;
   logger?: Logger;
   /** Address to bind (default: all interfaces). */
@@ -189,9 +189,9 @@ export class BuiltInHub implements HubConnector {
       return;
     }
 
-    const { cert, key, ca } = this.options.tls;
+    const { cert, key, ca, SNICallback } = this.options.tls;
     const server = createServer(
-      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
+      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, ...(SNICallback ? { SNICallback } : {}), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
       (socket) => this.dispatch(socket),
     );
     // Node reports a failed or timed-out handshake but leaves the socket open: close it.

@@ -87,17 +87,17 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
-    // The device listeners also answer to the host names of the hubs they serve.
+    // Every listener also answers to the host names of the built-in hubs.
     const deviceTls = {
       ...tls,
-      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name) => hubManager.onDeviceListeners(name) !== undefined }),
+      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name): boolean => hubManager.withHost(name) !== undefined }),
     };
     let ports: Record<string, number> = {};
     const hubManager = new HubManager({
       host: config.host,
       // Hubs without a port of their own are served on the device listeners and named after their ports.
       devicePorts: () => (ports.https === undefined ? undefined : { mqtt: ports.mqtt ?? ports.https, https: ports.https }),
-      tls,
+      tls: deviceTls,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,

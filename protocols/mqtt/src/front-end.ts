@@ -65,6 +65,9 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
 
   function serveDps(stream: Duplex, context: ConnectionContext): void {
     const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
+    // Bytes already read (a peeked CONNECT) reach the guard before the broker listens: its refusal
+    // must not be an unhandled 'error'.
+    guarded.on('error', (error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed by the size guard'));
     // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
     const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
     brokerReady.then(
