@@ -13,6 +13,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const path = require('node:path');
+const { setTimeout, clearTimeout } = require('node:timers');
 
 async function devices(input) {
   const { ProvisioningServiceClient } = require('azure-iot-provisioning-service');
@@ -102,7 +103,7 @@ async function driver(cli) {
       serviceConnectionString: connection.serviceConnectionString,
       hubConnectionStrings: Object.fromEntries(instance.linkedHubs.map((hub) => [hub.name, hub.connectionString])),
     };
-    const run = execFileSync(process.execPath, [__filename, '--devices', JSON.stringify(input)], {
+    const run = execFileSync(process.execPath, [path.join(__dirname, 'hub-hosts-netns.js'), '--devices', JSON.stringify(input)], {
       cwd: path.join(__dirname, '..'),
       env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: connection.caFile },
       timeout: 60_000,
