@@ -66,7 +66,8 @@ interface Session {
 
 /**
  * The built-in IoT hub: a device registry with twins in the state store, and the IoT Hub device
- * MQTT protocol over TLS (device-protocols.md §8) on its own port, served by aedes. Business rules
+ * MQTT protocol (docs/device-wire.md §8) served by aedes, over TLS on its own port or on streams the
+ * server's device listeners hand over (`accept`, `handleRest`). Business rules
  * are aedes hooks: `authenticate` (SAS or X.509 thumbprint), `authorizePublish` (the device's own
  * topics; twin requests are answered here), `authorizeSubscribe`, and `authorizeForward`, which
  * never lets one device's publish reach another device.
