@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
-import { createDpsMqttFrontEnd } from '@opendps/mqtt';
+import { createDpsMqttFrontEnd, type ConnectRouter } from '@opendps/mqtt';
 import type { ConnectionLimitsOptions } from '@opendps/protocol-base';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
@@ -20,10 +21,13 @@ export interface DevicePlaneOptions {
   config: ServerConfig;
   store: Store;
   registry: InstanceRegistry;
-  tls: { cert: string; key: string };
+  /** The device listeners' TLS: certificate and key, and any other server option (e.g. `SNICallback`). */
+  tls: { cert: string; key: string } & Pick<TlsOptions, 'SNICallback'>;
   logger: Logger;
   /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
   hubs: HubDirectory;
+  /** Hands MQTT connections whose CONNECT names a built-in hub to that hub (hubs/device-listener-routes.ts). */
+  hubConnections?: ConnectRouter;
   /** Default Date.now. */
   clock?: Clock;
   timeouts?: ServerTimeouts;
@@ -77,6 +81,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     registration,
     logger: deviceLog,
     ...connect,
+    ...(options.hubConnections ? { route: options.hubConnections } : {}),
     ...(config.limits?.mqttRequestTimeoutMs ? { requestTimeoutMs: config.limits.mqttRequestTimeoutMs } : {}),
   });
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });

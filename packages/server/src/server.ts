@@ -8,7 +8,7 @@ import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admi
 import { validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
-import { HubManager } from './hubs';
+import { HubManager, hubConnectRouter, hubRestRoute } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
@@ -16,6 +16,7 @@ import { createLogger } from './logger';
 import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
 import { ServerMetrics } from './observability/metrics';
 import { ensureDevPki } from './pki/dev-pki';
+import { hubSniCallback } from './pki/hub-certificates';
 import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
@@ -96,9 +97,17 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
     const connectionLimits = connectionLimitsOf(config);
+    // Every listener also answers to the host names of the built-in hubs.
+    const deviceTls = {
+      ...tls,
+      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name): boolean => hubManager.withHost(name) !== undefined }),
+    };
+    let ports: Record<string, number> = {};
     const hubManager = new HubManager({
       host: config.host,
-      tls,
+      // Hubs without a port of their own are served on the device listeners and named after their ports.
+      devicePorts: () => (ports.https === undefined ? undefined : { mqtt: ports.mqtt ?? ports.https, https: ports.https }),
+      tls: deviceTls,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,
@@ -110,9 +119,19 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // The one HTTPS listener serves the admin API, the service API, the device API and
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
-    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, metrics, ...(clock ? { clock } : {}) });
+    const devices = createDevicePlane({
+      config,
+      store,
+      registry,
+      tls: deviceTls,
+      logger,
+      hubs: hubManager,
+      hubConnections: hubConnectRouter(hubManager),
+      timeouts,
+      metrics,
+      ...(clock ? { clock } : {}),
+    });
     lifecycle.onStop(() => devices.close());
-    let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
     let connection: (ConnectionInfo & { adminConnectionString: string }) | undefined;
     let written = '';
@@ -140,9 +159,10 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     };
     const httpsListener = createHttpsListener({
       port: config.ports.https,
-      ...tls,
+      ...deviceTls,
       routes: [
         healthRoute(readiness),
+        hubRestRoute(hubManager),
         createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
         createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
         ...devices.routes,

@@ -305,7 +305,7 @@ export function createAdminApi(options: AdminApiOptions): Route {
       name: hub.name,
       hostName: hub.hostName,
       kind: hub.connectionString ? 'connectionString' : 'builtin',
-      ...(hub.builtin ? { builtin: { port: hub.builtin.port }, listening: builtIn !== undefined } : {}),
+      ...(hub.builtin ? { builtin: { ...hub.builtin }, listening: builtIn !== undefined } : {}),
       connectionString: hub.connectionString ?? builtIn?.connectionString,
       allocationWeight: hub.allocationWeight,
       applyAllocationPolicy: hub.applyAllocationPolicy,
@@ -328,7 +328,7 @@ function toLinkedHub(name: string, link: HubLink, previous: LinkedHub | undefine
     hostName = previous?.builtin && previous.hostName ? previous.hostName : '';
   }
   const hub: LinkedHub = { name, hostName, allocationWeight: link.allocationWeight, applyAllocationPolicy: link.applyAllocationPolicy };
-  if (link.builtin) hub.builtin = { port: link.builtin.port };
+  if (link.builtin) hub.builtin = { ...link.builtin };
   if (link.connectionString) hub.connectionString = link.connectionString;
   if (link.location) hub.location = link.location;
   return hub;

@@ -120,8 +120,11 @@ function linkedHub(value: unknown, path: string): LinkedHubDeclaration {
   }
   if (item.builtin !== undefined) {
     const builtin = object(item.builtin, `${path}.builtin`);
-    known(builtin, ['port'], `${path}.builtin`);
-    hub.builtin = { port: builtin.port === undefined ? 0 : parsePort(builtin.port, `${path}.builtin.port`) };
+    known(builtin, ['port', 'hostName'], `${path}.builtin`);
+    const hostName = builtin.hostName === undefined ? undefined : parseHost(builtin.hostName, `${path}.builtin.hostName`);
+    // A host name alone: served on the device listeners; else its own port, as before (0: a free one).
+    if (hostName !== undefined && builtin.port === undefined) hub.builtin = { hostName };
+    else hub.builtin = { port: builtin.port === undefined ? 0 : parsePort(builtin.port, `${path}.builtin.port`), ...(hostName ? { hostName } : {}) };
   }
   if (item.connectionString !== undefined) {
     const fields = typeof item.connectionString === 'string' ? parseConnectionString(item.connectionString) : {};

@@ -34,13 +34,14 @@ export function resolveConfig(flags: RawSettings, env: RawSettings, cwd = proces
 export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configFile?: string): ServerConfig {
   const first = <K extends keyof ConfigLayer>(key: K): ConfigLayer[K] | undefined =>
     layers.find((layer) => layer[key] !== undefined)?.[key];
-  const port = (name: keyof Ports): number =>
+  const port = (name: keyof typeof DEFAULT_PORTS): number =>
     layers.find((layer) => layer.ports?.[name] !== undefined)?.ports?.[name] ?? DEFAULT_PORTS[name];
+  const hubPort = layers.find((layer) => layer.ports?.hub !== undefined)?.ports?.hub;
   const redisUrl = first('redisUrl');
   const config: ServerConfig = {
     dataDir: resolvePath(cwd, first('dataDir') ?? DEFAULT_DATA_DIR),
     host: first('host') ?? DEFAULT_HOST,
-    ports: { mqtt: port('mqtt'), amqp: port('amqp'), https: port('https'), hub: port('hub') },
+    ports: { mqtt: port('mqtt'), amqp: port('amqp'), https: port('https'), ...(hubPort !== undefined ? { hub: hubPort } : {}) },
   };
   if (configFile) config.configFile = resolvePath(cwd, configFile);
   if (redisUrl) config.redisUrl = redisUrl;
