@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType, show } from './values';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -16,13 +16,14 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'serverKeyType'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
   if (root.redisUrl === null) layer.redisUrl = null;
   else if (root.redisUrl !== undefined) layer.redisUrl = parseRedisUrl(root.redisUrl, at('redisUrl'));
   if (root.webhookCaFile !== undefined) layer.webhookCaFile = parseNonEmptyString(root.webhookCaFile, at('webhookCaFile'));
+  if (root.serverKeyType !== undefined) layer.serverKeyType = parseServerKeyType(root.serverKeyType, at('serverKeyType'));
   if (root.ports !== undefined) {
     const ports = object(root.ports, at('ports'));
     known(ports, ['mqtt', 'amqp', 'https', 'hub'], at('ports'));

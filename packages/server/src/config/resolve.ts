@@ -3,7 +3,7 @@ import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Ports, type ServerConfig } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType } from './values';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -37,6 +37,8 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const serverKeyType = first('serverKeyType');
+  if (serverKeyType) config.serverKeyType = serverKeyType;
   const http = httpDeadlines(layers);
   if (http) config.http = http;
   return config;
@@ -87,6 +89,9 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
         break;
       case 'hub-port':
         ports.hub = parsePort(value, from);
+        break;
+      case 'server-key-type':
+        layer.serverKeyType = parseServerKeyType(value, from);
         break;
       case 'http-headers-timeout-ms':
         http.headersTimeoutMs = parseMilliseconds(value, from);

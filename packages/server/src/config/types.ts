@@ -58,7 +58,11 @@ export interface ServerConfig {
   webhookCaFile?: string;
   /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
   http?: HttpConfig;
+  /** Undefined: an existing server certificate is kept whatever its key; a new one gets P-256. */
+  serverKeyType?: ServerKeyType;
 }
+
+export type ServerKeyType = 'rsa' | 'ec';
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
 export type HttpConfig = Pick<HttpTimeouts, 'headersTimeoutMs' | 'requestTimeoutMs'>;
@@ -74,6 +78,7 @@ export interface ConfigLayer {
   latency?: LatencyConfig;
   webhookCaFile?: string;
   http?: HttpConfig;
+  serverKeyType?: ServerKeyType;
 }
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };

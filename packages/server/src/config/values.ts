@@ -45,6 +45,11 @@ export function parseRedisUrl(value: unknown, source: string): string {
   throw new ConfigError(`${source} must be a redis:// or rediss:// URL; got ${show(value, true)}.`);
 }
 
+export function parseServerKeyType(value: unknown, source: string): 'rsa' | 'ec' {
+  if (value !== 'rsa' && value !== 'ec') throw new ConfigError(`${source} must be rsa or ec; got ${show(value)}.`);
+  return value;
+}
+
 export function parseNonEmptyString(value: unknown, source: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ConfigError(`${source} must be a non-empty string; got ${show(value)}.`);
