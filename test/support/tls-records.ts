@@ -11,13 +11,14 @@ const APPLICATION_DATA = 23;
  * (TLS 1.3 also sends session tickets as application data, at a moment we cannot predict).
  */
 export class RecordCountingClient {
-  /** Application-data records received so far. */
-  records = 0;
   private pending = Buffer.alloc(0);
   private received = Buffer.alloc(0);
   private waiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
-  private constructor(readonly tls: TLSSocket) {
+  private constructor(
+    readonly tls: TLSSocket,
+    private readonly counted: { records: number },
+  ) {
     tls.on('data', (chunk: Buffer) => {
       this.received = Buffer.concat([this.received, chunk]);
       for (const waiter of this.waiters.splice(0)) waiter.resolve();
@@ -27,10 +28,15 @@ export class RecordCountingClient {
     });
   }
 
+  /** Application-data records received so far. */
+  get records(): number {
+    return this.counted.records;
+  }
+
   static async connect(port: number, ca: string): Promise<RecordCountingClient> {
     const raw = netConnect({ port, host: '127.0.0.1' });
     raw.setNoDelay(true);
-    let client: RecordCountingClient | undefined;
+    const counted = { records: 0 };
     let header = Buffer.alloc(0);
     let skip = 0;
     // TLS reads a net.Socket's handle natively, past any JS listener: hand it a plain Duplex that
@@ -60,7 +66,7 @@ export class RecordCountingClient {
         header = Buffer.concat([header, chunk.subarray(at, at + need)]);
         at += Math.min(need, chunk.length - at);
         if (header.length < 5) continue;
-        if (header[0] === APPLICATION_DATA && client) client.records += 1;
+        if (header[0] === APPLICATION_DATA) counted.records += 1;
         skip = header.readUInt16BE(3);
         header = Buffer.alloc(0);
       }
@@ -71,8 +77,7 @@ export class RecordCountingClient {
       tls.once('secureConnect', resolve);
       tls.once('error', reject);
     });
-    client = new RecordCountingClient(tls);
-    return client;
+    return new RecordCountingClient(tls, counted);
   }
 
   /** Sends `packet`, then resolves with the next whole MQTT packet received and the records it took. */
