@@ -23,6 +23,8 @@ export interface OpenDpsOptions {
   hubOnDeviceListeners?: boolean;
   /** How often instances are re-read from the store (a policy written there applies after this). Default 100 ms. */
   instanceRefreshMs?: number;
+  /** The server certificate's key (`--server-key-type`). Default: P-256. */
+  serverKeyType?: 'rsa' | 'ec';
 }
 
 export interface OpenDps {
@@ -43,6 +45,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       host: options.host ?? 'localhost',
       ports: { mqtt: 0, amqp: 0, https: 0, ...(options.hubOnDeviceListeners ? {} : { hub: 0 }), ...options.ports },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      ...(options.serverKeyType ? { serverKeyType: options.serverKeyType } : {}),
       logger: silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
     });

@@ -82,7 +82,8 @@ export async function startBaselineBroker(options: BaselineOptions): Promise<Bas
   });
 
   const sockets = new Set<Socket>();
-  const server = tls.createServer({ cert: options.cert, key: options.key }, (socket) => {
+  // noDelay as OpenDPS's listeners: else the baseline stalls on Nagle (PUBACK then response: ~40 ms).
+  const server = tls.createServer({ cert: options.cert, key: options.key, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
