@@ -5,11 +5,12 @@ import { enrollmentGroup } from './commands/enrollments';
 import { hubGroup } from './commands/hub';
 import { instanceGroup } from './commands/instance';
 import { keyGroup } from './commands/key';
+import { loadgenCommand } from './commands/loadgen';
 import { startCommand } from './commands/start';
 import { EXIT_OK, processIo, type CliIo } from './io';
 
 /** The `opendps` command table. */
-const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup];
+const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup, loadgenCommand];
 
 function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
