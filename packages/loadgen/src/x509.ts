@@ -23,7 +23,8 @@ export function createDeviceCertificateIssuer(caCertPem: string, caKeyPem: strin
       const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const spki = publicKey.export({ type: 'spki', format: 'der' });
       const serial = randomBytes(16);
-      serial[0] = (serial[0] ?? 0) & 0x7f; // positive, no sign byte needed
+      // Positive and with a non-zero first byte: DER forbids a leading zero byte (OpenSSL: illegal padding).
+      serial[0] = ((serial[0] ?? 0) & 0x3f) | 0x40;
       const at = now();
       const tbs = seq(
         tlv(0xa0, integer(Buffer.from([2]))), // v3

@@ -25,6 +25,12 @@ describe('device certificates issued on the fly', () => {
     expect(() => createDeviceCertificateIssuer(rsaCa.certificatePem, pem)).toThrow(/does not belong/);
   });
 
+  it('encodes every serial as DER allows (a random first byte of 0 would be illegal padding)', () => {
+    const issuer = createDeviceCertificateIssuer(rsaCa.certificatePem, rsaCa.privateKeyPem);
+    // One serial in 128 started with a zero byte before the fix: 1,000 certificates all but surely meet one.
+    for (let index = 0; index < 1000; index += 1) expect(() => new X509Certificate(issuer.issue(`d${index}`).cert)).not.toThrow();
+  });
+
   it('issues a distinct key and serial each time', () => {
     const issuer = createDeviceCertificateIssuer(rsaCa.certificatePem, rsaCa.privateKeyPem);
     const a = new X509Certificate(issuer.issue('same').cert);
