@@ -5,6 +5,7 @@ import { readKeysFile, KeysFileError, type AttestationSpec } from './credentials
 import { runProcesses } from './processes';
 import { formatProgress, formatSummary, summarize, writeCsvReport, writeJsonReport, type LoadSummary } from './report';
 import type { LoadOptions, Progress } from './run';
+import { createDeviceCertificateIssuer } from './x509';
 
 /**
  * `opendps loadgen`: option declarations (in the shape of the `opendps` CLI's), their parsing into
@@ -161,6 +162,11 @@ export function parseLoadgenOptions(values: Values, cwd: string): ParsedLoadgen 
   } else {
     if (!caCertFile || !caKeyFile) throw new LoadgenUsageError('X.509 needs both --ca-cert and --ca-key');
     attestation = { kind: 'x509', caCert: read('ca-cert', caCertFile), caKey: read('ca-key', caKeyFile), prefix };
+    try {
+      createDeviceCertificateIssuer(attestation.caCert, attestation.caKey);
+    } catch (error) {
+      throw new LoadgenUsageError(`--ca-cert/--ca-key: ${(error as Error).message}`);
+    }
   }
 
   // How much, how fast.

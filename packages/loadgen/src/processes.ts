@@ -45,7 +45,8 @@ export async function runProcesses(options: LoadOptions, processes: number, hook
             child.once('exit', (code) => {
               if (!settled) reject(new Error(`worker ${k} exited with ${code} before its result`));
             });
-            child.send({ options: share, progressIntervalMs: hooks.progressIntervalMs ?? 1000 });
+            // Workers report more often than progress is shown, so every line adds up fresh counts.
+            child.send({ options: share, progressIntervalMs: Math.min(hooks.progressIntervalMs ?? 1000, 500) });
           }),
       ),
     );
