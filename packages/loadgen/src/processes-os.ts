@@ -30,7 +30,9 @@ export interface Spawned {
   child: ChildProcess;
   /** The first stdout line matching `ready`. */
   line: string;
+  /** Stdout up to `ready`. */
   stdout(): string;
+  /** The last 64 KiB of stderr. */
   stderr(): string;
   stop(): Promise<void>;
 }
@@ -42,7 +44,7 @@ export function spawnUntil(args: string[], ready: (line: string) => boolean, opt
   process.once('exit', kill);
   let stdout = '';
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-65_536)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -56,8 +58,9 @@ export function spawnUntil(args: string[], ready: (line: string) => boolean, opt
     child.once('close', early);
     let found = false;
     child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
+      // After `ready` the output is drained but not kept: a server may log for hours.
       if (found) return;
+      stdout += chunk.toString();
       const line = stdout.split('\n').find((candidate) => ready(candidate));
       if (line === undefined) return;
       found = true;
