@@ -68,6 +68,8 @@ interface Target {
   ports: Record<'mqtt' | 'amqp' | 'https', number> | ((transport: Transport) => number);
   pids: number[];
   groupKey: string;
+  /** Each OpenDPS has its own development CA; the baselines serve the first one's certificate. */
+  caFile: string;
 }
 
 export async function runBenchmark(options: BenchOptions, log: Log = () => undefined): Promise<BenchReport> {
@@ -97,6 +99,7 @@ export async function runBenchmark(options: BenchOptions, log: Log = () => undef
         ports: { mqtt: port(connection.endpoints.mqtt), amqp: port(connection.endpoints.amqp), https: port(connection.endpoints.https) },
         pids: dps.pids,
         groupKey,
+        caFile: connection.caFile,
       });
     }
     const first = servers[0];
@@ -114,6 +117,7 @@ export async function runBenchmark(options: BenchOptions, log: Log = () => undef
       ports: (transport) => (JSON.parse(baselines.get(BASELINE_OF[transport])?.line ?? '{}') as { port: number }).port,
       pids: [],
       groupKey: randomBytes(32).toString('base64'),
+      caFile,
     };
     const baselinePids = (transport: Transport) => [baselines.get(BASELINE_OF[transport])?.child.pid].filter((pid): pid is number => pid !== undefined);
 
@@ -128,7 +132,7 @@ export async function runBenchmark(options: BenchOptions, log: Log = () => undef
       const before = pids.map(processCpuMs);
       const child = await spawnUntil(
         [
-          CLI, 'loadgen', '--id-scope', target.idScope, '--host', 'localhost', '--port', String(port), '--ca', caFile,
+          CLI, 'loadgen', '--id-scope', target.idScope, '--host', 'localhost', '--port', String(port), '--ca', target.caFile,
           '--transport', transport, '--group-key', target.groupKey, '--prefix', `b${run}-`, '--count', String(count),
           '--concurrency', String(concurrency), '--processes', String(options.processes), '--json', json, '--csv', csv, '--progress-interval', '3600',
         ],

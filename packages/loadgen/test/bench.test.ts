@@ -39,6 +39,17 @@ it('runs every transport against OpenDPS and its baselines, each in its own proc
   }
 }, 180_000);
 
+it('benchmarks OpenDPS on Redis too, trusting each server by its own CA', async () => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [BENCH, '--store', 'both', '--transports', 'https', '--concurrency', '1', '--count-at-1', '2', '--rounds', '1', '--warmup', '2'],
+    { timeout: 100_000 },
+  );
+  const targets = stdout.trim().split('\n').slice(2).map((line) => line.trim().split(/\s+/)[2]);
+  expect(targets).toEqual(['baseline', 'opendps-sqlite', 'opendps-redis']);
+  expect(stdout).not.toContain('registrations failed');
+}, 120_000);
+
 it('refuses a transport it does not know, and shows its usage on --help', () => {
   expect(() => parseBenchArgs(['--transports', 'mqtt,carrier-pigeon'])).toThrow(UsageError);
   expect(() => parseBenchArgs(['--help'])).toThrow(UsageError);
