@@ -1,3 +1,6 @@
+import type { AddressInfo } from 'node:net';
+import { createServer as tlsServer } from 'node:tls';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { deriveDeviceKey, parseSasToken } from '@opendps/attestation';
 import { assignedBody, startBaselineBroker, type BaselineAnswer, type BaselineBroker, type BaselineRequest } from '../src/baseline';
 import { register } from '../src/clients/register';
@@ -85,6 +88,29 @@ it('times out a registration the service never answers', async () => {
   // Polls forever at retry-after 0 until the (short) deadline: a deadline, not a sleep.
   await expect(register({ transport: 'mqtt', target, credentials: credentials('dev-5'), timeoutMs: 300 })).rejects.toMatchObject({ code: 'timeout' });
 });
+
+it('fails a request at once when the server closes the connection after its PUBACK, with code closed', async () => {
+  // A server that acknowledges the register publish and then hangs up without an answer.
+  const server = tlsServer({ cert: tls.cert, key: tls.key }, (socket) => {
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    socket.on('error', () => undefined);
+    parser.on('packet', (packet: Packet) => {
+      if (packet.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
+      if (packet.cmd === 'subscribe') socket.write(mqttPacket.generate({ cmd: 'suback', messageId: packet.messageId, granted: [1] }));
+      if (packet.cmd === 'publish') socket.end(mqttPacket.generate({ cmd: 'puback', messageId: packet.messageId ?? 0 }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const endpoint = { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
+    const target: ClientTarget = { idScope: ID_SCOPE, mqtt: endpoint, amqp: endpoint, https: endpoint, ca: tls.ca };
+    // Without the fast failure this would end at the (long) deadline as a timeout.
+    await expect(register({ transport: 'mqtt', target, credentials: credentials('dev-6'), timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'closed' });
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}, 30_000);
 
 describe('arrivals of an open loop', () => {
   it('are evenly spaced at the full rate without a ramp', () => {

@@ -13,6 +13,8 @@ export interface MqttConnection {
   /** Resolves on the PUBACK. */
   publish(topic: string, payload: string | Buffer): Promise<void>;
   onMessage(listener: (topic: string, payload: Buffer) => void): void;
+  /** Called once when the connection fails or closes. */
+  onFailure(listener: (error: LoadgenError) => void): void;
   disconnect(): void;
   destroy(): void;
 }
@@ -108,6 +110,10 @@ export function mqttConnection(stream: Duplex): MqttConnection {
     },
     onMessage(next) {
       listener = next;
+    },
+    onFailure(next) {
+      if (failure) next(failure);
+      else failures.add(next);
     },
     disconnect() {
       failure ??= new LoadgenError('closed', 'disconnected');

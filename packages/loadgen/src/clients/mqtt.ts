@@ -21,6 +21,13 @@ export async function openMqtt(target: ClientTarget, credentials: Credentials, w
   const connection = mqttConnection(stream);
   const { registrationId } = credentials;
   const waiting = new Map<string, (answer: Answer) => void>();
+  let lost: LoadgenError | undefined;
+  const losing = new Set<(error: LoadgenError) => void>();
+  // A request waiting for its answer fails as soon as the connection does, not at its deadline.
+  connection.onFailure((error) => {
+    lost = error;
+    for (const reject of losing) reject(error);
+  });
   connection.onMessage((topic, payload) => {
     const match = RESPONSE_PATTERN.exec(topic);
     if (!match) return;
@@ -56,7 +63,13 @@ export async function openMqtt(target: ClientTarget, credentials: Credentials, w
     session: {
       async request(request) {
         const rid = randomUUID();
-        const answered = new Promise<Answer>((resolve) => waiting.set(rid, resolve));
+        let onLost: (error: LoadgenError) => void = () => undefined;
+        const answered = new Promise<Answer>((resolve, reject) => {
+          if (lost) return reject(lost);
+          onLost = reject;
+          losing.add(reject);
+          waiting.set(rid, resolve);
+        });
         const [topic, body] =
           request.kind === 'register'
             ? [`$dps/registrations/PUT/iotdps-register/?$rid=${rid}`, registerBody(registrationId, request.payload)]
@@ -68,6 +81,7 @@ export async function openMqtt(target: ClientTarget, credentials: Credentials, w
           return answer;
         } finally {
           waiting.delete(rid);
+          losing.delete(onLost);
         }
       },
       close: () => connection.disconnect(),
