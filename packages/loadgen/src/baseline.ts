@@ -1,4 +1,5 @@
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { createAedes } from './aedes';
@@ -44,6 +45,8 @@ export interface BaselineBroker {
   port: number;
   /** Register and poll requests answered so far. */
   readonly answered: number;
+  /** Serve one more client on a stream of its own (MQTT over WebSockets). */
+  handle(stream: Duplex): void;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,7 @@ export async function startBaselineBroker(options: BaselineOptions): Promise<Bas
     get answered() {
       return answered;
     },
+    handle: (stream) => broker.handle(stream as never),
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
