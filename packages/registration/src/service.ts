@@ -236,7 +236,10 @@ export class DpsRegistrationService implements RegistrationService {
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
-      if (persisted) await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
+      // Answered at once: the final record is the only operation write, awaited before the answer
+      // (as are the registration state and hub identity, inside the work) so that the operationId
+      // handed out can be polled on any node for the operation's lifetime.
+      await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
       return { status: 200, body: operationStatus(finished) };
     }
     // The lease starts when the record is written, not when the work started: taken at the start,
