@@ -17,3 +17,13 @@ export {
   type TpmHubKeys,
 } from './tpm';
 export { createRegistrationThrottle, effectiveQuotas, DEFAULT_QUOTAS, MAX_QUOTA, type RegistrationThrottle, type ThrottledRequest } from './throttle';
+export {
+  checkApiVersion,
+  checkSameRegistration,
+  decodeRegisterBody,
+  forceRegistrationOf,
+  registerBodyOf,
+  registrationRequest,
+  type RegisterBody,
+  type RegisterEnvelope,
+} from './device-request';

@@ -186,6 +186,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
     } catch (thrown) {
       const error = toDpsError(thrown);
       if (error !== thrown) log.error({ err: String(thrown) }, 'registration service failed');
+      else log.info({ registrationId: session.identity?.registrationId, errorCode: error.errorCode, reason: error.message }, 'device request refused');
       if (!connection.is_closed()) delivery.reject(rejection(error));
     }
   }
