@@ -343,7 +343,7 @@ export class DpsRegistrationService implements RegistrationService {
     } catch (error) {
       const coded = toDpsError(error);
       if (coded.status >= 500) this.logger.error({ ...fields, err: String(error) }, 'unexpected failure');
-      this.logger.info({ ...fields, errorCode: coded.errorCode, durationMs: Math.round(performance.now() - started) }, operation);
+      this.logger.info({ ...fields, errorCode: coded.errorCode, reason: coded.message, durationMs: Math.round(performance.now() - started) }, operation);
       throw coded;
     }
   }
