@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger } from '@opendps/model';
+import { silentLogger, type Logger } from '@opendps/model';
 import { createServer, type ConnectionInfo, type Ports, type RunningServer } from '@opendps/server';
 import { ConnectionString, SharedAccessSignature } from 'azure-iot-common';
 import { Http, RestApiClient } from 'azure-iot-http-base';
@@ -21,6 +21,8 @@ export interface OpenDpsOptions {
   ports?: Partial<Ports>;
   /** How often instances are re-read from the store (a policy written there applies after this). Default 100 ms. */
   instanceRefreshMs?: number;
+  /** Where the server logs (default nowhere). */
+  logger?: Logger;
 }
 
 export interface OpenDps {
@@ -41,7 +43,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       host: options.host ?? 'localhost',
       ports: { mqtt: 0, amqp: 0, https: 0, hub: 0, ...options.ports },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
-      logger: silentLogger,
+      logger: options.logger ?? silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
     });
     return {
