@@ -234,7 +234,10 @@ const CASES: ReadonlyArray<{ name: string; request: () => Request; expected: Ans
 describe.each(CASES)('$name', ({ request, expected }) => {
   test.each(TRANSPORTS)('over %s', async (transport) => {
     const from = lines.length;
-    expect(await send(transport, request())).toEqual(expected);
+    const sent = request();
+    expect(await send(transport, sent)).toEqual(expected);
+    // forceRegistration has no documented effect in DPS: it reaches the pipeline, which logs it
+    if (sent.forceRegistration) expect(lines.slice(from).some((line) => line.forceRegistration === true)).toBe(true);
     if (expected.errorCode !== undefined) {
       // every refusal leaves a line naming its code and its reason
       const refusal = lines.slice(from).find((line) => line.errorCode === expected.errorCode && typeof line.reason === 'string');

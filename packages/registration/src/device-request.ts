@@ -92,7 +92,12 @@ export function checkApiVersion(apiVersion: string | null | undefined): string |
   return apiVersion;
 }
 
-/** `forceRegistration` outside the body: a boolean (Node's AMQP property) or its text (query, other clients). */
+/**
+ * `forceRegistration` outside the body: a boolean (Node's AMQP property) or its text (query, other
+ * clients). DPS documents no effect for it (the 2021-10-01 device spec does not list it): every
+ * register already re-runs allocation under the enrollment's reprovision policy, forced or not. So
+ * it is checked here, the same way on every transport, and carried in the request for the logs.
+ */
 export function forceRegistrationOf(value: unknown): boolean | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'boolean') return value;

@@ -334,7 +334,14 @@ export class DpsRegistrationService implements RegistrationService {
 
   private async logged<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
-    const fields = { operation, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport };
+    const force = (request as Partial<RegistrationRequest>).forceRegistration;
+    const fields = {
+      operation,
+      idScope: request.idScope,
+      registrationId: request.registrationId,
+      transport: request.transport,
+      ...(force === undefined ? {} : { forceRegistration: force }),
+    };
     try {
       const result = await run();
       const status = (result as Partial<RegistrationOutcome> | undefined)?.body?.status;
