@@ -22,7 +22,6 @@ export {
   checkSameRegistration,
   decodeRegisterBody,
   forceRegistrationOf,
-  registerBodyOf,
   registrationRequest,
   type RegisterBody,
   type RegisterEnvelope,
