@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger } from '@opendps/model';
+import { silentLogger, type Logger } from '@opendps/model';
 import { createServer, type ConnectionInfo, type Ports, type RunningServer } from '@opendps/server';
 import { ConnectionString, SharedAccessSignature } from 'azure-iot-common';
 import { Http, RestApiClient } from 'azure-iot-http-base';
@@ -25,6 +25,8 @@ export interface OpenDpsOptions {
   instanceRefreshMs?: number;
   /** The server certificate's key (`--server-key-type`). Default: P-256. */
   serverKeyType?: 'rsa' | 'ec';
+  /** Where the server logs (default nowhere). */
+  logger?: Logger;
 }
 
 export interface OpenDps {
@@ -46,7 +48,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       ports: { mqtt: 0, amqp: 0, https: 0, ...(options.hubOnDeviceListeners ? {} : { hub: 0 }), ...options.ports },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.serverKeyType ? { serverKeyType: options.serverKeyType } : {}),
-      logger: silentLogger,
+      logger: options.logger ?? silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
     });
     return {
