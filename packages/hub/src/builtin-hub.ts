@@ -77,9 +77,11 @@ export class BuiltInHub implements HubConnector {
   private readonly restSockets = new Set<TLSSocket>();
   private boundPort: number | undefined;
   private policy: AccessPolicy | undefined;
+  private tls: BuiltInHubOptions['tls'];
 
   constructor(private readonly options: BuiltInHubOptions) {
     this.name = options.name;
+    this.tls = options.tls;
     this.registry = new DeviceRegistry(options.store, options.name);
     this.logger = (options.logger ?? silentLogger).child({ hub: options.name, category: 'DeviceOperations' });
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -144,9 +146,8 @@ export class BuiltInHub implements HubConnector {
     this.broker = broker;
     this.restServer = createHubRestServer(this, this.logger.child({ category: 'Registry' }), this.options.restTimeouts);
 
-    const { cert, key, ca } = this.options.tls;
     const server = createServer(
-      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
+      { ...this.secureContext(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
       (socket) => this.dispatch(socket),
     );
     // Node reports a failed or timed-out handshake but leaves the socket open: close it.
@@ -165,6 +166,17 @@ export class BuiltInHub implements HubConnector {
     this.server = server;
     this.boundPort = (server.address() as AddressInfo).port;
     this.logger.info({ hostName: this.hostName }, 'built-in hub listening');
+  }
+
+  /** New connections get this certificate (a reload); established ones keep theirs. */
+  setTls(tls: BuiltInHubOptions['tls']): void {
+    this.tls = tls;
+    this.server?.setSecureContext(this.secureContext());
+  }
+
+  private secureContext(): { cert: string; key: string } {
+    const { cert, key, ca } = this.tls;
+    return { cert: ca ? `${cert.trim()}\n${ca}` : cert, key };
   }
 
   async stop(): Promise<void> {

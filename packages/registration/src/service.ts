@@ -78,6 +78,8 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly nodeId: string;
   private readonly throttle: RegistrationThrottle;
   private readonly now: () => number;
+  /** Requests being answered and assignments still running (drain waits for both). */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -88,6 +90,32 @@ export class DpsRegistrationService implements RegistrationService {
     this.nodeId = options.nodeId ?? randomUUID();
     this.now = options.now ?? Date.now;
     this.throttle = options.throttle ?? createRegistrationThrottle(options.store, this.now);
+  }
+
+  /** Requests being answered plus assignments still running on this node. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Resolves when nothing is in flight (a drain: every answer sent, every outcome recorded), or
+   * with false after `timeoutMs`; what is left stays leased in the store for another node's poll.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.pending.size > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await Promise.race([Promise.allSettled([...this.pending]), delay(left, undefined, { ref: false })]);
+    }
+    return true;
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.pending.add(promise);
+    const forget = (): void => void this.pending.delete(promise);
+    promise.then(forget, forget);
+    return promise;
   }
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
@@ -217,7 +245,7 @@ export class DpsRegistrationService implements RegistrationService {
       ...(request.payload !== undefined ? { payload: request.payload } : {}),
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
     };
-    const work = this.work(instance, attestation, record);
+    const work = this.track(this.work(instance, attestation, record));
     const finished =
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
@@ -230,9 +258,11 @@ export class DpsRegistrationService implements RegistrationService {
     const written = persisted
       ? Promise.resolve()
       : collection.put(operationId, { ...record, lease: this.lease() }, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
-    void Promise.all([work, written])
-      .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
-      .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation'));
+    void this.track(
+      Promise.all([work, written])
+        .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
+        .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation')),
+    );
     await written;
     this.renewLease(collection, operationId, work);
     return this.assigning(record);
@@ -315,7 +345,11 @@ export class DpsRegistrationService implements RegistrationService {
     return { owner: this.nodeId, expiresAt: this.now() + this.leaseMs };
   }
 
-  private async logged<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {
+  private logged<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {
+    return this.track(this.answer(operation, request, run));
+  }
+
+  private async answer<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     const fields = { operation, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport };
     try {

@@ -13,7 +13,9 @@ import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
-import { ensureDevPki } from './pki/dev-pki';
+import { ensureSharedDevPki } from './pki/dev-pki';
+import { readTlsFiles, ServerTls } from './pki/server-tls';
+import { storeSharedPki } from './pki/shared-pki';
 import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
@@ -49,8 +51,27 @@ export interface RunningServer {
   readonly hubs: ReadonlyMap<string, BuiltInHub>;
   /** Runs the built-in hubs and hub connectors; `sync` follows instance changes. */
   readonly hubManager: HubManager;
+  /** True from the start of a drain: readiness reports unready. */
+  readonly draining: boolean;
+  /**
+   * A graceful stop within `config.drainTimeoutMs`: listeners stop accepting, in-flight
+   * registrations are answered and recorded (or left leased in the store for another node's poll),
+   * connections are closed cleanly, then everything stops. Idempotent.
+   */
+  drain(): Promise<DrainReport>;
+  /** Re-reads `--tls-cert`/`--tls-key` (SIGHUP); true when a new certificate now serves new connections. */
+  reloadTls(): boolean;
   /** Closes the listeners, then the store. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface DrainReport {
+  /** Registrations in flight when the drain began, and those not finished when it gave up on them. */
+  inFlight: number;
+  left: number;
+  /** MQTT and AMQP connections open when the drain began. */
+  connections: number;
+  durationMs: number;
 }
 
 /**
@@ -65,10 +86,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const logger = givenLogger ?? createLogger();
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
-  const pki = ensureDevPki(config.dataDir, config.host);
-  if (pki.created.ca) serviceLog.info({ caFile: pki.caFile }, 'created the development root CA');
-  if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
-
+  // Own certificates are checked before anything listens, so a bad file is a clear start error.
+  const ownTls = config.tls ? readTlsFiles(config.tls) : undefined;
   const lifecycle = new Lifecycle();
   const store = await openStore({
     dataDir: config.dataDir,
@@ -77,6 +96,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   });
   lifecycle.onStop(() => store.close());
   try {
+    const pki = await ensureSharedDevPki(config.dataDir, config.host, storeSharedPki(store));
+    if (pki.created.ca) serviceLog.info({ caFile: pki.caFile }, 'created the development root CA');
+    if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
+    if (pki.foreignServer && !ownTls) serviceLog.info({ file: join(config.dataDir, 'server.pem') }, 'serving the server certificate found in the data directory (not issued by the development CA)');
+    const serverTls = new ServerTls(ownTls ?? { cert: pki.server.certificatePem, key: pki.server.privateKeyPem }, config.tls, serviceLog);
+    serverTls.watch(timeouts.tlsPollMs);
+    lifecycle.onStop(() => serverTls.close());
+
     const registry = createInstanceRegistry(store, await bootstrapInstances(store, config, serviceLog), {
       logger: serviceLog,
       ...(instanceRefreshMs ? { refreshMs: instanceRefreshMs } : {}),
@@ -85,10 +112,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
-    const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    const tls = serverTls.current;
     const hubManager = new HubManager({
       host: config.host,
       tls,
+      bind: config.bind,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,
@@ -126,9 +154,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publishConnection();
       return result;
     };
-    lifecycle.add(
-      createHttpsListener({
+    const https = createHttpsListener({
         port: config.ports.https,
+        bindAddress: config.bind,
         ...tls,
         routes: [
           createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
@@ -138,8 +166,13 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         upgrade: devices.upgrade,
         ...config.http,
         logger: logger.child({ category: 'DeviceOperations' }),
-      }),
-    );
+      });
+    lifecycle.add(https);
+    serverTls.onChange((pair) => {
+      https.setTls(pair);
+      devices.setTls(pair);
+      hubManager.setTls(pair);
+    });
     for (const listener of devices.listeners) lifecycle.add(listener);
 
     ports = await lifecycle.start();
@@ -176,9 +209,29 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       },
       `OpenDPS ready on https://${endpoints?.https ?? ''}`,
     );
+    let draining: Promise<DrainReport> | undefined;
+    const drain = async (): Promise<DrainReport> => {
+      const started = performance.now();
+      const begun = { inFlight: devices.inFlight, connections: devices.connections };
+      serviceLog.info({ ...begun, timeoutMs: config.drainTimeoutMs }, 'draining: no new connections; finishing in-flight registrations');
+      clearInterval(follow);
+      https.stopAccepting();
+      // Most of the bound goes to the registrations; the rest to closing connections and the store.
+      await devices.drain(Math.floor(config.drainTimeoutMs * 0.7), Math.min(1_000, Math.floor(config.drainTimeoutMs * 0.1)));
+      const left = devices.inFlight;
+      await lifecycle.stop();
+      const report = { ...begun, left, durationMs: Math.round(performance.now() - started) };
+      serviceLog.info(report, left ? 'drained; unfinished registrations stay leased in the store for another node' : 'drained');
+      return report;
+    };
     return {
       config,
       store,
+      get draining() {
+        return draining !== undefined;
+      },
+      drain: () => (draining ??= drain()),
+      reloadTls: () => serverTls.reload(),
       instances: registry.instances,
       get endpoints() {
         return current().endpoints;

@@ -20,6 +20,9 @@ describe('start configuration', () => {
       dataDir: join(dir.path, '.opendps'),
       host: 'localhost',
       ports: { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 },
+      bind: '127.0.0.1',
+      drainTimeoutMs: 10000,
+      workers: 1,
     });
   });
 

@@ -24,6 +24,11 @@ export interface DpsMqttFrontEnd {
   listen(options: MqttListenOptions): Promise<MqttListener>;
   /** A `/$iothub/websocket` upgrade with subprotocol `mqtt` (device-protocols.md §5), from the HTTPS listener. */
   handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
+  /**
+   * A drain, once every answer was sent: ends each connection after what it was sent (MQTT 3.1.1
+   * has no server DISCONNECT), destroying what is still open after `lingerMs`. New ones are refused.
+   */
+  endConnections(lingerMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +39,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const sessions = new WeakMap<AedesClient, DeviceSession>();
   const listeners = new TlsListeners();
+  const streams = new Set<Duplex>();
   let closed = false;
 
   const brokerReady: Promise<AedesBroker> = createBroker({
@@ -52,6 +58,8 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       stream.destroy();
       return;
     }
+    streams.add(stream);
+    stream.once('close', () => streams.delete(stream));
     const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
     // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
     const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
@@ -81,6 +89,25 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     );
   }
 
+  async function endConnections(lingerMs = 1_000): Promise<void> {
+    closed = true;
+    const open = [...streams];
+    await Promise.all(
+      open.map(
+        (stream) =>
+          new Promise<void>((resolve) => {
+            if (stream.destroyed) return resolve();
+            const timer = setTimeout(() => stream.destroy(), lingerMs);
+            stream.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            stream.end();
+          }),
+      ),
+    );
+  }
+
   async function close(): Promise<void> {
     closed = true;
     await listeners.closeAll();
@@ -88,5 +115,5 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
   }
 
-  return { handleConnection, listen, handleWebSocket, close };
+  return { handleConnection, listen, handleWebSocket, endConnections, close };
 }

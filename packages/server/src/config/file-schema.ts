@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
-import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseHost, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { MAX_WORKERS, type ConfigLayer, type InstanceDeclaration, type LatencyConfig, type LinkedHubDeclaration, type WebhookConfig } from './types';
+import { parseBindAddress, parseHost, parseInteger, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -17,7 +17,7 @@ const POLICIES = ['hashed', 'geoLatency', 'static'] as const;
 export function validateConfigFile(document: unknown, file: string): ConfigLayer {
   const at = (path: string): string => `${file}: ${path}`;
   const root = object(document, `${file}: the top level`);
-  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook'], at(''));
+  known(root, ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'bind', 'tls', 'drainTimeoutMs', 'workers'], at(''));
   const layer: ConfigLayer = {};
   if (root.host !== undefined) layer.host = parseHost(root.host, at('host'));
   if (root.dataDir !== undefined) layer.dataDir = parseNonEmptyString(root.dataDir, at('dataDir'));
@@ -47,6 +47,17 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     layer.webhook = {};
     for (const key of keys) {
       if (webhook[key] !== undefined) layer.webhook[key] = parseWebhookValue(key, webhook[key], at(`webhook.${key}`));
+    }
+  }
+  if (root.bind !== undefined) layer.bind = parseBindAddress(root.bind, at('bind'));
+  if (root.drainTimeoutMs !== undefined) layer.drainTimeoutMs = parseMilliseconds(root.drainTimeoutMs, at('drainTimeoutMs'));
+  if (root.workers !== undefined) layer.workers = parseInteger(root.workers, at('workers'), 1, MAX_WORKERS);
+  if (root.tls !== undefined) {
+    const tls = object(root.tls, at('tls'));
+    known(tls, ['cert', 'key'], at('tls'));
+    layer.tls = {};
+    for (const name of ['cert', 'key'] as const) {
+      if (tls[name] !== undefined) layer.tls[name] = parseNonEmptyString(tls[name], at(`tls.${name}`));
     }
   }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));

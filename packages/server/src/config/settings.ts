@@ -15,6 +15,11 @@ export const START_SETTINGS = [
   { flag: 'http-request-timeout-ms', env: 'OPENDPS_HTTP_REQUEST_TIMEOUT_MS', key: 'http.requestTimeoutMs', value: 'MS', help: 'an HTTP request must arrive whole within (default 30000)' },
   { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
   { flag: 'webhook-attempts', env: 'OPENDPS_WEBHOOK_ATTEMPTS', key: 'webhook.attempts', value: 'N', help: 'custom allocation webhook: attempts in all (default 3)' },
+  { flag: 'bind', env: 'OPENDPS_BIND', key: 'bind', value: 'ADDRESS', help: 'the address every listener binds (default 127.0.0.1; 0.0.0.0 for all interfaces)' },
+  { flag: 'tls-cert', env: 'OPENDPS_TLS_CERT', key: 'tls.cert', value: 'FILE', help: 'your server certificate (PEM, leaf first, then the chain) instead of the dev PKI; reloaded on change or SIGHUP' },
+  { flag: 'tls-key', env: 'OPENDPS_TLS_KEY', key: 'tls.key', value: 'FILE', help: 'the private key of --tls-cert (PEM)' },
+  { flag: 'drain-timeout-ms', env: 'OPENDPS_DRAIN_TIMEOUT_MS', key: 'drainTimeoutMs', value: 'MS', help: 'on SIGTERM/SIGINT, exit within this bound (default 10000)' },
+  { flag: 'workers', env: 'OPENDPS_WORKERS', key: 'workers', value: 'N', help: 'processes on this node sharing the listeners and the store (default 1)' },
   { flag: 'webhook-backoff-ms', env: 'OPENDPS_WEBHOOK_BACKOFF_MS', key: 'webhook.backoffMs', value: 'MS', help: 'custom allocation webhook: wait before the first retry, doubled after (default 500)' },
 ] as const;
 

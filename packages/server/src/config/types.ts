@@ -69,6 +69,20 @@ export interface ServerConfig {
   /** Deadlines for slow HTTP clients on the HTTPS listener and the built-in hubs' REST API. */
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  /** The address every listener binds (default loopback: the embedded development setup). */
+  bind: string;
+  /** Your own certificate and key files (absolute), instead of the dev PKI's server certificate. */
+  tls?: TlsFiles;
+  /** SIGTERM/SIGINT: how long the drain may take before the process exits anyway. */
+  drainTimeoutMs: number;
+  /** Processes on this node (node:cluster), sharing the listeners and the store. */
+  workers: number;
+}
+
+/** PEM files: the certificate with its chain, and its key. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -86,7 +100,15 @@ export interface ConfigLayer {
   webhookCaFile?: string;
   http?: HttpConfig;
   webhook?: WebhookConfig;
+  bind?: string;
+  tls?: Partial<TlsFiles>;
+  drainTimeoutMs?: number;
+  workers?: number;
 }
+
+export const DEFAULT_BIND = '127.0.0.1';
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+export const MAX_WORKERS = 64;
 
 export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };
 export const DEFAULT_HOST = 'localhost';

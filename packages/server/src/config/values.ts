@@ -33,6 +33,14 @@ export function parseHost(value: unknown, source: string): string {
   return value;
 }
 
+/** An IP address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, `::`): names could resolve to several. */
+export function parseBindAddress(value: unknown, source: string): string {
+  if (typeof value !== 'string' || isIP(value) === 0) {
+    throw new ConfigError(`${source} must be an IP address such as 127.0.0.1 or 0.0.0.0 (all interfaces); got ${show(value)}.`);
+  }
+  return value;
+}
+
 export function parseRedisUrl(value: unknown, source: string): string {
   if (typeof value === 'string') {
     try {

@@ -27,7 +27,9 @@ export interface HttpsListenerOptions extends HttpTimeouts {
  * present theirs here and attestation decides (requestCert without rejectUnauthorized).
  * Routes are tried in order; nothing matching is a DPS 404.
  */
-export function createHttpsListener(options: HttpsListenerOptions): Listener & { readonly server: Server } {
+export function createHttpsListener(
+  options: HttpsListenerOptions,
+): Listener & { readonly server: Server; setTls(tls: { cert: string; key: string }): void; stopAccepting(): void } {
   const server = createServer(
     {
       key: options.key,
@@ -68,6 +70,13 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
   return {
     name: 'https',
     server,
+    setTls: (tls) => server.setSecureContext({ ...tls }),
+    // In-flight requests finish; keep-alive connections close once idle (Node closes them after
+    // their response when the server is closing).
+    stopAccepting: () => {
+      if (server.listening) server.close();
+      server.closeIdleConnections();
+    },
     start: () =>
       new Promise<number>((resolve, reject) => {
         server.once('error', reject);
@@ -78,6 +87,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
       }),
     stop: () =>
       new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
         if (!server.listening) return resolve();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();

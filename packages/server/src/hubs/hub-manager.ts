@@ -9,6 +9,8 @@ export interface HubManagerOptions {
   /** `--host`: built-in hubs are `host:port`. */
   host: string;
   tls: { cert: string; key: string };
+  /** The address built-in hubs bind (`--bind`; default all interfaces). */
+  bind?: string;
   store: Store;
   logger: Logger;
   /** Extra CA (PEM) trusted by hub connectors on top of the system CAs: the development CA. */
@@ -107,6 +109,12 @@ export class HubManager implements HubDirectory {
     }
   }
 
+  /** A reloaded server certificate: running and later built-in hubs use it for new connections. */
+  setTls(tls: { cert: string; key: string }): void {
+    this.options.tls = tls;
+    for (const hub of this.builtIn.values()) hub.setTls(tls);
+  }
+
   /** Stops every built-in hub and closes every connector. Idempotent; later syncs do nothing. */
   stop(): Promise<void> {
     this.stopped = true;
@@ -149,6 +157,7 @@ export class HubManager implements HubDirectory {
         host: this.options.host,
         port: linked.builtin.port,
         tls: this.options.tls,
+        ...(this.options.bind ? { listenAddress: this.options.bind } : {}),
         store: this.options.store,
         logger: this.options.logger.child({ hub: linked.name }),
         ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),

@@ -44,17 +44,41 @@ export const startCommand: Command = {
       return EXIT_FAILED;
     }
     const running = server;
+    const reload = (): void => void running.reloadTls();
+    process.on('SIGHUP', reload);
     return new Promise<number>((resolve) => {
       const shutdown = (): void => {
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
-        running.stop().finally(restoreLibraryOutput).then(
-          () => resolve(EXIT_OK),
-          (error: Error) => {
-            io.err(`opendps: error while stopping: ${error.message}`);
-            resolve(EXIT_FAILED);
-          },
-        );
+        process.off('SIGHUP', reload);
+        // A second signal, or a drain that overruns its bound, ends the process at once.
+        const force = (): void => {
+          io.err('opendps: the drain did not finish in time; exiting');
+          process.exit(EXIT_FAILED);
+        };
+        process.once('SIGINT', force);
+        process.once('SIGTERM', force);
+        const watchdog = setTimeout(force, running.config.drainTimeoutMs + 1_000);
+        watchdog.unref();
+        running
+          .drain()
+          .finally(() => {
+            clearTimeout(watchdog);
+            process.off('SIGINT', force);
+            process.off('SIGTERM', force);
+            restoreLibraryOutput();
+          })
+          .then(
+            () => {
+              // Whatever a stuck peer still holds open must not keep the process past its bound.
+              setTimeout(() => process.exit(EXIT_OK), 100).unref();
+              resolve(EXIT_OK);
+            },
+            (error: Error) => {
+              io.err(`opendps: error while stopping: ${error.message}`);
+              resolve(EXIT_FAILED);
+            },
+          );
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
