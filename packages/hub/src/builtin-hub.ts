@@ -21,6 +21,7 @@ import {
   twinResponseTopic,
 } from './topics';
 import { deviceView } from './twin';
+import type { HubEvent, HubEventBus } from './events';
 
 export interface BuiltInHubOptions {
   /** The hub's name: the store scope of its registry and what operators link it by. */
@@ -41,6 +42,8 @@ export interface BuiltInHubOptions {
   maxMessageBytes?: number;
   /** Bounds on slow requests to the REST API (default `DEFAULT_HTTP_TIMEOUTS`). */
   restTimeouts?: HttpTimeouts;
+  /** Shares desired-property notifications and disconnects with the other processes serving this hub. */
+  events?: HubEventBus;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -78,6 +81,7 @@ export class BuiltInHub implements HubConnector {
   private boundPort: number | undefined;
   private policy: AccessPolicy | undefined;
   private tls: BuiltInHubOptions['tls'];
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: BuiltInHubOptions) {
     this.name = options.name;
@@ -119,6 +123,9 @@ export class BuiltInHub implements HubConnector {
   async start(): Promise<void> {
     if (this.server) return;
     this.policy = await loadAccessPolicy(this.options.store, this.name);
+    this.unsubscribe = this.options.events?.subscribe((event) => {
+      if (event.hub.toLowerCase() === this.name.toLowerCase()) this.deliver(event);
+    });
     const { Aedes } = loadAedes();
     const broker = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
@@ -181,6 +188,8 @@ export class BuiltInHub implements HubConnector {
 
   async stop(): Promise<void> {
     const { server, broker, restServer } = this;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.server = undefined;
     this.broker = undefined;
     this.restServer = undefined;
@@ -252,14 +261,15 @@ export class BuiltInHub implements HubConnector {
   ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
     const written = await this.registry.upsert(identity, twin, precondition);
     const { previous, current } = written;
-    const client = this.connected.get(current.identity.deviceId.toLowerCase());
-    if (!client) return written;
+    const deviceId = current.identity.deviceId;
     const credentialsChanged = JSON.stringify(previous?.identity.authentication) !== JSON.stringify(current.identity.authentication);
+    // A device with no previous identity cannot be connected anywhere: nothing to tell.
+    if (!previous) return written;
     if (current.identity.status !== 'enabled' || credentialsChanged) {
-      this.logger.info({ deviceId: current.identity.deviceId }, 'device identity changed; disconnecting it');
-      client.close();
-    } else if (twin?.desired !== undefined && previous) {
-      this.notifyDesired(client, replacementPatch(previous.twin.desired, current.twin.desired), current.twin.desiredVersion);
+      this.announce({ hub: this.name, deviceId, kind: 'disconnect' });
+    } else if (twin?.desired !== undefined) {
+      const patch = replacementPatch(previous.twin.desired, current.twin.desired);
+      this.announce({ hub: this.name, deviceId, kind: 'desired', patch, version: current.twin.desiredVersion });
     }
     return written;
   }
@@ -272,7 +282,7 @@ export class BuiltInHub implements HubConnector {
   /** Deletes the device (under an optional precondition) and disconnects it; false when there was none. */
   async removeDevice(deviceId: string, precondition?: DevicePrecondition): Promise<boolean> {
     const deleted = await this.registry.delete(deviceId, precondition);
-    if (deleted) this.connected.get(deviceId.toLowerCase())?.close();
+    if (deleted) this.announce({ hub: this.name, deviceId, kind: 'disconnect' });
     return deleted;
   }
 
@@ -283,10 +293,9 @@ export class BuiltInHub implements HubConnector {
     precondition?: DevicePrecondition,
   ): Promise<DeviceDocument> {
     const doc = await this.registry.patchTwin(deviceId, patch, precondition);
-    const client = this.connected.get(deviceId.toLowerCase());
-    if (client && patch.desired !== undefined) {
+    if (patch.desired !== undefined) {
       const { $version: _version, $metadata: _metadata, ...changes } = patch.desired;
-      this.notifyDesired(client, changes, doc.twin.desiredVersion);
+      this.announce({ hub: this.name, deviceId, kind: 'desired', patch: changes, version: doc.twin.desiredVersion });
     }
     return doc;
   }
@@ -298,11 +307,8 @@ export class BuiltInHub implements HubConnector {
   /** JSON merge patch of the desired properties (null deletes); a connected device is notified. */
   async updateDesired(deviceId: string, patch: TwinCollection): Promise<HubDevice> {
     const doc = await this.registry.patchDesired(deviceId, patch);
-    const client = this.connected.get(deviceId.toLowerCase());
-    if (client) {
-      const { $version: _version, $metadata: _metadata, ...changes } = patch;
-      this.notifyDesired(client, changes, doc.twin.desiredVersion);
-    }
+    const { $version: _version, $metadata: _metadata, ...changes } = patch;
+    this.announce({ hub: this.name, deviceId, kind: 'desired', patch: changes, version: doc.twin.desiredVersion });
     return toHubDevice(doc);
   }
 
@@ -434,6 +440,23 @@ export class BuiltInHub implements HubConnector {
     const doc = await this.registry.get(deviceId);
     if (!doc) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
     return doc;
+  }
+
+  /** Tells the device's connection here, and the processes where it may be connected instead. */
+  private announce(event: HubEvent): void {
+    this.deliver(event);
+    this.options.events?.publish(event);
+  }
+
+  private deliver(event: HubEvent): void {
+    const client = this.connected.get(event.deviceId.toLowerCase());
+    if (!client) return;
+    if (event.kind === 'disconnect') {
+      this.logger.info({ deviceId: event.deviceId }, 'device identity changed; disconnecting it');
+      client.close();
+    } else {
+      this.notifyDesired(client, event.patch, event.version);
+    }
   }
 
   /** `$iothub/twin/PATCH/properties/desired/?$version=n`, only to a device that subscribed to it. */

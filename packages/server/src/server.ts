@@ -8,6 +8,7 @@ import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admi
 import { validateConfigFile, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { createDevicePlane } from './device-plane';
+import { openHubEvents } from './hub-events';
 import { HubManager } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
@@ -112,8 +113,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
+    const hubEvents = await openHubEvents({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), logger: serviceLog });
+    if (hubEvents) lifecycle.onStop(() => hubEvents.close());
     const tls = serverTls.current;
     const hubManager = new HubManager({
+      ...(hubEvents ? { events: hubEvents } : {}),
       host: config.host,
       tls,
       bind: config.bind,

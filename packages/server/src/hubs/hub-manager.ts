@@ -1,5 +1,5 @@
 import { rootCertificates } from 'node:tls';
-import { AzureIotHubConnector, BuiltInHub, type HubConnector } from '@opendps/hub';
+import { AzureIotHubConnector, BuiltInHub, type HubConnector, type HubEventBus } from '@opendps/hub';
 import { Errors, type HttpTimeouts, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
 import type { HubDirectory } from '@opendps/registration';
 import type { Store } from '@opendps/store';
@@ -17,6 +17,8 @@ export interface HubManagerOptions {
   ca?: string;
   /** Deadlines for slow clients of the built-in hubs' REST API. */
   restTimeouts?: HttpTimeouts;
+  /** Shares the built-in hubs' twin notifications with other nodes and workers. */
+  events?: HubEventBus;
 }
 
 export interface SyncResult {
@@ -161,6 +163,7 @@ export class HubManager implements HubDirectory {
         store: this.options.store,
         logger: this.options.logger.child({ hub: linked.name }),
         ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
+        ...(this.options.events ? { events: this.options.events } : {}),
       });
       try {
         await hub.start();

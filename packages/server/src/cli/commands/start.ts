@@ -1,6 +1,7 @@
 import { START_SETTINGS, resolveConfig, settingsFromEnv, type RawSettings } from '../../config';
 import { routeLibraryOutput } from '../../library-logs';
 import { createLogger } from '../../logger';
+import { isClusterWorker, isWorkerMessage, runPrimary, type WorkerMessage } from '../../cluster';
 import { createServer } from '../../server';
 import type { Command, OptionSpecs } from '../command';
 import { EXIT_FAILED, EXIT_OK } from '../io';
@@ -33,6 +34,19 @@ export const startCommand: Command = {
     const config = resolveConfig(flags, settingsFromEnv(io.env), io.cwd);
 
     const logger = createLogger();
+    if (config.workers > 1 && !isClusterWorker()) {
+      const stopRequested = new Promise<void>((resolve) => {
+        // Ctrl-C reaches the workers too (one process group); they drain on it as on the primary's word.
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      try {
+        return await runPrimary({ config, logger, stopRequested });
+      } catch (error) {
+        io.err(`opendps: could not start: ${(error as Error).message}`);
+        return EXIT_FAILED;
+      }
+    }
     const restoreLibraryOutput = routeLibraryOutput(logger);
     let server;
     try {
@@ -46,8 +60,17 @@ export const startCommand: Command = {
     const running = server;
     const reload = (): void => void running.reloadTls();
     process.on('SIGHUP', reload);
+    if (isClusterWorker()) process.send?.({ opendps: 'ready' } satisfies WorkerMessage);
     return new Promise<number>((resolve) => {
+      let begun = false;
+      const fromPrimary = (message: unknown): void => {
+        if (isWorkerMessage(message, 'drain')) shutdown();
+      };
+      process.on('message', fromPrimary);
       const shutdown = (): void => {
+        if (begun) return;
+        begun = true;
+        process.off('message', fromPrimary);
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
         process.off('SIGHUP', reload);
@@ -56,8 +79,11 @@ export const startCommand: Command = {
           io.err('opendps: the drain did not finish in time; exiting');
           process.exit(EXIT_FAILED);
         };
-        process.once('SIGINT', force);
-        process.once('SIGTERM', force);
+        // A worker's primary watches over it (and Ctrl-C reaches a worker as well as its primary's word).
+        if (!isClusterWorker()) {
+          process.once('SIGINT', force);
+          process.once('SIGTERM', force);
+        }
         const watchdog = setTimeout(force, running.config.drainTimeoutMs + 1_000);
         watchdog.unref();
         running
