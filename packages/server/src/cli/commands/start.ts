@@ -74,24 +74,21 @@ export const startCommand: Command = {
         process.off('SIGINT', shutdown);
         process.off('SIGTERM', shutdown);
         process.off('SIGHUP', reload);
-        // A second signal, or a drain that overruns its bound, ends the process at once.
+        // The drain is bounded; this only ends a drain that overran its bound. Further signals are
+        // ignored: under `pnpm start` one Ctrl-C arrives twice (the terminal's and pnpm's own).
         const force = (): void => {
           io.err('opendps: the drain did not finish in time; exiting');
           process.exit(EXIT_FAILED);
         };
-        // A worker's primary watches over it (and Ctrl-C reaches a worker as well as its primary's word).
-        if (!isClusterWorker()) {
-          process.once('SIGINT', force);
-          process.once('SIGTERM', force);
-        }
+        const ignore = (): void => undefined;
+        process.on('SIGINT', ignore);
+        process.on('SIGTERM', ignore);
         const watchdog = setTimeout(force, running.config.drainTimeoutMs + 1_000);
         watchdog.unref();
         running
           .drain()
           .finally(() => {
             clearTimeout(watchdog);
-            process.off('SIGINT', force);
-            process.off('SIGTERM', force);
             restoreLibraryOutput();
           })
           .then(
