@@ -1,0 +1,116 @@
+/**
+ * `--workers 2` (issue 11): one node runs two processes that share its listeners (node:cluster) and
+ * its store. A registration burst over HTTPS is answered by both workers and every device is
+ * assigned, on the embedded SQLite store (two processes on one WAL file) and on Redis; a twin
+ * update reaches a device whichever worker holds its connection; SIGTERM drains both and exits 0.
+ */
+import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
+import { generateSymmetricKey, parseConnectionString } from '@opendps/model';
+import { deviceSas, httpsRegister, rawHttps, startGateway, type Gateway } from './support/devices';
+import { startRedis, type RedisServer } from './support/redis-server';
+
+const DEVICES = 60;
+
+function serviceSas(connectionString: string): string {
+  const fields = parseConnectionString(connectionString);
+  return createSasToken({ resource: fields.HostName ?? '', key: fields.SharedAccessKey ?? '', keyName: fields.SharedAccessKeyName ?? '', expiry: Math.floor(Date.now() / 1000) + 3600 });
+}
+
+async function untilOutput(node: Gateway, text: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!node.output().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`'${text}' never logged:\n${node.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function burst(node: Gateway): Promise<void> {
+  const groupKey = generateSymmetricKey();
+  const created = await rawHttps({
+    port: node.endpoints.httpsPort,
+    ca: node.ca,
+    method: 'PUT',
+    path: '/enrollmentGroups/workers?api-version=2021-10-01',
+    headers: { authorization: serviceSas(node.connection.serviceConnectionString), 'content-type': 'application/json' },
+    body: JSON.stringify({ enrollmentGroupId: 'workers', attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } } }),
+  });
+  expect(created.status).toBe(200);
+  const idScope = node.connection.idScope;
+  const results = await Promise.all(
+    Array.from({ length: DEVICES }, async (_, index) => {
+      const registrationId = `worker-device-${index}`;
+      const authorization = deviceSas(idScope, registrationId, deriveDeviceKey(groupKey, registrationId));
+      let answer = await httpsRegister(node.endpoints, idScope, registrationId, { authorization });
+      for (let polls = 0; answer.status === 202 && polls < 100; polls++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        answer = await rawHttps({
+          port: node.endpoints.httpsPort,
+          ca: node.ca,
+          method: 'GET',
+          path: `/${idScope}/registrations/${registrationId}/operations/${String(answer.json?.operationId)}?api-version=2021-06-01`,
+          headers: { authorization },
+        });
+      }
+      return answer;
+    }),
+  );
+  for (const answer of results) expect({ status: answer.status, body: answer.json?.status }).toEqual({ status: 200, body: 'assigned' });
+  // Both workers answered registrations: their log lines carry their pids.
+  const pids = new Set(
+    node
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"operation":"register"'))
+      .map((line) => (JSON.parse(line) as { pid: number }).pid),
+  );
+  expect(pids.size).toBe(2);
+  // And every one is recorded once in the shared store: the service API counts the group's registrations.
+  const listed = await rawHttps({
+    port: node.endpoints.httpsPort,
+    ca: node.ca,
+    method: 'POST',
+    path: '/registrations/workers/query?api-version=2021-10-01',
+    headers: { authorization: serviceSas(node.connection.serviceConnectionString), 'content-type': 'application/json', 'x-ms-max-item-count': '1000' },
+    body: JSON.stringify({ query: '*' }),
+  });
+  expect(listed.status).toBe(200);
+  expect(JSON.parse(listed.text)).toHaveLength(DEVICES);
+}
+
+async function stopsCleanly(node: Gateway): Promise<void> {
+  const exited = new Promise<number | null>((resolve) => node.child.once('exit', (code) => resolve(code)));
+  node.child.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  expect(node.output()).toContain('"msg":"workers drained"');
+  expect(node.output().match(/"msg":"drained"/g)).toHaveLength(2);
+}
+
+describe('--workers 2', () => {
+  let redis: RedisServer | undefined;
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('on the embedded SQLite store: both workers serve one port, every device of a burst is assigned, SIGTERM drains both', async () => {
+    const node = await startGateway(['--workers', '2'], { OPENDPS_ANSWER_WITHIN_MS: '0' });
+    try {
+      await untilOutput(node, 'OpenDPS workers ready: 2');
+      await burst(node);
+      await stopsCleanly(node);
+    } finally {
+      await node.stop();
+    }
+  }, 90_000);
+
+  it('on Redis: the same', async () => {
+    redis = await startRedis();
+    const node = await startGateway(['--workers', '2', '--redis-url', redis.url], { OPENDPS_ANSWER_WITHIN_MS: '0' });
+    try {
+      await untilOutput(node, 'OpenDPS workers ready: 2');
+      await burst(node);
+      await stopsCleanly(node);
+    } finally {
+      await node.stop();
+    }
+  }, 90_000);
+});
