@@ -92,7 +92,7 @@ export class DpsRegistrationService implements RegistrationService {
     this.throttle = options.throttle ?? createRegistrationThrottle(options.store, this.now);
   }
 
-  /** Requests being answered plus assignments still running on this node. */
+  /** Requests being answered plus assignments answered 202 and still running on this node. */
   get inFlight(): number {
     return this.pending.size;
   }
@@ -245,7 +245,8 @@ export class DpsRegistrationService implements RegistrationService {
       ...(request.payload !== undefined ? { payload: request.payload } : {}),
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
     };
-    const work = this.track(this.work(instance, attestation, record));
+    // Tracked through the request that awaits it, then through the recording of its outcome.
+    const work = this.work(instance, attestation, record);
     const finished =
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
