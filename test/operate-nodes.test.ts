@@ -5,8 +5,7 @@
  * node A SIGTERMed in the middle of a registration burst loses no device (each gets its answer
  * from A, or polls / registers again on B) and exits 0 within its drain bound.
  */
-import { deriveDeviceKey } from '@opendps/attestation';
-import { createSasToken } from '@opendps/attestation';
+import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, parseConnectionString } from '@opendps/model';
 import { SharedAccessSignature } from 'azure-iot-common';
 import { connectToHub, deviceSas, httpsRegister, portOf, rawHttps, registerWithSdk, startGateway, type Gateway, type HubDevice } from './support/devices';
@@ -100,7 +99,7 @@ describe('nodes on one Redis', () => {
         ca: node.ca,
         method: 'GET',
         path: '/admin/instances/default/hubs',
-        headers: { authorization: serviceSas(node.connection.adminConnectionString) },
+        headers: { authorization: serviceSas((node.connection as typeof node.connection & { adminConnectionString: string }).adminConnectionString) },
       });
       expect(answer.status).toBe(200);
       expect(JSON.parse(answer.text)).toEqual([expect.objectContaining({ hostName: node.connection.endpoints.hubs[0] })]);
@@ -173,7 +172,6 @@ describe('nodes on one Redis', () => {
     const lines = a.output().split('\n').filter((line) => line.includes('"msg":"draining') || line.includes('"msg":"drained'));
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[1] ?? '{}')).toMatchObject({ left: 0 });
-    // eslint-disable-next-line no-console
     console.log(`drain under load: ${DEVICES} devices, ${failovers.count} failed over to B, 0 lost; A drained and exited in ${Math.round(drainMs)} ms: ${lines.join(' | ')}`);
   }, 90_000);
 });
