@@ -1,12 +1,14 @@
 /**
  * `--workers 2` (issue 11): one node runs two processes that share its listeners (node:cluster) and
  * its store. A registration burst over HTTPS is answered by both workers and every device is
- * assigned, on the embedded SQLite store (two processes on one WAL file) and on Redis; a twin
- * update reaches a device whichever worker holds its connection; SIGTERM drains both and exits 0.
+ * assigned, on the embedded SQLite store (two processes on one WAL file) and on Redis; twin
+ * updates reach a device whichever worker they arrive on (relayed by the primary, or Redis
+ * pub/sub); SIGTERM drains both and exits 0.
  */
 import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, parseConnectionString } from '@opendps/model';
-import { deviceSas, httpsRegister, rawHttps, startGateway, type Gateway } from './support/devices';
+import { SharedAccessSignature } from 'azure-iot-common';
+import { connectToHub, deviceSas, httpsRegister, portOf, rawHttps, startGateway, type Gateway } from './support/devices';
 import { startRedis, type RedisServer } from './support/redis-server';
 
 const DEVICES = 60;
@@ -24,7 +26,7 @@ async function untilOutput(node: Gateway, text: string): Promise<void> {
   }
 }
 
-async function burst(node: Gateway): Promise<void> {
+async function burst(node: Gateway): Promise<string> {
   const groupKey = generateSymmetricKey();
   const created = await rawHttps({
     port: node.endpoints.httpsPort,
@@ -75,6 +77,47 @@ async function burst(node: Gateway): Promise<void> {
   });
   expect(listed.status).toBe(200);
   expect(JSON.parse(listed.text)).toHaveLength(DEVICES);
+  return groupKey;
+}
+
+/**
+ * A device connected to the hub (on one worker) hears of every twin update, though they arrive on
+ * fresh connections that the primary hands to the workers in turn (so some to the other worker).
+ */
+async function twinUpdatesReachTheDevice(node: Gateway, groupKey: string): Promise<void> {
+  const hub = node.connection.endpoints.hubs[0] ?? '';
+  const deviceId = 'worker-device-0';
+  const device = await connectToHub(hub, deviceId, { kind: 'symmetricKey', registrationId: deviceId, key: deriveDeviceKey(groupKey, deviceId) }, node.ca);
+  try {
+    const twin = await device.client.getTwin();
+    const seen = new Set<number>();
+    const UPDATES = 6;
+    const all = new Promise<void>((resolve) => {
+      twin.on('properties.desired', (patch: { round?: number }) => {
+        if (typeof patch.round === 'number') seen.add(patch.round);
+        if (seen.size === UPDATES) resolve();
+      });
+    });
+    const fields = parseConnectionString(node.connection.instances[0]?.linkedHubs[0]?.connectionString ?? '');
+    for (let round = 1; round <= UPDATES; round++) {
+      const token = SharedAccessSignature.create(fields.HostName ?? '', fields.SharedAccessKeyName ?? '', fields.SharedAccessKey ?? '', Math.floor(Date.now() / 1000) + 600);
+      const patched = await rawHttps({
+        port: portOf(hub),
+        ca: node.ca,
+        method: 'PATCH',
+        path: `/twins/${deviceId}?api-version=2021-04-12`,
+        headers: { authorization: token.toString(), 'content-type': 'application/json' },
+        body: JSON.stringify({ properties: { desired: { round } } }),
+      });
+      expect(patched.status).toBe(200);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, 15_000)))]);
+    clearTimeout(timer);
+    expect([...seen].sort()).toEqual([1, 2, 3, 4, 5, 6]);
+  } finally {
+    await device.close();
+  }
 }
 
 async function stopsCleanly(node: Gateway): Promise<void> {
@@ -95,7 +138,7 @@ describe('--workers 2', () => {
     const node = await startGateway(['--workers', '2'], { OPENDPS_ANSWER_WITHIN_MS: '0' });
     try {
       await untilOutput(node, 'OpenDPS workers ready: 2');
-      await burst(node);
+      await twinUpdatesReachTheDevice(node, await burst(node));
       await stopsCleanly(node);
     } finally {
       await node.stop();
@@ -107,7 +150,7 @@ describe('--workers 2', () => {
     const node = await startGateway(['--workers', '2', '--redis-url', redis.url], { OPENDPS_ANSWER_WITHIN_MS: '0' });
     try {
       await untilOutput(node, 'OpenDPS workers ready: 2');
-      await burst(node);
+      await twinUpdatesReachTheDevice(node, await burst(node));
       await stopsCleanly(node);
     } finally {
       await node.stop();
