@@ -5,10 +5,15 @@
  * updates reach a device whichever worker they arrive on (relayed by the primary, or Redis
  * pub/sub); SIGTERM drains both and exits 0.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, parseConnectionString } from '@opendps/model';
 import { SharedAccessSignature } from 'azure-iot-common';
-import { connectToHub, deviceSas, httpsRegister, portOf, rawHttps, startGateway, type Gateway } from './support/devices';
+import { CLI, connectToHub, deviceSas, httpsRegister, portOf, rawHttps, startGateway, type Gateway } from './support/devices';
 import { startRedis, type RedisServer } from './support/redis-server';
 
 const DEVICES = 60;
@@ -156,4 +161,28 @@ describe('--workers 2', () => {
       await node.stop();
     }
   }, 90_000);
+
+  it('workers that cannot start (a port taken) end the node with exit 1 and their reason, instead of being restarted for ever', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-workers-'));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const child = spawn(process.execPath, [CLI, 'start', '--workers', '2', '--data-dir', dataDir, '--https-port', port, '--mqtt-port', '0', '--amqp-port', '0', '--hub-port', '0'], {
+        env: { PATH: process.env.PATH },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // A node that kept restarting its workers would never exit: end it, and the test fails.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+      clearTimeout(guard);
+      expect(code).toBe(1);
+      expect(stderr).toContain('opendps: could not start: a port is already in use');
+    } finally {
+      taken.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

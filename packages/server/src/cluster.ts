@@ -45,12 +45,16 @@ export async function runPrimary({ config, logger, stopRequested }: PrimaryOptio
   }
 
   let stopping = false;
+  let failedToStart = false;
   const workers = new Set<Worker>();
-  let ready = 0;
+  const started = new Set<Worker>();
   let announced = false;
   const exits: number[] = [];
   let allExited: () => void = () => undefined;
   const exited = new Promise<void>((resolve) => (allExited = resolve));
+  let requestStop: () => void = () => undefined;
+  const stop = new Promise<void>((resolve) => (requestStop = resolve));
+  void stopRequested.then(() => requestStop());
 
   const fork = (): void => {
     const worker = cluster.fork();
@@ -59,8 +63,8 @@ export async function runPrimary({ config, logger, stopRequested }: PrimaryOptio
       if (isHubEventMessage(message)) {
         for (const other of workers) if (other !== worker && other.isConnected()) other.send(message);
       } else if (isWorkerMessage(message, 'ready')) {
-        ready += 1;
-        if (!announced && ready >= config.workers) {
+        started.add(worker);
+        if (!announced && started.size >= config.workers) {
           announced = true;
           log.info({ workers: config.workers, pids: [...workers].map((each) => each.process.pid) }, `OpenDPS workers ready: ${config.workers}`);
         }
@@ -68,19 +72,23 @@ export async function runPrimary({ config, logger, stopRequested }: PrimaryOptio
     });
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
-      if (stopping) {
-        exits.push(code ?? 1);
-        if (workers.size === 0) allExited();
+      if (!stopping && !started.has(worker)) {
+        // It could not start (its reason is on stderr): starting another would fail the same way.
+        failedToStart = true;
+        requestStop();
+      } else if (!stopping) {
+        // A worker that died is replaced; what it had in flight is leased in the store for the next poll.
+        log.error({ pid: worker.process.pid, code, signal }, 'a worker exited; starting another');
+        fork();
         return;
       }
-      // A worker that died is replaced; what it had in flight is leased in the store for the next poll.
-      log.error({ pid: worker.process.pid, code, signal }, 'a worker exited; starting another');
-      fork();
+      exits.push(code ?? 1);
+      if (stopping && workers.size === 0) allExited();
     });
   };
   for (let index = 0; index < config.workers; index++) fork();
 
-  await stopRequested;
+  await stop;
   stopping = true;
   log.info({ workers: workers.size }, 'draining the workers');
   if (workers.size === 0) allExited();
@@ -93,5 +101,5 @@ export async function runPrimary({ config, logger, stopRequested }: PrimaryOptio
   clearTimeout(hung);
   const failed = exits.filter((code) => code !== 0).length;
   log.info({ workers: exits.length, failed }, 'workers drained');
-  return failed ? 1 : 0;
+  return failed || failedToStart ? 1 : 0;
 }

@@ -55,6 +55,8 @@ export const startCommand: Command = {
       const { code, message } = error as NodeJS.ErrnoException;
       restoreLibraryOutput();
       io.err(`opendps: could not start: ${code === 'EADDRINUSE' ? `a port is already in use (${message})` : message}`);
+      // A worker's IPC channel to its primary would keep it alive.
+      if (isClusterWorker()) process.disconnect();
       return EXIT_FAILED;
     }
     const running = server;
