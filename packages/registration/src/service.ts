@@ -102,13 +102,17 @@ export class DpsRegistrationService implements RegistrationService {
    * with false after `timeoutMs`; what is left stays leased in the store for another node's poll.
    */
   async settle(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.pending.size > 0) {
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      await Promise.race([Promise.allSettled([...this.pending]), delay(left, undefined, { ref: false })]);
+    const timer = new AbortController();
+    const expired = delay(timeoutMs, true, { signal: timer.signal }).catch(() => false);
+    try {
+      // Work can start while earlier work settles (a poll taking an operation over): wait again.
+      while (this.pending.size > 0) {
+        if (await Promise.race([Promise.allSettled([...this.pending]).then(() => false), expired])) return false;
+      }
+      return true;
+    } finally {
+      timer.abort();
     }
-    return true;
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {
