@@ -49,7 +49,8 @@ export interface RegistrationStatusRequest {
 export interface AuthenticationRequest {
   idScope: string;
   registrationId: string;
-  proof: Extract<Proof, { kind: 'sas' }>;
+  /** What a connection proves before any request: a SAS (AMQP SASL PLAIN) or a TLS chain (MQTT CONNECT). */
+  proof: Extract<Proof, { kind: 'sas' | 'x509' }>;
   transport: Transport;
 }
 
