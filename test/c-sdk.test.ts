@@ -168,6 +168,27 @@ describe.each(MODES)('the C SDK, registration $name', ({ name: mode, env }) => {
     return started;
   }
 
+  if (mode === 'answered at once') {
+    // What makes the cells pass is the dev CA and the key: without either, the same run is refused.
+    it('over mqtt, trusting only the system CA bundle, fails the TLS handshake', async () => {
+      const registrationId = 'c-sdk-untrusted';
+      const result = await ns.request<DeviceRun>('device', {
+        args: ['mqtt', HOST, ns.ready.idScope, registrationId, deriveKey(groupKey, registrationId), '/etc/ssl/certs/ca-certificates.crt', '10'],
+      });
+      expect(result.steps.provision).toMatchObject({ ok: false, assignedHub: null });
+      expect(result.output).toMatch(/certificate verify failed|self.signed/i);
+    }, 60_000);
+
+    it('over mqtt, a key the group did not derive is refused as unauthorized', async () => {
+      const registrationId = 'c-sdk-wrong-key';
+      const result = await ns.request<DeviceRun>('device', {
+        args: ['mqtt', HOST, ns.ready.idScope, registrationId, deriveKey(groupKey, 'someone-else'), ns.ready.caFile, '10'],
+      });
+      expect(result.steps.provision).toMatchObject({ ok: false, assignedHub: null });
+      expect(result.steps.provision?.error).toMatch(/UNAUTHORIZED|DEV_AUTH_ERROR/);
+    }, 60_000);
+  }
+
   describe.each(TRANSPORTS)('over %s', (transport) => {
     describe.each(['individual', 'group'] as const)('with %s symmetric key', (credential) => {
       const registrationId = `c-sdk-${transport}-${credential}-${mode === '202 and polling' ? 'poll' : 'now'}`;
