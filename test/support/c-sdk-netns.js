@@ -55,7 +55,9 @@ function runDevice(args, timeoutMs) {
           // a log line that happens to start with a brace
         }
       }
-      resolve({ code, signal, steps, output: `${stdout}\n${stderr}`.slice(-20_000) });
+      // The SDK's own error log lines, from the whole output (the tail kept below may miss early ones).
+      const errors = `${stdout}\n${stderr}`.split('\n').filter((line) => line.includes('LOG_LEVEL_ERROR')).slice(0, 50);
+      resolve({ code, signal, steps, errors, output: `${stdout}\n${stderr}`.slice(-20_000) });
     });
   });
 }
