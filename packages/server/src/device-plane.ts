@@ -96,7 +96,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
         amqp.handleWebSocket(ws, req);
       },
     },
-    { logger: deviceLog },
+    { logger: deviceLog, ...(Array.isArray(config.webSocketOrigins) ? { allowedOrigins: config.webSocketOrigins } : {}) },
   );
 
   const limits = connectionLimitsOf(config);
@@ -106,7 +106,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   ];
 
   return {
-    routes: [createDeviceApi({ registration, logger: deviceLog })],
+    routes: [createDeviceApi({ registration, logger: deviceLog, corsOrigins: config.corsOrigins ?? '*' })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
     close: async () => {

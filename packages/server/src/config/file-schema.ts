@@ -3,6 +3,7 @@ import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
 import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
+import { parseOrigins } from './browser';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -19,7 +20,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   const root = object(document, `${file}: the top level`);
   known(
     root,
-    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType'],
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType', 'browserHost', 'corsOrigins', 'webSocketOrigins'],
     at(''),
   );
   const layer: ConfigLayer = {};
@@ -32,6 +33,10 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     if (root[key] !== undefined) layer[key] = parseBoolean(root[key], at(key));
   }
   if (root.serverKeyType !== undefined) layer.serverKeyType = parseServerKeyType(root.serverKeyType, at('serverKeyType'));
+  if (root.browserHost !== undefined) layer.browserHost = parseHost(root.browserHost, at('browserHost'));
+  for (const key of ['corsOrigins', 'webSocketOrigins'] as const) {
+    if (root[key] !== undefined) layer[key] = parseOrigins(root[key], at(key));
+  }
   if (root.ports !== undefined) {
     const ports = object(root.ports, at('ports'));
     known(ports, ['mqtt', 'amqp', 'https', 'hub'], at('ports'));

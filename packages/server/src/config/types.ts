@@ -1,5 +1,6 @@
 import type { HttpTimeouts } from '@opendps/model';
 import type { LogLevel } from '../logger';
+import type { OriginList } from './browser';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
@@ -102,6 +103,12 @@ export interface ServerConfig {
   logLevel?: LogLevel;
   /** Undefined: an existing server certificate is kept whatever its key; a new one gets P-256. */
   serverKeyType?: ServerKeyType;
+  /** The browser-facing host name (no client-certificate request); undefined: `browserHostOf` decides. */
+  browserHost?: string;
+  /** Origins allowed to call the device REST API; undefined: any (`*`). */
+  corsOrigins?: OriginList;
+  /** Origins allowed to open WebSockets; undefined: any. */
+  webSocketOrigins?: OriginList;
 }
 
 /** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
@@ -135,6 +142,9 @@ export interface ConfigLayer {
   metrics?: Partial<MetricsConfig>;
   logLevel?: LogLevel;
   serverKeyType?: ServerKeyType;
+  browserHost?: string;
+  corsOrigins?: OriginList;
+  webSocketOrigins?: OriginList;
 }
 
 export const DEFAULT_PORTS: Readonly<Required<Omit<Ports, 'hub'>>> = { mqtt: 8883, amqp: 5671, https: 8443 };
