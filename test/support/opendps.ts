@@ -7,7 +7,7 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '@opendps/model';
-import { createServer, type ConnectionInfo, type Ports, type RunningServer } from '@opendps/server';
+import { createServer, type ConnectionInfo, type Ports, type RunningServer, type ServerOptions } from '@opendps/server';
 import { ConnectionString, SharedAccessSignature } from 'azure-iot-common';
 import { Http, RestApiClient } from 'azure-iot-http-base';
 import { ProvisioningServiceClient } from 'azure-iot-provisioning-service';
@@ -25,6 +25,8 @@ export interface OpenDpsOptions {
   instanceRefreshMs?: number;
   /** The server certificate's key (`--server-key-type`). Default: P-256. */
   serverKeyType?: 'rsa' | 'ec';
+  /** Browser settings and timeouts, passed to createServer as they are. */
+  server?: Pick<ServerOptions, 'corsOrigins' | 'webSocketOrigins' | 'browserHost' | 'timeouts'>;
 }
 
 export interface OpenDps {
@@ -48,6 +50,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       ...(options.serverKeyType ? { serverKeyType: options.serverKeyType } : {}),
       logger: silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
+      ...options.server,
     });
     return {
       server,
