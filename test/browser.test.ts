@@ -102,6 +102,14 @@ async function openPage(at: string): Promise<Page> {
   return opened;
 }
 
+/** Calls one of the functions browser-device.js puts on the page's global object. */
+function inPage<T>(on: Page, name: string, args: unknown): Promise<T> {
+  return on.evaluate(
+    ([fn, given]) => (globalThis as unknown as Record<string, (value: unknown) => Promise<unknown>>)[fn as string]?.(given),
+    [name, args] as const,
+  ) as Promise<T>;
+}
+
 const browserEndpoints = () => {
   const endpoints = dps.connection.endpoints;
   if (!endpoints.browser) throw new Error('connection.json names no browser host');
@@ -123,7 +131,7 @@ it('lists the browser host and the WebSocket URLs in connection.json', () => {
 
 it('registers over MQTT/WS, then reaches the assigned hub over MQTT/WS: desired properties and telemetry', async () => {
   const { websocket } = browserEndpoints();
-  const registered = await page.evaluate((args) => (window as never as { registerOverMqtt(a: unknown): Promise<Registration> }).registerOverMqtt(args), {
+  const registered = await inPage<Registration>(page, 'registerOverMqtt', {
     url: websocket,
     idScope: dps.connection.idScope,
     registrationId: 'web-mqtt',
@@ -133,7 +141,7 @@ it('registers over MQTT/WS, then reaches the assigned hub over MQTT/WS: desired 
   expectRegisteredAfterPolling(registered, 'web-mqtt');
 
   const hubHost = registered.body.registrationState?.assignedHub ?? '';
-  const session = await page.evaluate((args) => (window as never as { hubSession(a: unknown): Promise<{ twinStatus: number; desired: Record<string, unknown> }> }).hubSession(args), {
+  const session = await inPage<{ twinStatus: number; desired: Record<string, unknown> }>(page, 'hubSession', {
     url: websocket,
     hubHost,
     deviceId: 'web-mqtt',
@@ -147,7 +155,7 @@ it('registers over MQTT/WS, then reaches the assigned hub over MQTT/WS: desired 
 });
 
 it('registers over AMQP/WS with the rhea browser bundle', async () => {
-  const registered = await page.evaluate((args) => (window as never as { registerOverAmqp(a: unknown): Promise<Registration> }).registerOverAmqp(args), {
+  const registered = await inPage<Registration>(page, 'registerOverAmqp', {
     url: browserEndpoints().websocket,
     host: 'browser.localhost',
     idScope: dps.connection.idScope,
@@ -160,7 +168,7 @@ it('registers over AMQP/WS with the rhea browser bundle', async () => {
 
 it('registers over the REST API with fetch: preflight, 202 with a readable retry-after, polling to 200', async () => {
   const call = (registrationId: string, withKey: string) =>
-    page.evaluate((args) => (window as never as { registerOverRest(a: unknown): Promise<Registration> }).registerOverRest(args), {
+    inPage<Registration>(page, 'registerOverRest', {
       base: `https://${browserEndpoints().https}`,
       idScope: dps.connection.idScope,
       registrationId,
@@ -188,7 +196,7 @@ it('keeps other page origins out: no CORS answer for their fetch, 403 for their 
     }, `https://${browserEndpoints().https}`);
     expect(fetched).toBe('TypeError');
     const url = browserEndpoints().websocket;
-    expect(await other.evaluate((target) => (window as never as { tryWebSocket(u: string, p: string): Promise<string> }).tryWebSocket(target, 'mqtt'), url)).toBe('error');
+    expect(await inPage<string>(other, 'tryWebSocket', url)).toBe('error');
     expect(consoleLines.some((line) => line.includes(url) && line.includes('Unexpected response code: 403'))).toBe(true);
   } finally {
     await other.close();
@@ -197,7 +205,7 @@ it('keeps other page origins out: no CORS answer for their fetch, 403 for their 
 
 it('is asked for a client certificate on the main host name, where Chromium cancels the upgrade (why the browser host exists)', async () => {
   const url = dps.connection.endpoints.websocket ?? '';
-  expect(await page.evaluate((target) => (window as never as { tryWebSocket(u: string, p: string): Promise<string> }).tryWebSocket(target, 'mqtt'), url)).toBe('error');
+  expect(await inPage<string>(page, 'tryWebSocket', url)).toBe('error');
   expect(consoleLines.some((line) => line.includes(url) && line.includes('handshake was canceled'))).toBe(true);
-  expect(await page.evaluate((target) => (window as never as { tryWebSocket(u: string, p: string): Promise<string> }).tryWebSocket(target, 'mqtt'), browserEndpoints().websocket)).toBe('open');
+  expect(await inPage<string>(page, 'tryWebSocket', browserEndpoints().websocket)).toBe('open');
 });

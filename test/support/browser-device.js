@@ -1,4 +1,4 @@
-/* global window, WebSocket, crypto, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, mqtt, rheaUmd */
+/* global window, WebSocket, URLSearchParams, crypto, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, mqtt, rheaUmd */
 /**
  * A browser device, as a page would write it: only what Chromium offers (WebCrypto, WebSocket,
  * fetch) plus the browser bundles of mqtt.js and rhea. test/browser.test.ts serves it and calls
@@ -169,7 +169,7 @@ window.hubSession = async ({ url, hubHost, deviceId, key, telemetry }) => {
 };
 
 /** Opens a WebSocket and says how it went: `open`, or `error` (the console says why). */
-window.tryWebSocket = (url, protocol) =>
+window.tryWebSocket = (url, protocol = 'mqtt') =>
   new Promise((resolve) => {
     const ws = new WebSocket(url, protocol);
     ws.onopen = () => {

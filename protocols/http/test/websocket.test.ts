@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from '@opendps/model';
 import { WebSocket } from 'ws';
 import { createDeviceApi, createWebSocketUpgrade, type WebSocketUpgradeOptions } from '../src';
 import { ScriptedRegistration, request, startServer, type TestServer } from './support';
@@ -180,8 +181,16 @@ it('closes with 1011 when a handler throws, and keeps serving', async () => {
 
 describe('the Origin allow-list', () => {
   let listed: TestServer;
+  const infos: Array<{ fields: Record<string, unknown>; message?: string }> = [];
+  const recording: Logger = {
+    info: (fields, message) => void infos.push({ fields: fields as Record<string, unknown>, ...(message ? { message } : {}) }),
+    warn: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    child: () => recording,
+  };
   beforeAll(async () => {
-    listed = await start({ allowedOrigins: ['https://app.example.com'] });
+    listed = await start({ allowedOrigins: ['https://app.example.com'], logger: recording });
   });
   afterAll(() => listed.close());
 
@@ -195,6 +204,7 @@ describe('the Origin allow-list', () => {
     expect(reply.body.errorCode).toBe(403001);
     expect(reply.headers['x-ms-error-code']).toBe('403001');
     expect(accepted).toHaveLength(0);
+    expect(infos).toEqual([{ fields: expect.objectContaining({ origin: 'https://evil.example.com' }), message: 'websocket upgrade refused: origin not allowed' }]);
   });
 
   it('accepts a listed origin (compared case-insensitively) and an upgrade without Origin (the SDKs)', async () => {
