@@ -7,7 +7,7 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '@opendps/model';
-import { createServer, type ConnectionInfo, type Ports, type RunningServer } from '@opendps/server';
+import { createServer, type ConnectionInfo, type Ports, type RunningServer, type ServerOptions } from '@opendps/server';
 import { ConnectionString, SharedAccessSignature } from 'azure-iot-common';
 import { Http, RestApiClient } from 'azure-iot-http-base';
 import { ProvisioningServiceClient } from 'azure-iot-provisioning-service';
@@ -27,6 +27,8 @@ export interface OpenDpsOptions {
   serverKeyType?: 'rsa' | 'ec';
   /** Where the server logs (default nowhere). */
   logger?: Logger;
+  /** Browser settings and timeouts, passed to createServer as they are. */
+  server?: Pick<ServerOptions, 'corsOrigins' | 'webSocketOrigins' | 'browserHost' | 'timeouts'>;
 }
 
 export interface OpenDps {
@@ -50,6 +52,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       ...(options.serverKeyType ? { serverKeyType: options.serverKeyType } : {}),
       logger: options.logger ?? silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
+      ...options.server,
     });
     return {
       server,

@@ -77,6 +77,8 @@ export const Errors = {
   malformedToken: coded(401, 401006, 'The SAS token is malformed.'),
   enrollmentDisabled: coded(401, 401007, 'The enrollment is disabled.'),
 
+  originNotAllowed: coded(403, 403001, 'WebSocket upgrades from this page origin are not allowed.'),
+
   notFound: coded(404, 404001, 'The resource was not found.'),
   enrollmentNotFound: coded(404, 404201, 'The enrollment was not found.'),
   registrationNotFound: coded(404, 404202, 'The device registration was not found.'),

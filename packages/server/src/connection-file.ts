@@ -22,6 +22,10 @@ export interface Endpoints {
   https: string;
   /** The built-in hubs' names as devices get them: `host`, or `host:port` off the standard port. */
   hubs: string[];
+  /** `wss://host[:port]/$iothub/websocket`: MQTT and AMQP over WebSockets, DPS and the built-in hubs. */
+  websocket?: string;
+  /** The browser host name on the HTTPS port (no client-certificate request), when there is one. */
+  browser?: { https: string; websocket: string };
   /** The metrics port (`/metrics`, `/healthz`, `/readyz`), when one is configured. */
   metrics?: string | null;
 }

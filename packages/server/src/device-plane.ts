@@ -108,7 +108,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
         amqp.handleWebSocket(ws, req);
       },
     },
-    { logger: deviceLog },
+    { logger: deviceLog, ...(Array.isArray(config.webSocketOrigins) ? { allowedOrigins: config.webSocketOrigins } : {}) },
   );
 
   const limits = connectionLimitsOf(config);
@@ -118,7 +118,7 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
   ];
 
   return {
-    routes: [createDeviceApi({ registration, logger: deviceLog })],
+    routes: [createDeviceApi({ registration, logger: deviceLog, corsOrigins: config.corsOrigins ?? '*' })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
     setTls: (next) => {

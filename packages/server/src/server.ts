@@ -5,7 +5,7 @@ import type { Logger, ProvisioningInstance } from '@opendps/model';
 import { createServiceApi } from '@opendps/service-api';
 import { openStore, type Store } from '@opendps/store';
 import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admin';
-import { validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
+import { browserHostOf, validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
 import { openHubEvents } from './hub-events';
@@ -17,6 +17,7 @@ import { createLogger } from './logger';
 import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
 import { ServerMetrics } from './observability/metrics';
 import { ensureSharedDevPki } from './pki/dev-pki';
+import { withBrowserHost } from './pki/browser-tls';
 import { hubSniCallback } from './pki/hub-certificates';
 import { readTlsFiles, ServerTls } from './pki/server-tls';
 import { storeSharedPki } from './pki/shared-pki';
@@ -127,10 +128,13 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     if (hubEvents) lifecycle.onStop(() => hubEvents.close());
     const tls = serverTls.current;
     const connectionLimits = connectionLimitsOf(config);
-    // Every listener also answers to the host names of the built-in hubs.
+    // Every listener also answers to the host names of the built-in hubs, and to the browser host
+    // name, whose handshakes ask for no client certificate (pki/browser-tls.ts).
+    const browserHost = browserHostOf(config);
+    const certifiedName = (name: string): boolean => name === browserHost || hubManager.withHost(name) !== undefined;
     const deviceTls = {
       ...tls,
-      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name): boolean => hubManager.withHost(name) !== undefined }),
+      SNICallback: withBrowserHost(hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: certifiedName }), browserHost),
     };
     let ports: Record<string, number> = {};
     const hubManager = new HubManager({
@@ -172,6 +176,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const publishConnection = (): void => {
       const at = (port: number | undefined): string | null => (port === undefined ? null : `${config.host}:${port}`);
       endpoints = { mqtt: at(ports.mqtt), amqp: at(ports.amqp), https: `${config.host}:${ports.https}`, hubs: hubManager.hostNames() };
+      endpoints.websocket = webSocketUrl(config.host, ports.https);
+      if (browserHost) endpoints.browser = { https: `${browserHost}:${ports.https}`, websocket: webSocketUrl(browserHost, ports.https) };
       if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${metricsHost(config.metrics.bind, config.host)}:${ports.metrics}`;
       const next = { ...connectionInfo(registry.instances(), endpoints, pki.caFile, hubManager.connectionStrings()), adminConnectionString: adminString };
       const text = JSON.stringify(next);
@@ -297,6 +303,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     await lifecycle.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** The URL every WebSocket transport dials (MQTT and AMQP alike), with the port as bound. */
+function webSocketUrl(host: string, port: number | undefined): string {
+  return `wss://${host}${port === 443 ? '' : `:${port}`}/$iothub/websocket`;
 }
 
 /** Where a scraper reaches the metrics port: the bound address, or `--host` when every interface is bound. */

@@ -10,6 +10,7 @@ import {
   type RegistrationService,
 } from '@opendps/registration';
 import { DEFAULT_MAX_BODY_BYTES, RequestAborted, readBody } from './body';
+import { applyCors, type CorsOrigins } from './cors';
 import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
 import { proofOf } from './proof';
 import { writeError, writeJson } from './responses';
@@ -20,6 +21,8 @@ export interface DeviceApiOptions {
   logger?: Logger;
   /** Bodies above this size are refused with 413 (default 96 KiB). */
   maxBodyBytes?: number;
+  /** Page origins allowed to call it from a browser (default `*`: see cors.ts); `[]` answers no CORS. */
+  corsOrigins?: CorsOrigins;
 }
 
 /**
@@ -30,6 +33,7 @@ export interface DeviceApiOptions {
 export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
   const registration = options.registration;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const corsOrigins = options.corsOrigins ?? '*';
   const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', transport: 'https' });
 
   async function answer(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -87,6 +91,7 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
         url = new URL('https://device-api.invalid/');
       }
       try {
+        if (applyCors(req, res, corsOrigins)) return;
         await answer(req, res, url);
         logger.debug({ method: req.method, path: url.pathname, status: res.statusCode, durationMs: elapsed(started) }, 'device request');
       } catch (caught) {

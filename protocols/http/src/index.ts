@@ -1,4 +1,5 @@
 export { createDeviceApi, type DeviceApiOptions } from './device-api';
+export { applyCors, type CorsOrigins } from './cors';
 export { createWebSocketUpgrade, WEBSOCKET_PATH, type WebSocketHandler, type WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket';
 export type { HttpRoute } from './route';
 export { isDevicePath, parseDevicePath, type DevicePath } from './paths';

@@ -15,6 +15,12 @@ export interface WebSocketUpgradeOptions {
   maxPayload?: number;
   /** The clients offer permessage-deflate; allowed by default. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * Page origins whose upgrades are accepted (docs/device-wire.md §5, "Browsers"); default: any.
+   * Browsers always send `Origin` on an upgrade and the SDKs never do, so only browser pages are
+   * checked; an upgrade without `Origin` passes.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 export interface WebSocketUpgrade {
@@ -32,6 +38,7 @@ export function createWebSocketUpgrade(
   options: WebSocketUpgradeOptions = {},
 ): WebSocketUpgrade {
   const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', transport: 'websocket' });
+  const allowedOrigins = options.allowedOrigins?.includes('*') ? undefined : options.allowedOrigins?.map((origin) => origin.toLowerCase());
   const byProtocol = new Map(Object.entries(handlers).map(([protocol, handler]) => [protocol.toLowerCase(), handler]));
   const server = new WebSocketServer({
     noServer: true,
@@ -44,6 +51,12 @@ export function createWebSocketUpgrade(
   return {
     handleUpgrade(req, socket, head) {
       socket.on('error', (error) => logger.debug({ err: String(error) }, 'websocket socket error'));
+      const origin = req.headers.origin;
+      if (allowedOrigins && origin !== undefined && !allowedOrigins.includes(origin.toLowerCase())) {
+        logger.info({ origin, remoteAddress: req.socket.remoteAddress }, 'websocket upgrade refused: origin not allowed');
+        refuse(socket, Errors.originNotAllowed(`WebSocket upgrades from ${origin} are not allowed.`));
+        return;
+      }
       const refusal = refusalFor(req, byProtocol);
       if (refusal) {
         logger.debug({ url: req.url, errorCode: refusal.errorCode }, 'websocket upgrade refused');

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from '@opendps/model';
 import { WebSocket } from 'ws';
 import { createDeviceApi, createWebSocketUpgrade, type WebSocketUpgradeOptions } from '../src';
 import { ScriptedRegistration, request, startServer, type TestServer } from './support';
@@ -176,4 +177,48 @@ it('closes with 1011 when a handler throws, and keeps serving', async () => {
   } finally {
     await target.close();
   }
+});
+
+describe('the Origin allow-list', () => {
+  let listed: TestServer;
+  const infos: Array<{ fields: Record<string, unknown>; message?: string }> = [];
+  const recording: Logger = {
+    info: (fields, message) => void infos.push({ fields: fields as Record<string, unknown>, ...(message ? { message } : {}) }),
+    warn: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    child: () => recording,
+  };
+  beforeAll(async () => {
+    listed = await start({ allowedOrigins: ['https://app.example.com'], logger: recording });
+  });
+  afterAll(() => listed.close());
+
+  function withOrigin(origin: string | undefined): WebSocket {
+    return new WebSocket(`wss://localhost:${listed.port}/$iothub/websocket`, 'mqtt', { ca: listed.ca, ...(origin ? { origin } : {}) });
+  }
+
+  it('refuses a page origin not listed with 403 403001, before any handler', async () => {
+    const reply = await refusal(withOrigin('https://evil.example.com'));
+    expect(reply.status).toBe(403);
+    expect(reply.body.errorCode).toBe(403001);
+    expect(reply.headers['x-ms-error-code']).toBe('403001');
+    expect(accepted).toHaveLength(0);
+    expect(infos).toEqual([{ fields: expect.objectContaining({ origin: 'https://evil.example.com' }), message: 'websocket upgrade refused: origin not allowed' }]);
+  });
+
+  it('accepts a listed origin (compared case-insensitively) and an upgrade without Origin (the SDKs)', async () => {
+    const page = withOrigin('https://APP.example.com');
+    const sdk = withOrigin(undefined);
+    await Promise.all([connected(page), connected(sdk)]);
+    expect(accepted).toHaveLength(2);
+    page.close();
+    sdk.close();
+  });
+
+  it('lets any origin through when no list is configured', async () => {
+    const ws = new WebSocket(`wss://localhost:${server.port}/$iothub/websocket`, 'mqtt', { ca: server.ca, origin: 'https://evil.example.com' });
+    await connected(ws);
+    ws.close();
+  });
 });

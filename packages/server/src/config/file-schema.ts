@@ -16,6 +16,7 @@ import {
   show,
 } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
+import { parseOrigins } from './browser';
 
 /**
  * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
@@ -32,7 +33,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   const root = object(document, `${file}: the top level`);
   known(
     root,
-    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType', 'bind', 'tls', 'drainTimeoutMs', 'workers'],
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType', 'bind', 'tls', 'drainTimeoutMs', 'workers', 'browserHost', 'corsOrigins', 'webSocketOrigins'],
     at(''),
   );
   const layer: ConfigLayer = {};
@@ -45,6 +46,10 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     if (root[key] !== undefined) layer[key] = parseBoolean(root[key], at(key));
   }
   if (root.serverKeyType !== undefined) layer.serverKeyType = parseServerKeyType(root.serverKeyType, at('serverKeyType'));
+  if (root.browserHost !== undefined) layer.browserHost = parseHost(root.browserHost, at('browserHost'));
+  for (const key of ['corsOrigins', 'webSocketOrigins'] as const) {
+    if (root[key] !== undefined) layer[key] = parseOrigins(root[key], at(key));
+  }
   if (root.ports !== undefined) {
     const ports = object(root.ports, at('ports'));
     known(ports, ['mqtt', 'amqp', 'https', 'hub'], at('ports'));

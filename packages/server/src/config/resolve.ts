@@ -20,6 +20,7 @@ import {
 } from './types';
 import { parseBindAddress, parseBoolean, parseHost, parseInteger, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
+import { parseOrigins } from './browser';
 
 /**
  * Resolves the start configuration: flags > environment > config file > defaults. Throws
@@ -88,6 +89,10 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (metricsPort !== undefined) config.metrics = { port: metricsPort, bind: metricsBind ?? DEFAULT_METRICS_BIND };
   const logLevel = first('logLevel');
   if (logLevel) config.logLevel = logLevel;
+  for (const key of ['browserHost', 'corsOrigins', 'webSocketOrigins'] as const) {
+    const value = first(key);
+    if (value !== undefined) Object.assign(config, { [key]: value });
+  }
   return config;
 }
 
@@ -197,6 +202,15 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
         break;
       case 'log-level':
         layer.logLevel = parseLogLevel(value, from);
+        break;
+      case 'browser-host':
+        layer.browserHost = parseHost(value, from);
+        break;
+      case 'cors-origins':
+        layer.corsOrigins = parseOrigins(value, from);
+        break;
+      case 'websocket-origins':
+        layer.webSocketOrigins = parseOrigins(value, from);
         break;
     }
   }

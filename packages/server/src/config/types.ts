@@ -1,5 +1,6 @@
 import type { HttpTimeouts } from '@opendps/model';
 import type { LogLevel } from '../logger';
+import type { OriginList } from './browser';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
@@ -110,6 +111,12 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   /** Processes on this node (node:cluster), sharing the listeners and the store. */
   workers: number;
+  /** The browser-facing host name (no client-certificate request); undefined: `browserHostOf` decides. */
+  browserHost?: string;
+  /** Origins allowed to call the device REST API; undefined: any (`*`). */
+  corsOrigins?: OriginList;
+  /** Origins allowed to open WebSockets; undefined: any. */
+  webSocketOrigins?: OriginList;
 }
 
 /** PEM files: the certificate with its chain, and its key. */
@@ -153,6 +160,9 @@ export interface ConfigLayer {
   tls?: Partial<TlsFiles>;
   drainTimeoutMs?: number;
   workers?: number;
+  browserHost?: string;
+  corsOrigins?: OriginList;
+  webSocketOrigins?: OriginList;
 }
 
 export const DEFAULT_BIND = '127.0.0.1';
