@@ -51,6 +51,7 @@ describe('store round trips per registration', () => {
   let hub: BuiltInHub;
   let service: DpsRegistrationService;
   const calls: string[] = [];
+  const hubCalls: string[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opendps-round-trips-'));
@@ -58,7 +59,7 @@ describe('store round trips per registration', () => {
     hubStore = new SqliteStore(join(dir, 'hub.db'));
     const ca = createRootCa({ commonName: 'round trips test CA' });
     const server = createServerCertificate(ca, ['localhost']);
-    hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store: hubStore });
+    hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store: counted(hubStore, hubCalls) });
     await hub.start();
     const instance: ProvisioningInstance = {
       name: 'default',
@@ -81,6 +82,7 @@ describe('store round trips per registration', () => {
   async function register(registrationId: string, key: string): Promise<{ status: string; calls: string[]; group?: string }> {
     const token = createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 600 });
     calls.length = 0;
+    hubCalls.length = 0;
     const outcome = await service.register({ idScope, registrationId, proof: { kind: 'sas', token }, transport: 'mqtt' });
     const group = outcome.body.registrationState?.symmetricKey?.enrollmentGroupId;
     return { status: outcome.body.status, calls: [...calls], ...(group ? { group } : {}) };
@@ -99,6 +101,9 @@ describe('store round trips per registration', () => {
     expect(first.calls).toEqual(['increment', 'enrollments.get', 'registrations.get', 'registrations.put', 'registrationTraces.put']);
     // Answered within answer-within: no operation record is written (the answer carries the outcome).
     expect(first.calls).not.toContain('operations.put');
+    // The built-in hub: the device looked up by the pipeline, again by the upsert (its own
+    // compare-and-set), then its identity and twin written as one document.
+    expect(hubCalls).toEqual(['devices.get', 'devices.get', 'devices.put']);
   });
 
   it('a group device: the first registration scans the groups, the next one reads only the group it came through', async () => {
