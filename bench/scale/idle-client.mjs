@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import tls from 'node:tls';
+import { setInterval } from 'node:timers';
 import attestation from '../../attestation/dist/index.js';
 
 const { host, port, caFile, idScope, key, count, concurrency = 64 } = JSON.parse(process.argv[2] ?? '{}');

@@ -4,6 +4,7 @@
 // /proc/<pid>/stat around each phase. Then pages through the enrollments with the service API.
 //
 //   pnpm -s build && node bench/scale/run.mjs --store sqlite --enrollments 1000000 --groups 10000
+import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
