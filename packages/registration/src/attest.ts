@@ -5,6 +5,7 @@ import {
   parseSasToken,
   signatureMatches,
   verifySasToken,
+  type SasToken,
   type X509EnrollmentSource,
 } from '@opendps/attestation';
 import {
@@ -13,7 +14,7 @@ import {
   type IndividualEnrollment,
   type X509CertificateInfo,
 } from '@opendps/model';
-import { caCertificates, enrollmentGroups, enrollments, type Store } from '@opendps/store';
+import { caCertificates, enrollmentGroups, enrollments, registrations, type Store } from '@opendps/store';
 import { because, x509Reason } from './refusal';
 import { answerTpmChallenge, issueTpmChallenge, TpmChallengeError, verifyTpmPoll, type TpmAttested } from './tpm';
 import type { Proof } from './types';
@@ -104,26 +105,47 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
     };
   }
 
+  // The group this registration id came through last time is tried first and verified like any
+  // other: a device registering again costs one group read, not one HMAC per group (docs/scale.md).
+  const remembered = await rememberedGroup(store, idScope, registrationId);
+  const again = remembered && groupAttestation(context, sas, remembered);
+  if (again) return again;
   const groups = await enrollmentGroups(store, idScope).findByAttestationType('symmetricKey');
   groups.sort((a, b) => a.enrollmentGroupId.localeCompare(b.enrollmentGroupId));
   for (const group of groups) {
-    const groupKeys = group.attestation.symmetricKey;
-    if (!groupKeys) continue;
-    const keys = [deriveDeviceKey(groupKeys.primaryKey, registrationId), deriveDeviceKey(groupKeys.secondaryKey, registrationId)];
-    if (!keys.some((key) => signatureMatches(sas, key))) continue;
-    verifySasToken(sas, { expectedResource, keys, now, ...skew(context) });
-    return {
-      enrollment: group,
-      attested: {
-        registrationId,
-        deviceId: registrationId,
-        enrollment: { kind: 'group', enrollmentGroupId: group.enrollmentGroupId },
-        attestationType: 'symmetricKey',
-      },
-    };
+    const matched = groupAttestation(context, sas, group);
+    if (matched) return matched;
   }
   // No individual enrollment, and no group key derives a key this token was signed with.
   throw because('unknownEnrollment', Errors.invalidSignature());
+}
+
+/** The symmetric-key group named by this registration id's last registration state, if it still exists. */
+async function rememberedGroup(store: Store, idScope: string, registrationId: string): Promise<EnrollmentGroup | undefined> {
+  const groupId = (await registrations(store, idScope).get(registrationId))?.symmetricKey?.enrollmentGroupId;
+  return groupId ? enrollmentGroups(store, idScope).get(groupId) : undefined;
+}
+
+/**
+ * The attestation through `group` when the token was signed with a key derived from one of its keys;
+ * undefined when it was not (the caller tries the next group). Expiry and resource then throw.
+ */
+function groupAttestation(context: AttestContext, sas: SasToken, group: EnrollmentGroup): Attestation | undefined {
+  const groupKeys = group.attestation.type === 'symmetricKey' ? group.attestation.symmetricKey : undefined;
+  if (!groupKeys) return undefined;
+  const { registrationId, idScope, now } = context;
+  const keys = [deriveDeviceKey(groupKeys.primaryKey, registrationId), deriveDeviceKey(groupKeys.secondaryKey, registrationId)];
+  if (!keys.some((key) => signatureMatches(sas, key))) return undefined;
+  verifySasToken(sas, { expectedResource: `${idScope}/registrations/${registrationId}`, keys, now, ...skew(context) });
+  return {
+    enrollment: group,
+    attested: {
+      registrationId,
+      deviceId: registrationId,
+      enrollment: { kind: 'group', enrollmentGroupId: group.enrollmentGroupId },
+      attestationType: 'symmetricKey',
+    },
+  };
 }
 
 /** Runs a check; a 401002 it throws is tagged `reason` (other codes carry their own). */

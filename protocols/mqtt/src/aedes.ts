@@ -89,6 +89,23 @@ export function capSubscriptionQos(client: AedesClient, maxQos: 0 | 1): void {
   });
 }
 
+/**
+ * mqtt-packet's parser keeps the whole CONNECT as its settings for the connection's life, password
+ * included, and reads only `protocolVersion` and `bridgeMode` from it: once the CONNECT is parsed,
+ * those two are all it keeps (an idle connection's cost, docs/scale.md).
+ */
+export function releaseConnectOnConnack(client: AedesClient): void {
+  const parser = (client as unknown as { _parser?: EventEmitter & { settings?: { protocolVersion?: number; bridgeMode?: boolean } } })._parser;
+  if (!parser) return;
+  const release = (packet: { cmd?: string }): void => {
+    if (packet.cmd !== 'connect') return;
+    parser.removeListener('packet', release);
+    const settings = parser.settings;
+    if (settings) parser.settings = { ...(settings.protocolVersion !== undefined ? { protocolVersion: settings.protocolVersion } : {}), ...(settings.bridgeMode ? { bridgeMode: true } : {}) };
+  };
+  parser.on('packet', release);
+}
+
 export function createBroker(options: AedesOptions): Promise<AedesBroker> {
   return loadAedes().Aedes.createBroker(options);
 }

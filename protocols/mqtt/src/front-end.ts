@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
+import { capSubscriptionQos, createBroker, noRouting, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
 import { peekConnect } from './connect-peek';
 import { createHooks } from './hooks';
 import {
@@ -84,13 +84,16 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     // broker attaches: its refusal must end this connection, not go unhandled and end the process.
     guarded.on('error', (error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed by the packet size guard'));
     // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
-    const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
+    // Dropped once cleared: the listeners above share this scope and would keep it for the connection's life.
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
     brokerReady.then(
       (broker) => {
         clearTimeout(timer);
+        timer = undefined;
         if (guarded.destroyed) return;
         const client = broker.handle(guarded);
         capSubscriptionQos(client, 1);
+        releaseConnectOnConnack(client);
         sessions.set(client, session(guarded, context));
       },
       () => guarded.destroy(),

@@ -1,0 +1,111 @@
+// The cost of an idle MQTT connection (docs/scale.md): `opendps start` in its own process (with
+// memory-hook.cjs preloaded), a client process holding `--warm` connections, then another holding
+// `--connections` more, all CONNECTed and SUBSCRIBEd. The server's heap (after GC) and RSS are read
+// with each batch held; the difference divided by the connections is the cost of one.
+//
+//   pnpm -s build && node bench/scale/idle.mjs --connections 10000
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import storeModule from '../../packages/store/dist/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+);
+const connections = Number(args.connections ?? 10_000);
+const warm = Number(args.warm ?? 500);
+const groupKey = randomBytes(32).toString('base64');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-idle-'));
+const memoryFile = path.join(dataDir, 'memory.json');
+
+const server = spawn(
+  process.execPath,
+  [
+    '--expose-gc', '--require', path.join(here, 'memory-hook.cjs'), ...(args['node-options'] ? args['node-options'].split(' ') : []),
+    path.join(root, 'packages/server/dist/cli.js'), 'start', '--data-dir', dataDir, '--host', 'localhost',
+    '--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0', '--mqtt-request-timeout-ms', '3600000', '--log-level', 'warn',
+  ],
+  { stdio: ['ignore', 'ignore', 'inherit'], cwd: dataDir, env: { ...process.env, OPENDPS_MEMORY_FILE: memoryFile } },
+);
+const clients = [];
+
+async function memory() {
+  rmSync(memoryFile, { force: true });
+  server.kill('SIGUSR2');
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(memoryFile)) {
+    if (Date.now() > deadline) throw new Error('the server wrote no memory figures');
+    await sleep(50);
+  }
+  const usage = JSON.parse(readFileSync(memoryFile, 'utf8'));
+  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, rss: rssKb * 1024 };
+}
+
+function hold(spec) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'idle-client.mjs'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    clients.push(child);
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /held (\d+) (\d+)/.exec(out);
+      if (match) resolve({ held: Number(match[1]), failed: Number(match[2]) });
+    });
+    child.on('exit', (code) => reject(new Error(`the idle client exited ${code}`)));
+  });
+}
+
+try {
+  const connectionFile = path.join(dataDir, 'connection.json');
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(connectionFile)) {
+    if (Date.now() > deadline || server.exitCode !== null) throw new Error('the server did not start');
+    await sleep(100);
+  }
+  await sleep(200);
+  const connection = JSON.parse(readFileSync(connectionFile, 'utf8'));
+  const store = new storeModule.SqliteStore(path.join(dataDir, 'opendps.db'));
+  await storeModule.enrollmentGroups(store, connection.idScope).put({
+    enrollmentGroupId: 'idle-devices',
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
+  });
+  await store.close();
+  const at = connection.endpoints.mqtt.lastIndexOf(':');
+  const spec = { host: connection.endpoints.mqtt.slice(0, at), port: Number(connection.endpoints.mqtt.slice(at + 1)), caFile: connection.caFile, idScope: connection.idScope, key: groupKey };
+
+  const warmed = await hold({ ...spec, count: warm });
+  await sleep(1000);
+  const before = await memory();
+  const held = await hold({ ...spec, count: connections });
+  await sleep(2000);
+  const after = await memory();
+  if (args['heap-snapshot']) {
+    // Written by the server (--heapsnapshot-signal=SIGUSR1 in --node-options) into its working directory.
+    server.kill('SIGUSR1');
+    await sleep(Number(args['heap-snapshot']));
+  }
+  const per = (field) => Math.round((after[field] - before[field]) / held.held);
+  const report = {
+    warm: warmed,
+    held,
+    before,
+    after,
+    perConnectionBytes: { heapUsed: per('heapUsed'), external: per('external'), rss: per('rss') },
+  };
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+} finally {
+  for (const child of clients) child.kill('SIGTERM');
+  server.kill('SIGTERM');
+  await sleep(500);
+  if (!args['heap-snapshot']) rmSync(dataDir, { recursive: true, force: true });
+  else process.stderr.write(`heap snapshot left in ${dataDir}\n`);
+}

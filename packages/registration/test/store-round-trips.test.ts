@@ -1,0 +1,159 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
+import { BuiltInHub } from '@opendps/hub';
+import { generateSymmetricKey, type EnrollmentGroup, type ProvisioningInstance } from '@opendps/model';
+import { createRootCa, createServerCertificate } from '@opendps/pki';
+import { DpsRegistrationService } from '@opendps/registration';
+import { SqliteStore, enrollmentGroups, enrollments, type Collection, type Store } from '@opendps/store';
+
+/**
+ * What one registration asks of the DPS store, counted through a wrapper around a real SQLite
+ * store (docs/scale.md "Store round trips"). The hub keeps its devices in a store of its own, so
+ * only the DPS side is counted here.
+ */
+const idScope = '0ne0000F1A7';
+
+/** Every call to the store, as `collection.method` (or `increment`), in order. */
+function counted(inner: Store, calls: string[]): Store {
+  return {
+    kind: inner.kind,
+    collection<T>(scope: string, name: string): Collection<T> {
+      const collection = inner.collection<T>(scope, name);
+      const wrap =
+        <K extends keyof Collection<T>>(method: K) =>
+        (...args: Parameters<Collection<T>[K]>) => {
+          calls.push(`${name}.${method}`);
+          return (collection[method] as (...a: unknown[]) => unknown)(...args);
+        };
+      return {
+        get: wrap('get'),
+        put: wrap('put'),
+        delete: wrap('delete'),
+        list: wrap('list'),
+        findByIndex: wrap('findByIndex'),
+        count: wrap('count'),
+      } as Collection<T>;
+    },
+    increment(key, windowSeconds) {
+      calls.push('increment');
+      return inner.increment(key, windowSeconds);
+    },
+    close: () => inner.close(),
+  };
+}
+
+describe('store round trips per registration', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let hubStore: SqliteStore;
+  let hub: BuiltInHub;
+  let service: DpsRegistrationService;
+  const calls: string[] = [];
+  const hubCalls: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'opendps-round-trips-'));
+    store = new SqliteStore(join(dir, 'dps.db'));
+    hubStore = new SqliteStore(join(dir, 'hub.db'));
+    const ca = createRootCa({ commonName: 'round trips test CA' });
+    const server = createServerCertificate(ca, ['localhost']);
+    hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store: counted(hubStore, hubCalls) });
+    await hub.start();
+    const instance: ProvisioningInstance = {
+      name: 'default',
+      idScope,
+      serviceHostName: 'localhost',
+      policies: [],
+      allocationPolicy: 'hashed',
+      linkedHubs: [{ name: 'hub-a', hostName: hub.hostName, builtin: { port: hub.port }, allocationWeight: 1, applyAllocationPolicy: true }],
+    };
+    service = new DpsRegistrationService({ store: counted(store, calls), instances: () => [instance], hubs: { connector: () => hub } });
+  });
+
+  afterAll(async () => {
+    await hub.stop();
+    await store.close();
+    await hubStore.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function register(registrationId: string, key: string): Promise<{ status: string; calls: string[]; group?: string }> {
+    const token = createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 600 });
+    calls.length = 0;
+    hubCalls.length = 0;
+    const outcome = await service.register({ idScope, registrationId, proof: { kind: 'sas', token }, transport: 'mqtt' });
+    const group = outcome.body.registrationState?.symmetricKey?.enrollmentGroupId;
+    return { status: outcome.body.status, calls: [...calls], ...(group ? { group } : {}) };
+  }
+
+  const group = (enrollmentGroupId: string, key: string): EnrollmentGroup => ({
+    enrollmentGroupId,
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: key } },
+  });
+
+  it('an individual enrollment: quota, enrollment, previous state, the new state and its trace', async () => {
+    const key = generateSymmetricKey();
+    await enrollments(store, idScope).put({ registrationId: 'solo-1', attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: key } } });
+    const first = await register('solo-1', key);
+    expect(first.status).toBe('assigned');
+    expect(first.calls).toEqual(['increment', 'enrollments.get', 'registrations.get', 'registrations.put', 'registrationTraces.put']);
+    // Answered within answer-within: no operation record is written (the answer carries the outcome).
+    expect(first.calls).not.toContain('operations.put');
+    // The built-in hub: the device looked up by the pipeline, again by the upsert (its own
+    // compare-and-set), then its identity and twin written as one document.
+    expect(hubCalls).toEqual(['devices.get', 'devices.get', 'devices.put']);
+  });
+
+  it('a group device: the first registration scans the groups, the next one reads only the group it came through', async () => {
+    const key = generateSymmetricKey();
+    for (const id of ['grp-a', 'grp-b', 'grp-c']) await enrollmentGroups(store, idScope).put(group(id, id === 'grp-b' ? key : generateSymmetricKey()));
+    const first = await register('member-1', deriveDeviceKey(key, 'member-1'));
+    expect(first).toMatchObject({ status: 'assigned', group: 'grp-b' });
+    expect(first.calls).toContain('enrollmentGroups.findByIndex');
+
+    const again = await register('member-1', deriveDeviceKey(key, 'member-1'));
+    expect(again).toMatchObject({ status: 'assigned', group: 'grp-b' });
+    expect(again.calls).not.toContain('enrollmentGroups.findByIndex');
+    expect(again.calls).toEqual([
+      'increment',
+      'enrollments.get',
+      'registrations.get',
+      'enrollmentGroups.get',
+      'registrations.get',
+      'registrations.put',
+      'registrationTraces.put',
+    ]);
+  });
+
+  it('the remembered group is verified again: new keys, or the group gone, send the device back to the scan', async () => {
+    const oldKey = generateSymmetricKey();
+    await enrollmentGroups(store, idScope).put(group('rot-1', oldKey));
+    expect(await register('member-2', deriveDeviceKey(oldKey, 'member-2'))).toMatchObject({ status: 'assigned', group: 'rot-1' });
+
+    // The operator moves the old key to another group and gives rot-1 a new one.
+    await enrollmentGroups(store, idScope).put(group('rot-1', generateSymmetricKey()));
+    await enrollmentGroups(store, idScope).put(group('rot-2', oldKey));
+    const moved = await register('member-2', deriveDeviceKey(oldKey, 'member-2'));
+    expect(moved).toMatchObject({ status: 'assigned', group: 'rot-2' });
+    expect(moved.calls).toContain('enrollmentGroups.findByIndex');
+
+    // rot-2 deleted: its devices' tokens match no group any more.
+    await enrollmentGroups(store, idScope).delete('rot-2');
+    await expect(register('member-2', deriveDeviceKey(oldKey, 'member-2'))).rejects.toMatchObject({ errorCode: 401002 });
+  });
+
+  it('a remembered group that is no longer symmetric-key is not trusted for its old keys', async () => {
+    const key = generateSymmetricKey();
+    await enrollmentGroups(store, idScope).put(group('kind-1', key));
+    expect(await register('member-3', deriveDeviceKey(key, 'member-3'))).toMatchObject({ status: 'assigned', group: 'kind-1' });
+    const stored = (await enrollmentGroups(store, idScope).get('kind-1'))!;
+    // A document whose type says x509 but still carries the old keys (as a careless migration might leave it).
+    await store.collection<EnrollmentGroup>(idScope, 'enrollmentGroups').put('kind-1', {
+      ...stored,
+      attestation: { type: 'x509', symmetricKey: stored.attestation.symmetricKey },
+    } as EnrollmentGroup, { indexes: { attestationType: ['x509'] } });
+    await expect(register('member-3', deriveDeviceKey(key, 'member-3'))).rejects.toMatchObject({ errorCode: 401002 });
+  });
+});

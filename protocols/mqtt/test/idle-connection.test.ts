@@ -1,0 +1,58 @@
+import { EventEmitter } from 'node:events';
+import { generate, parser, type IConnectPacket, type Packet } from 'mqtt-packet';
+import { releaseConnectOnConnack, type AedesClient } from '../src/aedes';
+
+/**
+ * An idle connection keeps no more of its CONNECT than the parser needs (docs/scale.md): the parser
+ * aedes gives each client (mqtt-packet's) would otherwise hold the whole packet, password included.
+ */
+function connectPacket(protocolVersion: 4 | 5): IConnectPacket {
+  return {
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion,
+    clean: true,
+    clientId: 'device-1',
+    keepalive: 60,
+    username: '0ne00000001/registrations/device-1/api-version=2019-03-31',
+    password: Buffer.from('SharedAccessSignature sr=secret'),
+  };
+}
+
+/** mqtt-packet's types do not declare `settings`, which its parser keeps and reads. */
+const settingsOf = (mqtt: ReturnType<typeof parser>): unknown => (mqtt as unknown as { settings?: unknown }).settings;
+
+function clientWithParser() {
+  const mqtt = parser();
+  const packets: Packet[] = [];
+  mqtt.on('packet', (packet: Packet) => packets.push(packet));
+  const client = Object.assign(new EventEmitter(), { _parser: mqtt }) as unknown as AedesClient;
+  return { mqtt, packets, client };
+}
+
+describe('an idle MQTT connection', () => {
+  it('keeps only the protocol version of its CONNECT, and still parses what follows', () => {
+    const { mqtt, packets, client } = clientWithParser();
+    releaseConnectOnConnack(client);
+    mqtt.parse(generate(connectPacket(4)));
+    expect(packets[0]).toMatchObject({ cmd: 'connect', password: Buffer.from('SharedAccessSignature sr=secret') });
+    expect(settingsOf(mqtt)).toEqual({ protocolVersion: 4 });
+    expect(JSON.stringify(settingsOf(mqtt))).not.toContain('secret');
+
+    mqtt.parse(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$dps/registrations/res/#', qos: 1 }] }));
+    mqtt.parse(generate({ cmd: 'publish', topic: '$dps/registrations/PUT/iotdps-register/?$rid=1', payload: Buffer.from('{}'), qos: 1, messageId: 2, retain: false, dup: false }));
+    expect(packets.map((packet) => packet.cmd)).toEqual(['connect', 'subscribe', 'publish']);
+    // Released once: the listener is gone after the CONNECT.
+    expect(mqtt.listenerCount('packet')).toBe(1);
+  });
+
+  it('an MQTT 5 connection keeps version 5, so its properties still parse', () => {
+    const { mqtt, packets, client } = clientWithParser();
+    releaseConnectOnConnack(client);
+    mqtt.parse(generate(connectPacket(5)));
+    expect(settingsOf(mqtt)).toEqual({ protocolVersion: 5 });
+    const publish = { cmd: 'publish' as const, topic: 't', payload: Buffer.from('x'), qos: 1 as const, messageId: 3, retain: false, dup: false, properties: { contentType: 'application/json' } };
+    mqtt.parse(generate(publish, { protocolVersion: 5 }));
+    expect(packets[1]).toMatchObject({ cmd: 'publish', properties: { contentType: 'application/json' } });
+  });
+});
