@@ -142,6 +142,9 @@ async function main() {
   // is all that is left of it afterwards, as in Prometheus.
   const withMetrics = nodes.filter((node) => node.metricsUrl);
   const lastScrape = new Map();
+  let killedAt; // when the kill was sent
+  let killedBy; // when podman kill returned: the victim answers nothing after this
+  let killing;
   let scraping = true;
   const scraper = (async () => {
     while (scraping) {
@@ -159,8 +162,6 @@ async function main() {
     }
   })();
 
-  let killedAt;
-  let killing;
   const answeredAt = []; // when each assigned answer arrived
   let registerAttempts = 0;
   let retried = 0;
@@ -179,7 +180,10 @@ async function main() {
           answeredAt.push(Date.now());
           if (answeredAt.length === killAfter && !killing) {
             killedAt = Date.now();
-            killing = kill(victim.container).then(() => console.log(`killed ${victim.container} (SIGKILL) after ${killAfter} assigned devices`));
+            killing = kill(victim.container).then(() => {
+              killedBy = Date.now();
+              console.log(`killed ${victim.container} (SIGKILL) after ${killAfter} assigned devices`);
+            });
           }
           return { ...result, attempts: attempt };
         } catch (error) {
@@ -220,8 +224,9 @@ async function main() {
     `${assigned.size} assigned records of ${records.length} (${missing.length} lost${missing.length ? `: ${missing.slice(0, 5).join(', ')}` : ''}); by hub ${JSON.stringify(byHub)}`);
   check('hubs', hubMismatch.length === 0, `${fleet.results.length - hubMismatch.length}/${fleet.results.length} records name the hub the device was told`);
 
-  // Metrics: every answered assignment was counted by the node that made it; only those the victim
-  // made after its last scrape can be missing. No node counts more than one per register attempt.
+  // Metrics: every answered assignment was counted by the node that made it. Only answers that
+  // arrived between the victim's last scrape and its death may have been counted by the victim
+  // alone, unseen; no node counts more than one per register attempt.
   let metrics = { available: false };
   if (withMetrics.length === 0) {
     console.log('metrics: not checked: the image serves no metrics (--metrics-port is not in this build)');
@@ -230,13 +235,13 @@ async function main() {
     const finals = await Promise.all(survivors.map(async (node) => ({ node: node.container, value: counterSum(await scrape(node.metricsUrl), ASSIGNMENTS) })));
     const victimLast = lastScrape.get(victim.container);
     const total = finals.reduce((sum, entry) => sum + (entry.value ?? 0), 0) + (victimLast?.value ?? 0);
-    const afterVictimScrape = answeredAt.filter((at) => at > (victimLast?.at ?? started)).length;
+    const afterVictimScrape = answeredAt.filter((at) => at > (victimLast?.at ?? started) && at <= (killedBy ?? Infinity)).length;
     const lower = fleet.succeeded - afterVictimScrape;
     metrics = { available: true, survivors: finals, victimLast, total, lowerBound: lower, upperBound: registerAttempts };
     const unexported = finals.filter((entry) => entry.value === undefined).map((entry) => entry.node);
     check('metrics', unexported.length === 0 && total >= lower && total <= registerAttempts,
       `${ASSIGNMENTS}: survivors ${finals.map((entry) => `${entry.node}=${entry.value}`).join(', ')}, ${victim.container}=${victimLast?.value ?? 'never scraped'} before the kill; `
-      + `sum ${total}, expected between ${lower} (assigned answers ${fleet.succeeded} less ${afterVictimScrape} after the victim's last scrape) and ${registerAttempts} (register attempts)`);
+      + `sum ${total}, expected between ${lower} (assigned answers ${fleet.succeeded} less ${afterVictimScrape} between the victim's last scrape and its death) and ${registerAttempts} (register attempts)`);
   }
 
   const failed = checks.filter((entry) => !entry.ok);
