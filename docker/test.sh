@@ -74,7 +74,9 @@ help=$(podman run --rm --network none "$image" start --help 2>&1)
 has() { grep -q -- "--$1" <<<"$help"; }
 has metrics-port && metrics=yes || metrics=no
 has bind && bind=yes || bind=no
-say "this build: --metrics-port: $metrics, --bind: $bind"
+# The build that added --tls-cert also shares the dev CA and server certificate through the store.
+has tls-cert && shared_pki=yes || shared_pki=no
+say "this build: --metrics-port: $metrics, --bind: $bind, dev PKI shared through Redis: $shared_pki"
 [ "$bind" = yes ] || say "note: no --bind in this build: nodes listen on every interface (host networking), the test still talks to 127.0.0.1 only"
 
 # 2. Free loopback ports: Redis, five per node, four for HAProxy.
@@ -96,7 +98,8 @@ for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
 redis-cli -p "$redis_port" ping >/dev/null || fail "redis-server did not start: $(cat "$work/redis.log")"
 
 # 4. Three nodes. Node 1 starts alone and creates the development CA and server certificate; nodes
-# 2 and 3 get copies in their data directories, so a device trusts one CA whichever node it reaches.
+# 2 and 3 load them from Redis (or, in a build that cannot, get copies in their data directories),
+# so a device trusts one CA whichever node it reaches.
 start_node() {
   local n=$1 dir="$work/node$1"
   mkdir -p "$dir"
@@ -121,14 +124,19 @@ wait_ready() {
 start_node 1
 wait_ready 1
 for n in 2 3; do
-  mkdir -p "$work/node$n"
-  cp -p "$work/node1/ca.pem" "$work/node1/ca-key.pem" "$work/node1/server.pem" "$work/node1/server-key.pem" "$work/node$n/"
+  if [ "$shared_pki" = no ]; then
+    mkdir -p "$work/node$n"
+    cp -p "$work/node1/ca.pem" "$work/node1/ca-key.pem" "$work/node1/server.pem" "$work/node1/server-key.pem" "$work/node$n/"
+  fi
   start_node "$n"
 done
+[ "$shared_pki" = yes ] || say "note: this build does not share the dev PKI through Redis: nodes 2 and 3 got node 1's CA files"
+
 wait_ready 2
 wait_ready 3
 for n in 2 3; do
   cmp -s "$work/node1/ca.pem" "$work/node$n/ca.pem" || fail "node $n does not use node 1's CA"
+  cmp -s "$work/node1/server.pem" "$work/node$n/server.pem" || fail "node $n does not use node 1's server certificate"
 done
 scope() { node -p "require('$work/node$1/connection.json').idScope"; }
 [ "$(scope 1)" = "$(scope 2)" ] && [ "$(scope 1)" = "$(scope 3)" ] || fail "the nodes disagree on the ID scope"
