@@ -4,12 +4,14 @@
 // through the load balancer and checks the nodes' assignment counters against what the devices saw.
 // Configuration comes as one JSON argument (see test.sh). Exit 0 only when every check passed.
 'use strict';
+const { Buffer } = require('node:buffer');
 const { execFile } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { readFileSync } = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
 const path = require('node:path');
+const { setTimeout: sleep } = require('node:timers/promises');
 
 const repo = path.resolve(__dirname, '..');
 const loadgenDir = path.join(repo, 'packages/loadgen');
@@ -158,7 +160,7 @@ async function main() {
           // a node being killed stops answering; its last value stands
         }
       }));
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   })();
 
@@ -195,7 +197,7 @@ async function main() {
           if (!transient || attempt >= attempts) throw error;
           retried++;
           retryReasons[error.reason] = (retryReasons[error.reason] ?? 0) + 1;
-          await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+          await sleep(retryDelayMs);
         }
       }
     },

@@ -7,7 +7,6 @@
 # failure, including a machine where podman cannot run containers. Cleans up what it started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
 devices=${OPENDPS_DOCKER_DEVICES:-1000}
 concurrency=${OPENDPS_DOCKER_CONCURRENCY:-20}
 image=localhost/opendps:docker-test
