@@ -142,8 +142,21 @@ describe.each(refusals)('$name', (refusal) => {
     if (refusal.message) expect(response.json?.message).toMatch(refusal.message);
   });
 
-  test('over MQTT: status in the response topic, errorCode in the body', async () => {
-    const session = await MqttDpsSession.open({ ...endpoints, port: endpoints.mqttPort, idScope: refusal.idScope ?? idScope, registrationId: refusal.registrationId, ...refusal.proof() });
+  test('over MQTT: a SAS is answered in the response topic; an X.509 chain is refused at CONNECT (CONNACK 5), as DPS does', async () => {
+    const proof = refusal.proof();
+    const options = { ...endpoints, port: endpoints.mqttPort, idScope: refusal.idScope ?? idScope, registrationId: refusal.registrationId, ...proof };
+    if ('cert' in proof) {
+      const refused = await MqttDpsSession.open(options).then(
+        async (session) => {
+          await session.close();
+          return undefined;
+        },
+        (error: Error & { code?: number }) => error,
+      );
+      expect(refused?.code).toBe(5);
+      return;
+    }
+    const session = await MqttDpsSession.open(options);
     try {
       const answer = await session.register(refusal.registrationId);
       expect(answer.status).toBe(refusal.status);

@@ -12,7 +12,8 @@ const root = path.resolve(__dirname, '..');
 describe('examples/provision-device.js', () => {
   let opendps: OpenDps;
   beforeAll(async () => {
-    opendps = await startOpenDps();
+    // As `pnpm start` runs it: the hub on the device listeners.
+    opendps = await startOpenDps({ hubOnDeviceListeners: true });
   });
   afterAll(() => opendps.stop());
 

@@ -38,7 +38,18 @@ export interface Allocation {
   initialTwin?: InitialTwin;
   /** From a custom webhook: returned to the device in `registrationState.payload`. */
   payload?: unknown;
+  /** Why this hub: what the registration trace records for the operator. */
+  why: AllocationWhy;
 }
+
+/** The figures a policy decided on, by hub name. */
+export type AllocationWhy =
+  | { rule: 'hashed'; weights: Record<string, number> }
+  | { rule: 'lowestLatency'; latencyMs: Record<string, number>; weights: Record<string, number> }
+  /** No latency figure for any candidate (unknown network, or the source failed): the weighted hash. */
+  | { rule: 'hashed'; weights: Record<string, number>; latencyUnknown: true }
+  | { rule: 'static' }
+  | { rule: 'webhook'; webhookUrl: string; iotHubHostName: string };
 
 /** The enrollment's allocationPolicy wins, else the instance default (service-api.md §11). */
 export function allocationPolicyOf(instance: ProvisioningInstance, enrollment: IndividualEnrollment | EnrollmentGroup): AllocationPolicy {
@@ -57,16 +68,16 @@ export async function allocate(input: AllocationInput): Promise<Allocation> {
   const policy = allocationPolicyOf(instance, enrollment);
   switch (policy) {
     case 'hashed':
-      return { policy, hub: chooseHashed(candidates, registrationId) };
+      return { policy, hub: chooseHashed(candidates, registrationId), why: { rule: 'hashed', weights: weightsOf(candidates) } };
     case 'geoLatency':
-      return { policy, hub: await chooseLowestLatency(candidates, registrationId, input.clientAddress, input.latency) };
+      return { policy, ...(await chooseLowestLatency(candidates, registrationId, input.clientAddress, input.latency)) };
     case 'static':
       if (candidates.length !== 1) {
         throw Errors.noHubForDevice(
           `Static allocation needs exactly one hub, but ${candidates.length} are candidates (${candidates.map((hub) => hub.name).join(', ')}).`,
         );
       }
-      return { policy, hub: candidates[0] as LinkedHub };
+      return { policy, hub: candidates[0] as LinkedHub, why: { rule: 'static' } };
     case 'custom':
       return { policy, ...(await allocateByWebhook(input, candidates)) };
     default:
@@ -84,7 +95,7 @@ async function chooseLowestLatency(
   registrationId: string,
   clientAddress: string | undefined,
   source: LatencySource | undefined,
-): Promise<LinkedHub> {
+): Promise<{ hub: LinkedHub; why: AllocationWhy }> {
   let figures: ReadonlyMap<string, number> = new Map();
   try {
     if (source) figures = await source.latencies(clientAddress, candidates);
@@ -92,9 +103,17 @@ async function chooseLowestLatency(
     figures = new Map();
   }
   const known = candidates.filter((hub) => Number.isFinite(figures.get(hub.name)));
-  if (known.length === 0) return chooseHashed(candidates, registrationId);
+  if (known.length === 0) {
+    return { hub: chooseHashed(candidates, registrationId), why: { rule: 'hashed', weights: weightsOf(candidates), latencyUnknown: true } };
+  }
   const lowest = Math.min(...known.map((hub) => figures.get(hub.name) as number));
-  return chooseHashed(known.filter((hub) => figures.get(hub.name) === lowest), registrationId);
+  const fastest = known.filter((hub) => figures.get(hub.name) === lowest);
+  const latencyMs = Object.fromEntries(known.map((hub) => [hub.name, figures.get(hub.name) as number]));
+  return { hub: chooseHashed(fastest, registrationId), why: { rule: 'lowestLatency', latencyMs, weights: weightsOf(fastest) } };
+}
+
+function weightsOf(hubs: readonly LinkedHub[]): Record<string, number> {
+  return Object.fromEntries(hubs.map((hub) => [hub.name, hub.allocationWeight]));
 }
 
 async function allocateByWebhook(input: AllocationInput, candidates: readonly LinkedHub[]) {
@@ -103,5 +122,17 @@ async function allocateByWebhook(input: AllocationInput, candidates: readonly Li
   if (!input.webhook) throw Errors.webhookFailed('No custom allocation webhook client is configured.');
   const request = buildAllocationRequest({ ...input, candidates });
   const answer = await input.webhook.call(definition.webhookUrl, request);
-  return parseAllocationResponse(answer, candidates);
+  const allocation = parseAllocationResponse(answer, candidates);
+  const why: AllocationWhy = { rule: 'webhook', webhookUrl: redactUrl(definition.webhookUrl), iotHubHostName: allocation.hub.hostName };
+  return { ...allocation, why };
+}
+
+/** A webhook URL may carry a function key (`?code=`): the trace keeps the origin and path only. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '[invalid url]';
+  }
 }

@@ -11,7 +11,7 @@ export {
   type WebhookRequestInput,
 } from './webhook';
 export { HttpsWebhookClient, checkWebhookUrl, type HttpsWebhookClientOptions, type WebhookLookup } from './httpsWebhook';
-export { allocate, allocationPolicyOf, type Allocation, type AllocationInput } from './allocate';
+export { allocate, allocationPolicyOf, type Allocation, type AllocationInput, type AllocationWhy } from './allocate';
 export {
   DEFAULT_REPROVISION_POLICY,
   reprovision,

@@ -60,7 +60,7 @@ describe('allocate: policies and precedence', () => {
 
   it('static takes the one named hub, also as the instance default', async () => {
     const result = await allocate(input({ enrollment: individual({ allocationPolicy: 'static', iotHubHostName: 'hub-b.hubs.example:8884' }) }));
-    expect(result).toEqual({ policy: 'static', hub: b });
+    expect(result).toEqual({ policy: 'static', hub: b, why: { rule: 'static' } });
     const byDefault = await allocate(input({ instance: instance([a, b], 'static'), enrollment: individual({ iotHubs: ['hub-a'] }) }));
     expect(byDefault.hub).toBe(a);
   });

@@ -120,6 +120,8 @@ describe('custom allocation over a real HTTPS webhook', () => {
       hub: b,
       initialTwin: { tags: { from: 'webhook' }, properties: { desired: { interval: 30 } } },
       payload: { echoed: devicePayload, region: 'west' },
+      // the function key (`?code=`) stays out of what the trace records
+      why: { rule: 'webhook', webhookUrl: `${baseUrl}/api/allocate`, iotHubHostName: b.hostName },
     });
 
     expect(received).toHaveLength(1);
@@ -152,7 +154,7 @@ describe('custom allocation over a real HTTPS webhook', () => {
       customAllocationDefinition: { webhookUrl: `${baseUrl}/alloc`, apiVersion: '2021-10-01' },
     };
     const result = await allocate(customInput({ enrollment, registrationId: 'dev-9' }));
-    expect(result).toEqual({ policy: 'custom', hub: spare });
+    expect(result).toEqual({ policy: 'custom', hub: spare, why: { rule: 'webhook', webhookUrl: `${baseUrl}/alloc`, iotHubHostName: spare.hostName } });
     const body = JSON.parse(received[0]?.body ?? '') as WebhookAllocationRequest;
     expect(body.individualEnrollment?.registrationId).toBe('dev-9');
     expect(body.linkedHubs).toEqual([a.hostName, spare.hostName]);

@@ -19,6 +19,8 @@ export interface OpenDpsOptions {
   host?: string;
   /** Every port defaults to 0 (a free one). */
   ports?: Partial<Ports>;
+  /** No hub port: the default hub is served on the device listeners (as `opendps start` without `--hub-port`). */
+  hubOnDeviceListeners?: boolean;
   /** How often instances are re-read from the store (a policy written there applies after this). Default 100 ms. */
   instanceRefreshMs?: number;
 }
@@ -39,7 +41,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
     const server = await createServer({
       dataDir,
       host: options.host ?? 'localhost',
-      ports: { mqtt: 0, amqp: 0, https: 0, hub: 0, ...options.ports },
+      ports: { mqtt: 0, amqp: 0, https: 0, ...(options.hubOnDeviceListeners ? {} : { hub: 0 }), ...options.ports },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       logger: silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,

@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { createServer, type Server, type TlsOptions, type TLSSocket } from 'node:tls';
 import { Errors, silentLogger, toDpsError, type HttpTimeouts, type Logger, type TwinCollection } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import { loadAedes, type Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from './aedes';
@@ -11,7 +12,7 @@ import { guardPacketSize } from './frame-guard';
 import { loadAccessPolicy, type AccessPolicy } from './access-policy';
 import { dispatchByFirstByte } from './dispatch';
 import { DeviceRegistry, toHubDevice, type DeviceDocument, type DevicePrecondition, type TwinSections } from './registry';
-import { createHubRestServer } from './rest';
+import { createHubRestServer, sendIotHubError } from './rest';
 import { TelemetryLog, type TelemetryMessage } from './telemetry';
 import {
   allowedSubscriptions,
@@ -25,12 +26,22 @@ import { deviceView } from './twin';
 export interface BuiltInHubOptions {
   /** The hub's name: the store scope of its registry and what operators link it by. */
   name: string;
-  /** The host devices use to reach it (`hostName` is `host:port`). */
+  /** The host name devices use to reach it, without a port. */
   host: string;
-  /** The device MQTT/TLS port; 0 picks a free one. */
-  port: number;
+  /**
+   * Its own device MQTT/TLS + REST port (0 picks a free one); the hub is then named `host:port`.
+   * Absent: no listener of its own, the server hands it connections from the device listeners
+   * (`accept`, `handleRest`) and names it by `sharedPorts`.
+   */
+  port?: number;
+  /**
+   * The device listeners' ports, for a hub without a port of its own: it is named `host` when
+   * `mqtt` is 8883 (where every SDK dials a bare name) and `host:{mqtt}` otherwise; its service
+   * connection string names `host` when `https` is 443 and `host:{https}` otherwise.
+   */
+  sharedPorts?: { mqtt: number; https: number };
   /** Server certificate (PEM, chain allowed) and key; `ca` is only used to send the chain. */
-  tls: { cert: string; key: string; ca?: string };
+  tls: { cert: string; key: string; ca?: string } & Pick<TlsOptions, 'SNICallback'>;
   store: Store;
   logger?: Logger;
   /** Address to bind (default: all interfaces). */
@@ -60,7 +71,8 @@ interface Session {
 
 /**
  * The built-in IoT hub: a device registry with twins in the state store, and the IoT Hub device
- * MQTT protocol over TLS (device-protocols.md §8) on its own port, served by aedes. Business rules
+ * MQTT protocol (docs/device-wire.md §8) served by aedes, over TLS on its own port or on streams the
+ * server's device listeners hand over (`accept`, `handleRest`). Business rules
  * are aedes hooks: `authenticate` (SAS or X.509 thumbprint), `authorizePublish` (the device's own
  * topics; twin requests are answered here), `authorizeSubscribe`, and `authorizeForward`, which
  * never lets one device's publish reach another device.
@@ -72,6 +84,8 @@ export class BuiltInHub implements HubConnector {
   private readonly logger: Logger;
   private readonly maxMessageBytes: number;
   private readonly sessionsByClient = new WeakMap<Client, Session>();
+  /** DER leaf certificates of streams handed over by the device listeners (not TLS sockets themselves). */
+  private readonly peerCertificates = new WeakMap<object, Buffer>();
   /** Connected devices by folded device id (ids are case-insensitive in the store). */
   private readonly connected = new Map<string, Client>();
   private broker: Aedes | undefined;
@@ -90,11 +104,23 @@ export class BuiltInHub implements HubConnector {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
 
-  /** `host:port`: what DPS returns as `assignedHub` and devices put in `HostName=`. */
+  /** What DPS returns as `assignedHub` and devices put in `HostName=` (docs/device-wire.md "Hub addresses"). */
   get hostName(): string {
+    const shared = this.options.sharedPorts;
+    if (this.options.port === undefined && shared) return withPort(this.options.host, shared.mqtt, 8883);
     const port = this.boundPort ?? (this.options.port || undefined);
     if (port === undefined) throw Errors.hubUnavailable(`Hub '${this.name}' has not started.`);
     return `${this.options.host}:${port}`;
+  }
+
+  /** True when the hub has no listener of its own and is served on the device listeners. */
+  get onDeviceListeners(): boolean {
+    return this.options.port === undefined;
+  }
+
+  /** The host name without a port (what MQTT usernames, SNI and Host headers are matched on). */
+  get host(): string {
+    return this.options.host;
   }
 
   get port(): number {
@@ -108,15 +134,31 @@ export class BuiltInHub implements HubConnector {
     return this.policy;
   }
 
-  /** `HostName={host:port};SharedAccessKeyName=iothubowner;SharedAccessKey=…`. */
+  /**
+   * `HostName=…;SharedAccessKeyName=iothubowner;SharedAccessKey=…`, naming where its REST API is:
+   * the hub's own `host:port`, or on the HTTPS listener `host` on 443 (azure-iothub always dials
+   * 443 and cannot take a port) and `host:{https}` elsewhere.
+   */
   get connectionString(): string {
     const policy = this.accessPolicy;
-    return `HostName=${this.hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
+    const shared = this.options.sharedPorts;
+    const hostName = this.options.port === undefined && shared ? withPort(this.options.host, shared.https, 443) : this.hostName;
+    return `HostName=${hostName};SharedAccessKeyName=${policy.keyName};SharedAccessKey=${policy.primaryKey}`;
   }
 
-  /** Every `host:port` this hub answers to (devices' usernames, service and device SAS `sr`). */
+  /**
+   * Every name this hub answers to in devices' usernames and in device and service SAS `sr`: on the
+   * device listeners the bare host and the host with either listener's port, since a client may
+   * have been handed any of them.
+   */
   get hostNames(): string[] {
-    return [this.hostName, ...(this.options.hostAliases ?? [])];
+    const shared = this.options.sharedPorts;
+    const names = [this.hostName, ...(this.options.hostAliases ?? [])];
+    if (this.options.port === undefined && shared) {
+      const { host } = this.options;
+      names.push(host, `${host}:${shared.mqtt}`, `${host}:${shared.https}`);
+    }
+    return [...new Set(names)];
   }
 
   async start(): Promise<void> {
@@ -148,10 +190,14 @@ export class BuiltInHub implements HubConnector {
     (broker as unknown as NodeJS.EventEmitter).on('error', (error: Error) => this.logger.error({ err: error.message }, 'broker error'));
     this.broker = broker;
     this.restServer = createHubRestServer(this, this.logger.child({ category: 'Registry' }), this.options.restTimeouts);
+    if (this.options.port === undefined) {
+      this.logger.info({ hostName: this.hostName }, 'built-in hub served on the device listeners');
+      return;
+    }
 
-    const { cert, key, ca } = this.options.tls;
+    const { cert, key, ca, SNICallback } = this.options.tls;
     const server = createServer(
-      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
+      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, ...(SNICallback ? { SNICallback } : {}), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
       (socket) => this.dispatch(socket),
     );
     this.options.connectionLimits?.attach(server);
@@ -210,19 +256,33 @@ export class BuiltInHub implements HubConnector {
     });
   }
 
-  /** Serves one TLS connection as device MQTT (the dispatcher hands MQTT sockets here). */
-  accept(socket: TLSSocket): void {
+  /**
+   * Serves one device MQTT byte stream: a TLS socket of the hub's own port, or a stream the device
+   * listeners handed over (TLS or WebSocket) with the client certificate of its TLS handshake.
+   */
+  accept(socket: Duplex, peer: { certificate?: Buffer } = {}): void {
     const broker = this.broker;
     if (!broker) {
       socket.destroy();
       return;
     }
+    if (peer.certificate) this.peerCertificates.set(socket, peer.certificate);
     socket.on('error', (error) => this.logger.debug({ err: error.message }, 'device socket error'));
     capSubscriptionQos(broker.handle(socket));
     guardPacketSize(socket, this.maxMessageBytes + TOPIC_ALLOWANCE_BYTES, () => {
       this.logger.warn({ limit: this.maxMessageBytes }, 'MQTT packet over the size limit; closing the connection');
       socket.destroy();
     });
+  }
+
+  /** One request to the service REST API arriving on the HTTPS listener (a hub on the device listeners). */
+  handleRest(req: IncomingMessage, res: ServerResponse): void {
+    const rest = this.restServer;
+    if (!rest) {
+      sendIotHubError(res, Errors.hubUnavailable(`Hub '${this.name}' has not started.`));
+      return;
+    }
+    rest.emit('request', req, res);
   }
 
   // --- HubConnector and the registry ---------------------------------------------------------
@@ -320,8 +380,8 @@ export class BuiltInHub implements HubConnector {
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | undefined> {
     const outcome = await authenticateDevice(
-      { clientId: client.id, username, password, peerCertificate: peerCertificateOf(client) },
-      { hostNames: [this.hostName, ...(this.options.hostAliases ?? [])], lookup: (id) => this.registry.get(id) },
+      { clientId: client.id, username, password, peerCertificate: peerCertificateOf(client, this.peerCertificates.get(client.conn)) },
+      { hostNames: this.hostNames, lookup: (id) => this.registry.get(id) },
     );
     if (!outcome.ok) {
       this.logger.warn({ deviceId: client.id, returnCode: outcome.code, reason: outcome.reason }, 'device connection refused');
@@ -462,13 +522,18 @@ function capSubscriptionQos(client: Client): void {
   });
 }
 
+/** `host`, or `host:port` when the port is not the protocol's standard one. */
+function withPort(host: string, port: number, standard: number): string {
+  return port === standard ? host : `${host}:${port}`;
+}
+
 function connackError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-function peerCertificateOf(client: Client): X509Certificate | undefined {
+function peerCertificateOf(client: Client, handedOver: Buffer | undefined): X509Certificate | undefined {
   const socket = client.conn as Partial<TLSSocket>;
-  const raw = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().raw : undefined;
+  const raw = handedOver ?? (typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().raw : undefined);
   if (!raw) return undefined;
   try {
     return new X509Certificate(raw);

@@ -1,11 +1,11 @@
-import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 /**
  * Closes a connection as soon as an MQTT packet header announces more than `maxPacketBytes`, before
  * the parser buffers it (aedes has no packet size limit). It only observes: it is attached after
  * aedes' 'readable' listener, so 'data' fires for each chunk aedes reads without changing the flow.
  */
-export function guardPacketSize(socket: Socket, maxPacketBytes: number, onOversize: () => void): void {
+export function guardPacketSize(socket: Readable, maxPacketBytes: number, onOversize: () => void): void {
   // Parser state: bytes of the current packet still to skip, or the header being read.
   let skip = 0;
   let header: number[] = [];

@@ -48,6 +48,16 @@ function checkCollection(value: TwinCollection, what: string, allowNull: boolean
     }
     if (child === null && !allowNull) throw Errors.invalidField(`The ${what} may not hold null ('${key}').`);
     if (isCollection(child)) checkCollection(child, what, allowNull, depth + 1);
+    else if (Array.isArray(child)) checkArray(child, what, depth + 1);
+  }
+}
+
+/** Arrays count towards the depth too: unchecked, a deeply nested one overflowed the stack of JSON.stringify. */
+function checkArray(value: unknown[], what: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw Errors.invalidField(`The ${what} is nested deeper than ${MAX_DEPTH} levels.`);
+  for (const element of value) {
+    if (isCollection(element)) checkCollection(element, what, false, depth + 1);
+    else if (Array.isArray(element)) checkArray(element, what, depth + 1);
   }
 }
 

@@ -70,13 +70,19 @@ export function thumbprint(x509: X509Certificate, algorithm: 'sha1' | 'sha256'):
 
 export function certificateInfo(parsed: ParsedCertificate): X509CertificateInfo {
   const { x509, der } = parsed;
+  // OpenSSL decodes some malformed times that Date cannot read: a coded refusal, not a RangeError.
+  const notBefore = new Date(x509.validFrom);
+  const notAfter = new Date(x509.validTo);
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
+    throw Errors.invalidCertificate('The certificate has an unreadable validity period.');
+  }
   return {
     subjectName: formatDistinguishedName(x509.subject),
     sha1Thumbprint: thumbprint(x509, 'sha1'),
     sha256Thumbprint: thumbprint(x509, 'sha256'),
     issuerName: formatDistinguishedName(x509.issuer),
-    notBeforeUtc: utcNow(new Date(x509.validFrom)),
-    notAfterUtc: utcNow(new Date(x509.validTo)),
+    notBeforeUtc: utcNow(notBefore),
+    notAfterUtc: utcNow(notAfter),
     serialNumber: x509.serialNumber.toUpperCase(),
     version: certificateVersion(der),
   };

@@ -175,10 +175,17 @@ export interface SharedAccessPolicy {
 export interface LinkedHub {
   /** Short name used in config and the CLI (`hub-1`). */
   name: string;
-  /** What devices see as `assignedHub`: `host:port` for built-in hubs. */
+  /**
+   * What devices see as `assignedHub`. A built-in hub: `host` when served on the device listeners
+   * with MQTT on 8883, else `host:port` (docs/architecture.md "Hub addresses").
+   */
   hostName: string;
-  /** Built-in hubs carry the port they listen on (0 = pick one); Azure hubs a connection string. */
-  builtin?: { port: number };
+  /**
+   * A built-in hub: `port` gives it a listener of its own (0 = pick one); without one it is served
+   * on the device listeners. `hostName` (no port) is its host, default `--host`. Azure hubs carry
+   * a connection string instead.
+   */
+  builtin?: { port?: number; hostName?: string };
   connectionString?: string;
   allocationWeight: number;
   applyAllocationPolicy: boolean;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   allocate,
+  allocationPolicyOf,
   candidateHubs,
   reprovision,
   type LatencySource,
@@ -22,7 +23,9 @@ import {
 import { registrations, type Store } from '@opendps/store';
 import type { Attestation } from './attest';
 import type { HubDirectory } from './hubs';
+import { because } from './refusal';
 import { settleTpmHubKey } from './tpm';
+import type { AssignmentDecision } from './trace';
 
 export interface AssignContext {
   store: Store;
@@ -37,6 +40,8 @@ export interface AssignContext {
   webhook?: WebhookClient;
   /** How long a TPM device's chosen hub key stays settled for every node (default 1800 s, see tpm.ts). */
   tpmHubKeyTtlSeconds?: number;
+  /** Told what allocation and reprovisioning decided, before any hub is touched (the registration trace). */
+  decided?: (decision: AssignmentDecision) => void;
 }
 
 /**
@@ -52,17 +57,22 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   const previous = await records.get(attested.registrationId);
   const current = previous?.status === 'assigned' && previous.assignedHub ? previous : undefined;
 
+  const candidates = candidateHubs(instance, enrollment);
+  const policy = allocationPolicyOf(instance, enrollment);
   const allocation = await allocate({
     instance,
     enrollment,
     registrationId: attested.registrationId,
-    candidates: candidateHubs(instance, enrollment),
+    candidates,
     ...(current?.assignedHub ? { current: { hubHostName: current.assignedHub, ...(current.deviceId ? { deviceId: current.deviceId } : {}) } } : {}),
     ...(context.payload !== undefined ? { payload: context.payload } : {}),
     attestation: runtimeAttestation(attestation),
     ...(context.clientAddress ? { clientAddress: context.clientAddress } : {}),
     ...(context.latency ? { latency: context.latency } : {}),
     ...(context.webhook ? { webhook: context.webhook } : {}),
+  }).catch((error: unknown) => {
+    // Whatever goes wrong inside a custom allocation is the webhook's (a missing definition aside).
+    throw policy === 'custom' && (error as { errorCode?: number }).errorCode !== 400012 ? because('webhookFailed', error) : error;
   });
   const decision = reprovision({
     allocated: allocation.hub,
@@ -70,6 +80,18 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
     ...(current?.assignedHub ? { current: { hubHostName: current.assignedHub, ...(current.substatus ? { substatus: current.substatus } : {}) } } : {}),
     ...(enrollment.reprovisionPolicy ? { policy: enrollment.reprovisionPolicy } : {}),
     initialTwinOverride: allocation.initialTwin !== undefined,
+  });
+  context.decided?.({
+    policy: allocation.policy,
+    candidates: candidates.map((hub) => ({ name: hub.name, hostName: hub.hostName, allocationWeight: hub.allocationWeight })),
+    chosen: { name: allocation.hub.name, hostName: allocation.hub.hostName },
+    why: allocation.why,
+    reprovision: {
+      action: decision.action,
+      substatus: decision.substatus,
+      ...(decision.from ? { from: decision.from.name } : {}),
+      ...(enrollment.reprovisionPolicy ? { policy: enrollment.reprovisionPolicy } : {}),
+    },
   });
 
   const target = hubs.connector(decision.hub);

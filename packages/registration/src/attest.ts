@@ -14,6 +14,7 @@ import {
   type X509CertificateInfo,
 } from '@opendps/model';
 import { caCertificates, enrollmentGroups, enrollments, type Store } from '@opendps/store';
+import { because, x509Reason } from './refusal';
 import { answerTpmChallenge, issueTpmChallenge, TpmChallengeError, verifyTpmPoll, type TpmAttested } from './tpm';
 import type { Proof } from './types';
 
@@ -65,7 +66,7 @@ export async function attest(context: AttestContext, proof: Proof): Promise<Atte
     case 'tpm':
       return attestTpm(context, proof);
     default:
-      throw Errors.unauthorized('The device presented no credentials: a SAS token or a client certificate is required.');
+      throw because('noCredentials', Errors.unauthorized('The device presented no credentials: a SAS token or a client certificate is required.'));
   }
 }
 
@@ -83,14 +84,15 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
   if (individual?.attestation.type === 'tpm') {
     // A register must carry the TPM keys (HTTPS body, AMQP SASL TPM): the K1-signed token alone
     // would otherwise start registrations after its challenge was answered.
-    if (context.purpose === 'register') throw Errors.unauthorized('A TPM device registers with its TPM keys (tpm.endorsementKey and tpm.storageRootKey).');
+    if (context.purpose === 'register') throw because('wrongAttestation', Errors.unauthorized('A TPM device registers with its TPM keys (tpm.endorsementKey and tpm.storageRootKey).'));
     // Its HTTPS polls carry only the token it signed with K1 (device-protocols.md §4).
     return tpmAttestation(context, await verifyTpmPoll(tpmContext(context), token));
   }
   if (individual) {
     const keys = individual.attestation.symmetricKey;
-    if (!keys) throw Errors.invalidSignature('The enrollment of this registration id does not use symmetric keys.');
-    verifySasToken(sas, { expectedResource, keys: [keys.primaryKey, keys.secondaryKey], now, ...skew(context) });
+    if (!keys) throw because('wrongAttestation', Errors.invalidSignature('The enrollment of this registration id does not use symmetric keys.'));
+    // A signature that matches neither enrollment key is a wrong key; expiry and resource say so by code.
+    withReason('wrongKey', () => verifySasToken(sas, { expectedResource, keys: [keys.primaryKey, keys.secondaryKey], now, ...skew(context) }));
     return {
       enrollment: individual,
       attested: {
@@ -120,7 +122,17 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
       },
     };
   }
-  throw Errors.invalidSignature();
+  // No individual enrollment, and no group key derives a key this token was signed with.
+  throw because('unknownEnrollment', Errors.invalidSignature());
+}
+
+/** Runs a check; a 401002 it throws is tagged `reason` (other codes carry their own). */
+function withReason<T>(reason: 'wrongKey', check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw (error as { errorCode?: number }).errorCode === 401002 ? because(reason, error) : error;
+  }
 }
 
 /**
@@ -168,7 +180,9 @@ function tpmAttestation(context: AttestContext, { enrollment, keys }: TpmAtteste
 /** X.509: the chain presented in TLS, matched individual first, then groups up the chain (service-api.md §14). */
 async function attestX509(context: AttestContext, chain: Buffer[]): Promise<Attestation> {
   const { store, idScope, registrationId, now } = context;
-  const match = await matchX509Enrollment(parseClientChain(chain), x509Source(store, idScope), { registrationId, now });
+  const match = await matchX509Enrollment(parseClientChain(chain), x509Source(store, idScope), { registrationId, now }).catch((error: unknown) => {
+    throw (error as { errorCode?: number }).errorCode === 401002 ? because(x509Reason((error as Error).message), error) : error;
+  });
   const { certificateInfo, signingCertificateInfo } = match.x509;
   if (!certificateInfo) throw Errors.invalidClientCertificate();
   const x509 = {

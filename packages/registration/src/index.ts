@@ -17,3 +17,12 @@ export {
   type TpmHubKeys,
 } from './tpm';
 export { createRegistrationThrottle, effectiveQuotas, DEFAULT_QUOTAS, MAX_QUOTA, type RegistrationThrottle, type ThrottledRequest } from './throttle';
+export { because, refusalReason, type RefusalReason } from './refusal';
+export {
+  registrationTraces,
+  REGISTRATION_TRACES,
+  type AssignmentDecision,
+  type AttestationMechanism,
+  type RegistrationMetrics,
+  type RegistrationTrace,
+} from './trace';

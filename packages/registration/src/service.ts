@@ -16,14 +16,18 @@ import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
 import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
-import { createRegistrationThrottle, type RegistrationThrottle } from './throttle';
+import { createRegistrationThrottle, type RegistrationThrottle, type ThrottledRequest } from './throttle';
+import { because, refusalReason, type RefusalReason } from './refusal';
 import { discardTpmChallenge, issueTpmChallenge } from './tpm';
+import { registrationTraces, type AssignmentDecision, type AttestationMechanism, type RegistrationMetrics, type RegistrationTrace } from './trace';
 import type {
+  AuthenticationRequest,
   OperationStatusRequest,
   RegistrationOutcome,
   RegistrationRequest,
   RegistrationService,
   RegistrationStatusRequest,
+  Transport,
 } from './types';
 
 export interface RegistrationServiceOptions {
@@ -61,6 +65,37 @@ export interface RegistrationServiceOptions {
   webhook?: WebhookClient;
   /** Per-instance quotas (default: counted in the store with the instance's `quotas`, see throttle.ts). */
   throttle?: RegistrationThrottle;
+  /** Counts attempts, outcomes and phase latencies (the server's Prometheus metrics). */
+  metrics?: RegistrationMetrics;
+  /** How long the trace of an assignment, failure or disabled answer is kept (default 7 days). */
+  traceTtlSeconds?: number;
+  /**
+   * How long the trace of a refusal is kept (default 1 h): refused callers choose their registration
+   * ids, so these are bounded by the register quota times this lifetime.
+   */
+  refusalTraceTtlSeconds?: number;
+}
+
+/** Refusals counted and logged but not stored: no instance to store under, no usable id, or a flood. */
+const UNSTORED_REFUSALS: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['unknownIdScope', 'invalidRequest', 'throttled', 'tpmChallengeIssued']);
+/** Refusals that are not a failed attestation (the request never got as far, or got past it). */
+const NOT_ATTESTATION: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
+  'unknownIdScope',
+  'invalidRequest',
+  'throttled',
+  'tpmChallengeIssued',
+  'operationNotFound',
+  'registrationNotFound',
+  'internal',
+]);
+
+type RequestKind = RegistrationTrace['request'];
+/** What the trace of an assignment needs to know about the request that started it. */
+interface Started {
+  kind: RequestKind;
+  transport: Transport;
+  /** performance.now() when the request arrived. */
+  at: number;
 }
 
 /** What the AMQP SASL TPM exchange asks for (structurally `TpmChallenger` of @opendps/amqp): raw TPM2B_PUBLIC keys in, the raw blob out. */
@@ -78,6 +113,7 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly nodeId: string;
   private readonly throttle: RegistrationThrottle;
   private readonly now: () => number;
+  private readonly metrics: RegistrationMetrics | undefined;
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -88,13 +124,24 @@ export class DpsRegistrationService implements RegistrationService {
     this.nodeId = options.nodeId ?? randomUUID();
     this.now = options.now ?? Date.now;
     this.throttle = options.throttle ?? createRegistrationThrottle(options.store, this.now);
+    this.metrics = options.metrics;
   }
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
-    return this.logged('register', request, async () => {
-      const { instance, attestation } = await this.authenticate(request, 'register');
-      if (!attestation) return this.disabled(instance, request.registrationId);
-      return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(), request));
+    return this.logged('register', request, async (started) => {
+      const { instance, attestation } = await this.attested(request, 'register');
+      if (!attestation) return this.disabled(instance, request, started);
+      return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(), request, started));
+    });
+  }
+
+  /**
+   * The attestation a register would run (same throttle, same rules, same codes), and nothing after
+   * it: front-ends that authenticate when a connection opens (AMQP SASL PLAIN) call it.
+   */
+  async authenticate(request: AuthenticationRequest): Promise<void> {
+    await this.logged('authenticate', request, async () => {
+      await this.attested(request, 'authenticate');
     });
   }
 
@@ -104,20 +151,29 @@ export class DpsRegistrationService implements RegistrationService {
    */
   readonly tpm: TpmChallengeIssuer = {
     challenge: async ({ idScope, registrationId, endorsementKey, storageRootKey }) => {
-      const instance = this.instance(idScope);
-      assertRegistrationId(registrationId);
-      const blob = await issueTpmChallenge(
-        { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(this.now()), ...this.tpmTtls() },
-        { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
-      );
-      return Buffer.from(blob, 'base64');
+      const started: Started = { kind: 'register', transport: 'amqp', at: performance.now() };
+      try {
+        const instance = this.instance(idScope);
+        assertRegistrationId(registrationId);
+        const blob = await issueTpmChallenge(
+          { store: this.options.store, idScope: instance.idScope, registrationId, now: new Date(this.now()), ...this.tpmTtls() },
+          { endorsementKey: endorsementKey.toString('base64'), storageRootKey: storageRootKey.toString('base64') },
+        );
+        return Buffer.from(blob, 'base64');
+      } catch (error) {
+        // Refused in the SASL exchange (an unknown EK): traced like any refusal (the SASL layer does
+        // not say whether it runs over TLS or WebSockets, so `amqp`).
+        const proof = { kind: 'tpm' as const, endorsementKey: endorsementKey.toString('base64') };
+        await this.refused({ idScope, registrationId, proof, transport: 'amqp' }, started, error, toDpsError(error).errorCode);
+        throw error;
+      }
     },
   };
 
   async operationStatus(request: OperationStatusRequest): Promise<RegistrationOutcome> {
-    return this.logged('operationStatus', request, async () => {
-      const { instance, attestation } = await this.authenticate(request);
-      if (!attestation) return this.disabled(instance, request.registrationId);
+    return this.logged('operationStatus', request, async (started) => {
+      const { instance, attestation } = await this.attested(request);
+      if (!attestation) return this.disabled(instance, request, started);
       const collection = operations(this.options.store, instance.idScope);
       const document = await collection.get(request.operationId);
       const record = document?.value;
@@ -133,28 +189,39 @@ export class DpsRegistrationService implements RegistrationService {
         return this.assigning(record);
       }
       this.logger.warn({ operationId: record.operationId, registrationId: record.registrationId }, 'taking over an abandoned operation');
-      const outcome = await this.start(instance, attestation, record.operationId, { ...request, payload: record.payload, clientAddress: record.clientAddress }, true);
+      const outcome = await this.start(
+        instance,
+        attestation,
+        record.operationId,
+        { ...request, payload: record.payload, clientAddress: record.clientAddress },
+        started,
+        true,
+      );
       return this.finishTpm(instance, attestation, outcome);
     });
   }
 
   async registrationStatus(request: RegistrationStatusRequest): Promise<DeviceRegistrationState> {
     return this.logged('registrationStatus', request, async () => {
-      const { instance } = await this.authenticate(request);
+      const { instance } = await this.attested(request);
       const state = await registrations(this.options.store, instance.idScope).get(request.registrationId);
-      if (!state) throw Errors.registrationNotFound();
+      if (!state) throw because('registrationNotFound', Errors.registrationNotFound());
       return state;
     });
   }
 
-  /** Instance, registration id and proof; `attestation` is undefined when the matching enrollment is disabled. */
-  private async authenticate(
+  /**
+   * Instance, registration id and proof; `attestation` is undefined when the matching enrollment is
+   * disabled. `authenticate` attests as a poll does: it consumes nothing.
+   */
+  private async attested(
     request: RegistrationStatusRequest,
-    purpose: 'register' | 'poll' = 'poll',
+    purpose: ThrottledRequest = 'poll',
   ): Promise<{ instance: ProvisioningInstance; attestation?: Attestation }> {
     const instance = this.instance(request.idScope);
     assertRegistrationId(request.registrationId);
     await this.throttle.admit(instance, purpose, request.registrationId);
+    const started = performance.now();
     try {
       const attestation = await attest(
         {
@@ -162,15 +229,21 @@ export class DpsRegistrationService implements RegistrationService {
           idScope: instance.idScope,
           registrationId: request.registrationId,
           now: new Date(this.now()),
-          purpose,
+          purpose: purpose === 'register' ? 'register' : 'poll',
           ...this.tpmTtls(),
           ...(this.options.sasSkewSeconds !== undefined ? { sasSkewSeconds: this.options.sasSkewSeconds } : {}),
         },
         request.proof,
       );
+      this.metrics?.attestation(instance.name, request.transport, attestation.attested.attestationType, true);
+      this.metrics?.phase(request.transport, 'attest', (performance.now() - started) / 1000);
       return attestation.enrollment.provisioningStatus === 'disabled' ? { instance } : { instance, attestation };
     } catch (error) {
-      if (toDpsError(error).errorCode === Errors.enrollmentDisabled().errorCode) return { instance };
+      // A disabled enrollment is a verified device that gets the `disabled` answer.
+      if (toDpsError(error).errorCode === Errors.enrollmentDisabled().errorCode) {
+        this.metrics?.attestation(instance.name, request.transport, mechanismOf(request.proof), true);
+        return { instance };
+      }
       throw error;
     }
   }
@@ -206,6 +279,7 @@ export class DpsRegistrationService implements RegistrationService {
     attestation: Attestation,
     operationId: string,
     request: Pick<RegistrationRequest, 'registrationId' | 'payload' | 'clientAddress'>,
+    started: Started,
     persisted = false,
   ): Promise<RegistrationOutcome> {
     const record: OperationRecord = {
@@ -217,7 +291,7 @@ export class DpsRegistrationService implements RegistrationService {
       ...(request.payload !== undefined ? { payload: request.payload } : {}),
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
     };
-    const work = this.work(instance, attestation, record);
+    const work = this.work(instance, attestation, record, started);
     const finished =
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
@@ -259,10 +333,26 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /** Never rejects: a failure becomes the operation's `failed` state, recorded for the operator too. */
-  private async work(instance: ProvisioningInstance, attestation: Attestation, record: OperationRecord): Promise<OperationRecord> {
+  private async work(instance: ProvisioningInstance, attestation: Attestation, record: OperationRecord, started: Started): Promise<OperationRecord> {
+    const begun = performance.now();
+    let decision: AssignmentDecision | undefined;
+    const traceOf = (outcome: RegistrationTrace['outcome'], state: DeviceRegistrationState, caught?: unknown): RegistrationTrace => ({
+      ...this.traceBase(instance, record.registrationId, started),
+      outcome,
+      ...(caught !== undefined ? { reason: refusalReason(caught), errorCode: toDpsError(caught).errorCode } : {}),
+      operationId: record.operationId,
+      attestation: { mechanism: attestation.attested.attestationType, enrollment: attestation.attested.enrollment },
+      ...(decision ? { assignment: decision } : {}),
+      ...(state.assignedHub ? { assignedHub: state.assignedHub } : {}),
+      ...(state.deviceId ? { deviceId: state.deviceId } : {}),
+    });
+    this.metrics?.inFlight(1);
     try {
       const { store, hubs, latency, webhook } = this.options;
       const registrationState = await assign({
+        decided: (decided) => {
+          decision = decided;
+        },
         store,
         instance,
         hubs,
@@ -272,6 +362,8 @@ export class DpsRegistrationService implements RegistrationService {
         ...(latency ? { latency } : {}),
         ...(webhook ? { webhook } : {}),
       });
+      this.metrics?.phase(started.transport, 'assign', (performance.now() - begun) / 1000);
+      await this.trace(traceOf('assigned', registrationState));
       return { ...record, status: 'assigned', registrationState };
     } catch (caught) {
       const error = toDpsError(caught);
@@ -288,19 +380,94 @@ export class DpsRegistrationService implements RegistrationService {
       const stored = await registrations(this.options.store, instance.idScope)
         .put(failed)
         .catch(() => failed);
+      await this.trace(traceOf('failed', stored, caught));
       return { ...record, status: 'failed', registrationState: stored };
+    } finally {
+      this.metrics?.inFlight(-1);
     }
   }
 
-  private async disabled(instance: ProvisioningInstance, registrationId: string): Promise<RegistrationOutcome> {
+  private async disabled(instance: ProvisioningInstance, request: RegistrationStatusRequest, started: Started): Promise<RegistrationOutcome> {
     const now = utcNow();
+    const { registrationId } = request;
     const state = await registrations(this.options.store, instance.idScope).put({
       registrationId,
       status: 'disabled',
       createdDateTimeUtc: now,
       lastUpdatedDateTimeUtc: now,
     });
-    return { status: 200, body: { operationId: newOperationId(), status: 'disabled', registrationState: state } };
+    const operationId = newOperationId();
+    await this.trace({
+      ...this.traceBase(instance, registrationId, started),
+      outcome: 'disabled',
+      reason: 'enrollmentDisabled',
+      operationId,
+      attestation: { mechanism: mechanismOf(request.proof) },
+    });
+    return { status: 200, body: { operationId, status: 'disabled', registrationState: state } };
+  }
+
+  private traceBase(instance: ProvisioningInstance, registrationId: string, started: Started) {
+    return {
+      time: new Date(this.now()).toISOString(),
+      instance: instance.name,
+      idScope: instance.idScope,
+      registrationId,
+      transport: started.transport,
+      request: started.kind,
+      durationMs: Math.round(performance.now() - started.at),
+    };
+  }
+
+  /**
+   * The one info line per outcome, its metrics, and the copy the admin API reads back (stored
+   * under the instance, never failing the registration). Awaited, so a device that has its answer
+   * finds its trace.
+   */
+  private async trace(trace: RegistrationTrace): Promise<void> {
+    // Observing an outcome must never change it (an assignment made is never reported failed).
+    try {
+      await this.record(trace);
+    } catch (error) {
+      this.logger.error({ registrationId: trace.registrationId, err: String(error) }, 'could not trace a registration outcome');
+    }
+  }
+
+  private async record(trace: RegistrationTrace): Promise<void> {
+    const { time: _time, ...fields } = trace;
+    if (trace.outcome === 'refused' && trace.reason === 'tpmChallengeIssued') {
+      this.logger.debug(fields, 'TPM challenge issued');
+      return;
+    }
+    this.logger.info(fields, `registration ${trace.outcome}`);
+    this.metrics?.outcome(trace);
+    this.metrics?.phase(trace.transport, 'total', trace.durationMs / 1000);
+    if (trace.outcome === 'refused' && (trace.request !== 'register' || (trace.reason && UNSTORED_REFUSALS.has(trace.reason)))) return;
+    await this.storeTrace(trace).catch((error: unknown) =>
+      this.logger.debug({ registrationId: trace.registrationId, err: String(error) }, 'could not store a registration trace'),
+    );
+  }
+
+  /**
+   * Keeps the last outcome per registration id. A refused register (anyone may send one for any id)
+   * keeps the outcome it replaces as `previous`, for as long as that one would have been kept.
+   */
+  private async storeTrace(trace: RegistrationTrace): Promise<void> {
+    const traces = registrationTraces(this.options.store, trace.idScope);
+    const id = trace.registrationId.toLowerCase();
+    const keep = this.options.traceTtlSeconds ?? 7 * 86400;
+    if (trace.outcome !== 'refused') {
+      await traces.put(id, trace, { ttlSeconds: keep });
+      return;
+    }
+    const existing = (await traces.get(id))?.value;
+    const replaced = existing && existing.outcome !== 'refused' ? existing : existing?.previous;
+    if (!replaced) {
+      await traces.put(id, trace, { ttlSeconds: this.options.refusalTraceTtlSeconds ?? 3600 });
+      return;
+    }
+    const { previous: _older, ...previous } = replaced;
+    await traces.put(id, { ...trace, previous }, { ttlSeconds: keep });
   }
 
   private assigning(record: OperationRecord): RegistrationOutcome {
@@ -315,19 +482,60 @@ export class DpsRegistrationService implements RegistrationService {
     return { owner: this.nodeId, expiresAt: this.now() + this.leaseMs };
   }
 
-  private async logged<T>(operation: string, request: RegistrationStatusRequest, run: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    const fields = { operation, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport };
+  /**
+   * Runs one device request. Answers are debug lines (the outcome's trace is the info line); a
+   * refusal is traced here with its reason, and the device gets the coded error unchanged.
+   */
+  private async logged<T>(kind: RequestKind, request: RegistrationStatusRequest, run: (started: Started) => Promise<T>): Promise<T> {
+    const started: Started = { kind, transport: request.transport, at: performance.now() };
     try {
-      const result = await run();
-      const status = (result as Partial<RegistrationOutcome>).body?.status;
-      this.logger.info({ ...fields, ...(status ? { status } : {}), durationMs: Math.round(performance.now() - started) }, operation);
+      const result = await run(started);
+      const status = (result as Partial<RegistrationOutcome> | undefined)?.body?.status;
+      this.logger.debug(
+        { request: kind, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport, status, durationMs: Math.round(performance.now() - started.at) },
+        'answered',
+      );
       return result;
     } catch (error) {
       const coded = toDpsError(error);
-      if (coded.status >= 500) this.logger.error({ ...fields, err: String(error) }, 'unexpected failure');
-      this.logger.info({ ...fields, errorCode: coded.errorCode, durationMs: Math.round(performance.now() - started) }, operation);
+      if (coded.status >= 500) this.logger.error({ request: kind, registrationId: request.registrationId, err: String(error) }, 'unexpected failure');
+      await this.refused(request, started, error, coded.errorCode);
       throw coded;
     }
+  }
+
+  private async refused(request: RegistrationStatusRequest, started: Started, error: unknown, errorCode: number): Promise<void> {
+    const reason = refusalReason(error);
+    const scope = typeof request.idScope === 'string' ? request.idScope.toLowerCase() : '';
+    const instance = this.options.instances().find((candidate) => candidate.idScope.toLowerCase() === scope);
+    const mechanism = mechanismOf(request.proof);
+    if (instance && !NOT_ATTESTATION.has(reason)) this.metrics?.attestation(instance.name, request.transport, mechanism, false);
+    await this.trace({
+      time: new Date(this.now()).toISOString(),
+      instance: instance?.name ?? '',
+      idScope: instance?.idScope ?? String(request.idScope).slice(0, 64),
+      registrationId: String(request.registrationId).slice(0, 128),
+      transport: request.transport,
+      request: started.kind,
+      outcome: 'refused',
+      reason,
+      errorCode,
+      ...('operationId' in request && typeof request.operationId === 'string' ? { operationId: request.operationId.slice(0, 128) } : {}),
+      attestation: { mechanism },
+      durationMs: Math.round(performance.now() - started.at),
+    });
+  }
+}
+
+function mechanismOf(proof: RegistrationStatusRequest['proof']): AttestationMechanism {
+  switch (proof.kind) {
+    case 'sas':
+      return 'symmetricKey';
+    case 'x509':
+      return 'x509';
+    case 'tpm':
+      return 'tpm';
+    default:
+      return 'none';
   }
 }

@@ -19,7 +19,11 @@ export const DEFAULT_QUOTAS: Readonly<Required<Omit<InstanceQuotas, 'devicePolls
 /** Largest quota value accepted (per second or per 10 s). */
 export const MAX_QUOTA = 1_000_000;
 
-export type ThrottledRequest = 'register' | 'poll';
+/**
+ * `authenticate` is a SAS checked when a connection opens: it costs what a poll costs (one enrollment
+ * read, one HMAC), so it counts against the polling quota, but not against a device's own polls.
+ */
+export type ThrottledRequest = 'register' | 'poll' | 'authenticate';
 
 export interface RegistrationThrottle {
   /** Counts one request; throws `Errors.throttled` (429, `info['retry-after']` in seconds) when over quota. */
@@ -42,7 +46,7 @@ export function createRegistrationThrottle(store: Store, now: () => number = Dat
       const quotas = effectiveQuotas(instance.quotas);
       const scope = instance.idScope.toLowerCase();
       const limit = kind === 'register' ? quotas.registrationsPerSecond : quotas.pollsPerSecond;
-      let wait = await over(`throttle:${scope}:${kind}`, 1, limit);
+      let wait = await over(`throttle:${scope}:${kind === 'register' ? 'register' : 'poll'}`, 1, limit);
       if (wait === undefined && kind === 'poll' && quotas.devicePollsPer10Seconds !== undefined) {
         wait = await over(`throttle:${scope}:poll:${registrationId.toLowerCase()}`, 10, quotas.devicePollsPer10Seconds);
       }

@@ -1,6 +1,7 @@
 import { parseSasToken, tpm, verifySasToken } from '@opendps/attestation';
 import { DpsError, Errors, type IndividualEnrollment } from '@opendps/model';
 import { enrollments, type Collection, type Store } from '@opendps/store';
+import { because } from './refusal';
 
 /**
  * TPM attestation (tpm-attestation.md §2): a device first registers with its EK and SRK only and is
@@ -49,6 +50,7 @@ export class TpmChallengeError extends DpsError {
   constructor(readonly authenticationKey: string) {
     const base = Errors.unauthorized('Activate authenticationKey in the TPM and register again with a SAS token it signed.');
     super(base.status, base.errorCode, base.message);
+    because('tpmChallengeIssued', this);
   }
 }
 
@@ -57,9 +59,10 @@ export function isTpmChallengeError(error: unknown): error is TpmChallengeError 
 }
 
 /** One refusal for an unknown registration id, a wrong EK and a non-TPM enrollment: nothing to enumerate. */
-const noTpmEnrollment = () => Errors.unauthorized('No TPM enrollment matches this registration id and endorsement key.');
+const noTpmEnrollment = () => because('unknownEnrollment', Errors.unauthorized('No TPM enrollment matches this registration id and endorsement key.'));
 const noAnsweredChallenge = () =>
-  Errors.unauthorized('No answered TPM challenge is in flight for this registration id: register again to get a new one.');
+  because('tpmChallengeFailed', Errors.unauthorized('No answered TPM challenge is in flight for this registration id: register again to get a new one.'));
+const challengeFailed = (message: string) => because('tpmChallengeFailed', Errors.unauthorized(message));
 
 export interface TpmContext {
   store: Store;
@@ -124,18 +127,18 @@ export async function answerTpmChallenge(context: TpmContext, keys: TpmKeysSent,
   const document = await collection.get(context.registrationId);
   const record = document?.value;
   if (!document || !record || record.expiresAt <= context.now.getTime()) {
-    throw Errors.unauthorized('No TPM challenge is pending for this registration id (it expired): register again without a token.');
+    throw challengeFailed('No TPM challenge is pending for this registration id (it expired): register again without a token.');
   }
-  if (record.state !== 'issued') throw Errors.unauthorized('This TPM challenge was already answered: register again without a token.');
+  if (record.state !== 'issued') throw challengeFailed('This TPM challenge was already answered: register again without a token.');
   if (!sameKey(record.endorsementKey, keys.endorsementKey) || keys.storageRootKey === undefined || !sameKey(record.storageRootKey, keys.storageRootKey)) {
-    throw Errors.unauthorized('The TPM keys differ from those the challenge was issued for.');
+    throw challengeFailed('The TPM keys differ from those the challenge was issued for.');
   }
   verifyWithIdentityKey(context, sas, record);
   const ttlSeconds = context.answeredTtlSeconds ?? 1800;
   await collection
     .put(context.registrationId, { ...record, state: 'answered', expiresAt: context.now.getTime() + ttlSeconds * 1000 }, { ifMatch: document.etag, ttlSeconds })
     .catch((error: unknown) => {
-      if ((error as { status?: number }).status === 412) throw Errors.unauthorized('This TPM challenge was already answered: register again without a token.');
+      if ((error as { status?: number }).status === 412) throw challengeFailed('This TPM challenge was already answered: register again without a token.');
       throw error;
     });
   return { enrollment, keys: { endorsementKey: record.endorsementKey, storageRootKey: record.storageRootKey } };
@@ -217,12 +220,18 @@ async function tpmEnrollment(context: TpmContext, endorsementKey: string): Promi
 }
 
 function verifyWithIdentityKey(context: TpmContext, sas: ReturnType<typeof parseSasToken>, record: TpmChallengeRecord): void {
-  verifySasToken(sas, {
+  // A token not signed with K1: the TPM did not (or could not) activate the challenge.
+  const verify = () => verifySasToken(sas, {
     expectedResource: `${context.idScope}/registrations/${context.registrationId}`,
     keys: [record.identityKey],
     now: context.now,
     ...(context.skewSeconds !== undefined ? { skewSeconds: context.skewSeconds } : {}),
   });
+  try {
+    verify();
+  } catch (error) {
+    throw (error as { errorCode?: number }).errorCode === 401002 ? because('tpmChallengeFailed', error) : error;
+  }
 }
 
 /** Byte equality of two base64 keys (the enrollment and the device may pad or wrap differently). */

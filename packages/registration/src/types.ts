@@ -43,6 +43,18 @@ export interface RegistrationStatusRequest {
 }
 
 /**
+ * A SAS presented when a connection opens (AMQP SASL PLAIN), checked before the device sends any
+ * request. Only SAS: checking it changes nothing in the store (a TPM proof would issue or consume a challenge).
+ */
+export interface AuthenticationRequest {
+  idScope: string;
+  registrationId: string;
+  /** What a connection proves before any request: a SAS (AMQP SASL PLAIN) or a TLS chain (MQTT CONNECT). */
+  proof: Extract<Proof, { kind: 'sas' | 'x509' }>;
+  transport: Transport;
+}
+
+/**
  * The answer to register and to every poll. `status` is the HTTP-style code a front-end puts on its
  * wire: 202 while assigning (with `retryAfterSeconds`), 200 once final.
  */
@@ -57,4 +69,10 @@ export interface RegistrationService {
   register(request: RegistrationRequest): Promise<RegistrationOutcome>;
   operationStatus(request: OperationStatusRequest): Promise<RegistrationOutcome>;
   registrationStatus(request: RegistrationStatusRequest): Promise<DeviceRegistrationState>;
+  /**
+   * Verifies a SAS as a register request would, without registering. Resolves when register would
+   * get past attestation (a disabled enrollment too: register answers it with status `disabled`);
+   * otherwise throws the DpsError register would throw. A 429 or 5xx means no verdict was reached.
+   */
+  authenticate(request: AuthenticationRequest): Promise<void>;
 }

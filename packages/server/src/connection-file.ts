@@ -20,7 +20,10 @@ export interface Endpoints {
   mqtt: string | null;
   amqp: string | null;
   https: string;
+  /** The built-in hubs' names as devices get them: `host`, or `host:port` off the standard port. */
   hubs: string[];
+  /** The metrics port (`/metrics`, `/healthz`, `/readyz`), when one is configured. */
+  metrics?: string | null;
 }
 
 export interface InstanceConnection {

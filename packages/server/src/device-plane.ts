@@ -1,10 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation';
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
-import { createDpsMqttFrontEnd } from '@opendps/mqtt';
+import { createDpsMqttFrontEnd, type ConnectRouter } from '@opendps/mqtt';
 import type { ConnectionLimitsOptions } from '@opendps/protocol-base';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
@@ -12,19 +14,25 @@ import { webhookPolicy, type ServerConfig } from './config';
 import type { Route } from './https';
 import type { InstanceRegistry } from './instances';
 import type { Listener } from './lifecycle';
+import type { ServerMetrics } from './observability/metrics';
 import { registrationTiming, webhookTiming, type Clock, type ServerTimeouts } from './timing';
 
 export interface DevicePlaneOptions {
   config: ServerConfig;
   store: Store;
   registry: InstanceRegistry;
-  tls: { cert: string; key: string };
+  /** The device listeners' TLS: certificate and key, and any other server option (e.g. `SNICallback`). */
+  tls: { cert: string; key: string } & Pick<TlsOptions, 'SNICallback'>;
   logger: Logger;
   /** Where linked hubs are reached: the server's HubManager (hubs/), which also runs the built-in hubs. */
   hubs: HubDirectory;
+  /** Hands MQTT connections whose CONNECT names a built-in hub to that hub (hubs/device-listener-routes.ts). */
+  hubConnections?: ConnectRouter;
   /** Default Date.now. */
   clock?: Clock;
   timeouts?: ServerTimeouts;
+  /** Counts registrations, connections, store and webhook latency. */
+  metrics?: ServerMetrics;
 }
 
 /**
@@ -47,7 +55,7 @@ export interface DevicePlane {
 }
 
 export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
-  const { config, store, registry, tls, logger, hubs: directory, timeouts = {} } = options;
+  const { config, store, registry, tls, logger, hubs: directory, timeouts = {}, metrics } = options;
   const deviceLog = logger.child({ category: 'DeviceOperations' });
 
   // Lowest-latency allocation reads the configured network and latency maps; custom allocation
@@ -59,12 +67,13 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     ...webhookPolicy(config),
   });
   const registration = new DpsRegistrationService({
-    store,
+    store: metrics ? metrics.timedStore(store) : store,
     instances: registry.instances,
     hubs: directory,
     logger,
     latency,
-    webhook,
+    webhook: metrics ? metrics.timedWebhook(webhook) : webhook,
+    ...(metrics ? { metrics } : {}),
     ...registrationTiming(timeouts, registrationTuning(process.env), options.clock),
   });
   const connect = timeouts.connectTimeoutMs !== undefined ? { connectTimeoutMs: timeouts.connectTimeoutMs } : {};
@@ -72,21 +81,28 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
     registration,
     logger: deviceLog,
     ...connect,
+    ...(options.hubConnections ? { route: options.hubConnections } : {}),
     ...(config.limits?.mqttRequestTimeoutMs ? { requestTimeoutMs: config.limits.mqttRequestTimeoutMs } : {}),
   });
   const amqp = createDpsAmqpFrontEnd({ registration, logger: deviceLog, tpm: registration.tpm, ...connect });
   const webSockets = createWebSocketUpgrade(
     {
-      mqtt: (ws, req) => mqtt.handleWebSocket(ws, req),
-      AMQPWSB10: (ws, req) => amqp.handleWebSocket(ws, req),
+      mqtt: (ws, req) => {
+        metrics?.connection('mqtt-ws', ws);
+        mqtt.handleWebSocket(ws, req);
+      },
+      AMQPWSB10: (ws, req) => {
+        metrics?.connection('amqp-ws', ws);
+        amqp.handleWebSocket(ws, req);
+      },
     },
     { logger: deviceLog },
   );
 
   const limits = connectionLimitsOf(config);
   const listeners = [
-    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits),
-    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits),
+    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits, metrics),
+    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits, metrics),
   ];
 
   return {
@@ -114,16 +130,18 @@ interface FrontEnd {
     port: number;
     tls: { cert: string; key: string };
     connectionLimits: ConnectionLimitsOptions;
+    onSocket?: (socket: Socket) => void;
   }): Promise<{ port: number; close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
 function frontEndListener(
-  name: string,
+  name: 'mqtt' | 'amqp',
   port: number,
   frontEnd: FrontEnd,
   tls: { cert: string; key: string },
   connectionLimits: ConnectionLimitsOptions,
+  metrics?: ServerMetrics,
 ): Listener & { close(): Promise<void> } {
   let listening: { port: number; close(): Promise<void> } | undefined;
   let closed: Promise<void> | undefined;
@@ -131,7 +149,8 @@ function frontEndListener(
   return {
     name,
     start: async () => {
-      listening = await frontEnd.listen({ port, tls, connectionLimits });
+      const onSocket = metrics ? { onSocket: (socket: Socket) => metrics.connection(name, socket) } : {};
+      listening = await frontEnd.listen({ port, tls, connectionLimits, ...onSocket });
       return listening.port;
     },
     stop: async () => {

@@ -11,3 +11,5 @@ export { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionIn
 export { createHttpsListener, sendDpsError, type HttpsListenerOptions, type Route, type UpgradeListener } from './https';
 export { Lifecycle, type Listener } from './lifecycle';
 export { createLogger, REDACTED_PATHS } from './logger';
+export { ServerMetrics, type ConnectionProtocol } from './observability/metrics';
+export { createReadiness, createMetricsListener, healthRoute, type Readiness, type ReadinessReport } from './observability/health';

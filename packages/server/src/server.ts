@@ -8,12 +8,15 @@ import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admi
 import { validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
-import { HubManager } from './hubs';
+import { HubManager, hubConnectRouter, hubRestRoute } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
 import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
+import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
+import { ServerMetrics } from './observability/metrics';
 import { ensureDevPki } from './pki/dev-pki';
+import { hubSniCallback } from './pki/hub-certificates';
 import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
@@ -49,6 +52,11 @@ export interface RunningServer {
   readonly hubs: ReadonlyMap<string, BuiltInHub>;
   /** Runs the built-in hubs and hub connectors; `sync` follows instance changes. */
   readonly hubManager: HubManager;
+  /** Prometheus metrics of this server (served on the metrics port when one is configured). */
+  readonly metrics: ServerMetrics;
+  /** What `/readyz` answers; `setDraining(true)` makes it unready (graceful drain). */
+  readonly readiness: Readiness;
+  setDraining(draining: boolean): void;
   /** Closes the listeners, then the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -62,7 +70,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   // Programmatic options get the same checks as a config file.
   validateConfigFile(stripUndefined(layer), 'createServer options');
   const config = withDefaults([layer], process.cwd(), configFile);
-  const logger = givenLogger ?? createLogger();
+  const logger = givenLogger ?? createLogger(config.logLevel ? { level: config.logLevel } : {});
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
   const pki = ensureDevPki(config.dataDir, config.host);
@@ -76,6 +84,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     ...(clock ? { now: () => clock.now() } : {}),
   });
   lifecycle.onStop(() => store.close());
+  const metrics = new ServerMetrics();
+  const readiness = createReadiness({ store, ...(timeouts.readinessStoreTimeoutMs !== undefined ? { storeTimeoutMs: timeouts.readinessStoreTimeoutMs } : {}) });
   try {
     const registry = createInstanceRegistry(store, await bootstrapInstances(store, config, serviceLog), {
       logger: serviceLog,
@@ -87,9 +97,17 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const caPem = readFileSync(pki.caFile, 'utf8');
     const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
     const connectionLimits = connectionLimitsOf(config);
+    // Every listener also answers to the host names of the built-in hubs.
+    const deviceTls = {
+      ...tls,
+      SNICallback: hubSniCallback({ ca: pki.ca, server: pki.server, isHubHost: (name): boolean => hubManager.withHost(name) !== undefined }),
+    };
+    let ports: Record<string, number> = {};
     const hubManager = new HubManager({
       host: config.host,
-      tls,
+      // Hubs without a port of their own are served on the device listeners and named after their ports.
+      devicePorts: () => (ports.https === undefined ? undefined : { mqtt: ports.mqtt ?? ports.https, https: ports.https }),
+      tls: deviceTls,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,
@@ -101,9 +119,19 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     // The one HTTPS listener serves the admin API, the service API, the device API and
     // `/$iothub/websocket` (by subprotocol), as Azure's port 443 does. The other listeners report
     // their ports under the names connection.json uses: `mqtt`, `amqp`.
-    const devices = createDevicePlane({ config, store, registry, tls, logger, hubs: hubManager, timeouts, ...(clock ? { clock } : {}) });
+    const devices = createDevicePlane({
+      config,
+      store,
+      registry,
+      tls: deviceTls,
+      logger,
+      hubs: hubManager,
+      hubConnections: hubConnectRouter(hubManager),
+      timeouts,
+      metrics,
+      ...(clock ? { clock } : {}),
+    });
     lifecycle.onStop(() => devices.close());
-    let ports: Record<string, number> = {};
     let endpoints: Endpoints | undefined;
     let connection: (ConnectionInfo & { adminConnectionString: string }) | undefined;
     let written = '';
@@ -112,6 +140,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     const publishConnection = (): void => {
       const at = (port: number | undefined): string | null => (port === undefined ? null : `${config.host}:${port}`);
       endpoints = { mqtt: at(ports.mqtt), amqp: at(ports.amqp), https: `${config.host}:${ports.https}`, hubs: hubManager.hostNames() };
+      if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${metricsHost(config.metrics.bind, config.host)}:${ports.metrics}`;
       const next = { ...connectionInfo(registry.instances(), endpoints, pki.caFile, hubManager.connectionStrings()), adminConnectionString: adminString };
       const text = JSON.stringify(next);
       if (text === written) return;
@@ -128,22 +157,25 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       publishConnection();
       return result;
     };
-    lifecycle.add(
-      createHttpsListener({
-        port: config.ports.https,
-        ...tls,
-        routes: [
-          createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
-          createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
-          ...devices.routes,
-        ],
-        upgrade: devices.upgrade,
-        ...config.http,
-        logger: logger.child({ category: 'DeviceOperations' }),
-        connectionLimits,
-      }),
-    );
+    const httpsListener = createHttpsListener({
+      port: config.ports.https,
+      ...deviceTls,
+      routes: [
+        healthRoute(readiness),
+        hubRestRoute(hubManager),
+        createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
+        createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
+        ...devices.routes,
+      ],
+      upgrade: devices.upgrade,
+      ...config.http,
+      logger: logger.child({ category: 'DeviceOperations' }),
+      connectionLimits,
+    });
+    metrics.trackServer('https', httpsListener.server);
+    lifecycle.add(httpsListener);
     for (const listener of devices.listeners) lifecycle.add(listener);
+    if (config.metrics) lifecycle.add(createMetricsListener({ port: config.metrics.port, bind: config.metrics.bind ?? '127.0.0.1', metrics, readiness }));
 
     ports = await lifecycle.start();
     // The hubs start after the front-ends, as before; a built-in hub that cannot listen fails the
@@ -169,6 +201,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       if (!connection) throw new Error('connection.json has not been written');
       return connection;
     };
+    readiness.setListening(true);
     serviceLog.info(
       {
         endpoints,
@@ -193,12 +226,24 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       caFile: pki.caFile,
       hubs: hubManager.hubs,
       hubManager,
-      stop: () => lifecycle.stop(),
+      metrics,
+      readiness,
+      setDraining: (draining) => readiness.setDraining(draining),
+      stop: () => {
+        readiness.setListening(false);
+        return lifecycle.stop();
+      },
     };
   } catch (error) {
     await lifecycle.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/** Where a scraper reaches the metrics port: the bound address, or `--host` when every interface is bound. */
+function metricsHost(bind: string | undefined, host: string): string {
+  if (bind === '0.0.0.0' || bind === '::') return host;
+  return bind?.includes(':') ? `[${bind}]` : (bind ?? '127.0.0.1');
 }
 
 function stripUndefined(value: object): Record<string, unknown> {

@@ -32,6 +32,8 @@ export interface ServerTimeouts {
   connectTimeoutMs?: number;
   /** How often linked hubs follow the instances other nodes changed (default: the instance refresh, 5 s). */
   hubSyncMs?: number;
+  /** `/readyz` counts the store unreachable when a read has not answered by then (default 1000 ms). */
+  readinessStoreTimeoutMs?: number;
 }
 
 /** The registration service's share of the timeouts: options > environment (`registrationTuning`) > its defaults. */

@@ -201,6 +201,18 @@ describe('admin API', () => {
     }
   });
 
+  it('links hubs on the device listeners by host name; a host name taken by another such hub is refused and not linked', async () => {
+    const first = await call('PUT', '/admin/instances/default/hubs/by-name', { body: { builtin: { hostName: 'by-name.localhost' } } });
+    expect(first.status).toBe(201);
+    const mqttPort = portOf(server.endpoints.mqtt ?? '');
+    expect(first.body).toMatchObject({ hostName: `by-name.localhost:${mqttPort}`, builtin: { hostName: 'by-name.localhost' }, listening: true });
+    expect(server.hubs.get('by-name')?.onDeviceListeners).toBe(true);
+    const taken = await call('PUT', '/admin/instances/default/hubs/same-name', { body: { builtin: { hostName: 'BY-NAME.localhost' } } });
+    expect([taken.status, (taken.body as { errorCode?: number }).errorCode]).toEqual([503, 503001]);
+    expect(server.instances()[0]?.linkedHubs.map((hub) => hub.name)).not.toContain('same-name');
+    expect((await call('DELETE', '/admin/instances/default/hubs/by-name')).status).toBe(204);
+  });
+
   it('refuses bad input with coded errors', async () => {
     const code = (answer: HttpsAnswer): [number, number | undefined] => [answer.status, (answer.body as { errorCode?: number } | undefined)?.errorCode];
     const put = (body: unknown) => call('PUT', '/admin/instances/default/hubs/hub-x', { body });
@@ -209,6 +221,8 @@ describe('admin API', () => {
     expect(code(await put({ builtin: true, allocationWeight: 0 }))).toEqual([400, 400002]);
     expect(code(await put({ builtin: true, allocationWeight: 1001 }))).toEqual([400, 400002]);
     expect(code(await put({ builtin: { port: 70000 } }))).toEqual([400, 400002]);
+    expect(code(await put({ builtin: { hostName: 'hub:8883' } }))).toEqual([400, 400002]);
+    expect(code(await put({ builtin: { hostName: 'no spaces.example' } }))).toEqual([400, 400002]);
     expect(code(await put({ builtin: true, colour: 'blue' }))).toEqual([400, 400002]);
     expect(code(await put({ connectionString: 'HostName=x' }))).toEqual([400, 400002]);
     expect(code(await call('PUT', '/admin/instances/default/hubs/hub-x', { rawBody: '{"builtin":' }))).toEqual([400, 400001]);

@@ -19,8 +19,33 @@ describe('start configuration', () => {
     expect(config).toEqual({
       dataDir: join(dir.path, '.opendps'),
       host: 'localhost',
-      ports: { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 },
+      // No hub port: the default hub is served on the MQTT and HTTPS listeners.
+      ports: { mqtt: 8883, amqp: 5671, https: 8443 },
     });
+    expect(resolveConfig({ 'hub-port': '8884' }, {}, dir.path).ports).toEqual({ mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 });
+  });
+
+  it('reads a built-in hub host name: alone it serves the hub on the device listeners, with a port on its own', () => {
+    const configFile = file(
+      'hubs.json',
+      JSON.stringify({
+        instances: [
+          {
+            name: 'a',
+            linkedHubs: [
+              { name: 'shared', builtin: { hostName: 'hub-2.example.com' } },
+              { name: 'own', builtin: { hostName: 'own.example.com', port: 0 } },
+              { name: 'legacy', builtin: {} },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(resolveConfig({ config: configFile }, {}, dir.path).instances?.[0]?.linkedHubs?.map((hub) => hub.builtin)).toEqual([
+      { hostName: 'hub-2.example.com' },
+      { hostName: 'own.example.com', port: 0 },
+      { port: 0 },
+    ]);
   });
 
   it('takes flags over environment over file over defaults, key by key', () => {
@@ -36,7 +61,7 @@ describe('start configuration', () => {
       OPENDPS_REDIS_URL: 'redis://127.0.0.1:7000',
     });
     const config = resolveConfig({ 'https-port': '0' }, env, dir.path);
-    expect(config.ports).toEqual({ mqtt: 1001, amqp: 2002, https: 0, hub: 8884 });
+    expect(config.ports).toEqual({ mqtt: 1001, amqp: 2002, https: 0 });
     expect(config.host).toBe('env.example');
     expect(config.redisUrl).toBe('redis://127.0.0.1:7000');
     // A relative dataDir in a file is relative to the file.
@@ -111,6 +136,8 @@ describe('start configuration', () => {
     ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h"}]}]}', /linkedHubs\[0\] must have exactly one of 'builtin' or 'connectionString'/],
     ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h", "connectionString": "nope"}]}]}', /connectionString must be 'HostName=/],
     ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h", "builtin": {}, "allocationWeight": 0}]}]}', /allocationWeight must be an integer from 1 to 1000/],
+    ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h", "builtin": {"hostName": "hub:8883"}}]}]}', /builtin\.hostName must be a host name or IP address without a port/],
+    ['{"instances": [{"name": "a", "linkedHubs": [{"name": "h", "builtin": {"host": "x"}}]}]}', /unknown key 'host'/],
     ['{"latency": {"networks": {"10.0.0.0/33": "x"}}}', /'10\.0\.0\.0\/33' is not an IPv4 CIDR/],
     ['{"latency": {"table": {"x": {"hub-a": -1}}}}', /latency\.table\.x\.hub-a must be a number of milliseconds/],
     ['{"webhook": {"timeoutMs": "10s"}}', /webhook\.timeoutMs must be an integer from 100 to 120000/],

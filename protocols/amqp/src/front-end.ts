@@ -17,8 +17,8 @@ import {
   type DpsAmqpFrontEndOptions,
 } from './options';
 import { decodeRequest } from './request';
-import { rejection, responseMessage } from './response';
-import { createContainer, type Connection, type EventContext } from './rhea';
+import { openRefusal, rejection, responseMessage } from './response';
+import { createContainer, refuseOpen, type Connection, type EventContext } from './rhea';
 import { saslMechanisms } from './sasl';
 import type { AmqpSession, ConnectionContext } from './session';
 
@@ -74,7 +74,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
 
     const container = createContainer(containerId);
     container.sasl_server_mechanisms = saslMechanisms(
-      { session, logger: connectionLogger, refused: () => setImmediate(end) },
+      { session, logger: connectionLogger, service: options.registration, refused: () => setImmediate(end) },
       options.tpm,
     );
     let disconnected = false;
@@ -83,10 +83,12 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
         clearTimeout(timer);
         const chain = context.clientCertificateChain;
         // X.509 devices skip SASL altogether (trap 10): the TLS client certificate is the proof.
-        if (!session.identity && chain && chain.length > 0) session.identity = { proof: { kind: 'x509', chain } };
+        if (!session.refusal && !session.identity && chain && chain.length > 0) session.identity = { proof: { kind: 'x509', chain } };
         if (!session.identity) {
-          connectionLogger.info({}, 'AMQP opened without SASL or a client certificate');
-          connection.close({ condition: 'amqp:unauthorized-access', description: JSON.stringify(Errors.unauthorized().toJSON()) });
+          if (!session.refusal) connectionLogger.info({}, 'AMQP opened without SASL or a client certificate');
+          // As DPS: our Open carries the error, Close follows (docs/device-wire.md §3).
+          refuseOpen(connection, openRefusal(session.refusal ?? Errors.unauthorized()));
+          guard.pause();
           setImmediate(end);
         }
       },

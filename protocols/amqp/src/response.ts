@@ -36,6 +36,14 @@ export function rejection(error: DpsError): AmqpError {
   return { condition: fatalCondition(error.status), description, ...(error.info ? { info: { ...error.info } } : {}) };
 }
 
+/**
+ * A DpsError refusing a connection when it opens (`refuseOpen`): the condition a rejection of the
+ * same error gets, and `info` always present (DPS sends `{}`). Only for errors the SDK must not retry.
+ */
+export function openRefusal(error: DpsError): AmqpError {
+  return { condition: fatalCondition(error.status), description: JSON.stringify(error.toJSON()), info: { ...error.info } };
+}
+
 function fatalCondition(status: number): string {
   switch (status) {
     case 401:

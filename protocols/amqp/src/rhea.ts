@@ -98,6 +98,24 @@ export function createContainer(id: string): Container {
   return create_container({ id }) as unknown as Container;
 }
 
+/** Where DPS puts the reason it refuses a connection: a property of its Open (docs/device-wire.md §3). */
+export const OPEN_ERROR = 'com.microsoft:open-error';
+
+/**
+ * Refuse a connection as DPS does: our Open carries the error under `com.microsoft:open-error`, and
+ * Close follows with the same error. Call it from `connection_open`: rhea writes our Open on the next
+ * tick, so its properties can still be set. Nothing after the client's Open is read, not even frames
+ * that came with it (a client may send Begin and Attach before it sees our Close): rhea would answer
+ * them. The caller stops the byte stream too, or unread bytes would pile up in rhea.
+ */
+export function refuseOpen(connection: Connection, error: AmqpError): void {
+  const internals = connection as unknown as { local: { open: { properties: unknown } }; amqp_transport: { read_complete: boolean } };
+  const { wrap_error } = types as unknown as { wrap_error(fields: AmqpError): unknown };
+  internals.local.open.properties = { [OPEN_ERROR]: wrap_error(error) };
+  internals.amqp_transport.read_complete = true;
+  connection.close(error);
+}
+
 /** A Data section: the DPS client JSON-parses `body.content` (trap 9; an AmqpValue body hangs it). */
 export function dataSection(content: Buffer): unknown {
   return messageCodec.data_section(content);

@@ -1,4 +1,5 @@
 import type { Logger } from '@opendps/model';
+import type { RegistrationService } from '@opendps/registration';
 import type { SaslServerMechanism } from './rhea';
 import type { AmqpSession } from './session';
 
@@ -6,6 +7,8 @@ import type { AmqpSession } from './session';
 export interface SaslContext {
   session: AmqpSession;
   logger: Logger;
+  /** Verifies SASL PLAIN's SAS when the connection opens. */
+  service: RegistrationService;
   /** The outcome `auth` is on its way: close the connection once it is written. */
   refused(mechanism: string, reason: string): void;
 }

@@ -1,6 +1,8 @@
-import { parseRegistrationAddress } from './address';
+import { toDpsError, type DpsError } from '@opendps/model';
+import { parseRegistrationAddress, type RegistrationAddress } from './address';
 import type { SaslServerMechanism } from './rhea';
 import { refuse, succeed, type SaslContext } from './sasl-context';
+import type { DeviceIdentity } from './session';
 
 interface PlainCredentials {
   username: string;
@@ -17,8 +19,11 @@ export function parsePlainResponse(response: Buffer | undefined): PlainCredentia
 }
 
 /**
- * Symmetric keys (device-protocols.md §3): username `{idScope}/registrations/{registrationId}`,
- * password the DPS SAS. Only the shape is judged here; the service verifies the SAS on every request.
+ * Symmetric keys (docs/device-wire.md §3): username `{idScope}/registrations/{registrationId}`,
+ * password the DPS SAS. A malformed response is refused here (outcome `auth`). The SAS itself is
+ * verified now, as DPS does when the connection opens; the outcome is `ok` either way and a refusal
+ * waits for our Open, which carries it (front-end.ts). Every request verifies the SAS again: it may
+ * expire while the connection is open.
  */
 export function plainMechanism(context: SaslContext): SaslServerMechanism {
   const mechanism: SaslServerMechanism = {
@@ -30,7 +35,10 @@ export function plainMechanism(context: SaslContext): SaslServerMechanism {
       const address = parseRegistrationAddress(credentials.username);
       if (!address) return refuse(mechanism, context, 'PLAIN', 'username is not {idScope}/registrations/{registrationId}');
       if (!credentials.password) return refuse(mechanism, context, 'PLAIN', 'empty password');
-      context.session.identity = { ...address, proof: { kind: 'sas', token: credentials.password } };
+      const identity: DeviceIdentity = { ...address, proof: { kind: 'sas', token: credentials.password } };
+      const refusal = await verify(context, { ...address, token: credentials.password });
+      if (refusal) context.session.refusal = refusal;
+      else context.session.identity = identity;
       return succeed(mechanism, credentials.username);
     },
     async step() {
@@ -38,4 +46,27 @@ export function plainMechanism(context: SaslContext): SaslServerMechanism {
     },
   };
   return mechanism;
+}
+
+/**
+ * The service's verdict on the SAS, or undefined when it passed or no verdict was reached. A 429 or
+ * 5xx (throttled, store down) is no verdict: the connection opens and the register request meets
+ * the same condition as a rejection the SDK retries (`retry-after`), where an open-error would fail
+ * `register()` for good (docs/device-wire.md §6).
+ */
+async function verify(context: SaslContext, device: RegistrationAddress & { token: string }): Promise<DpsError | undefined> {
+  const { idScope, registrationId, token } = device;
+  const fields = { mechanism: 'PLAIN', idScope, registrationId };
+  try {
+    await context.service.authenticate({ idScope, registrationId, proof: { kind: 'sas', token }, transport: context.session.context.transport });
+    return undefined;
+  } catch (thrown) {
+    const error = toDpsError(thrown);
+    if (error.status === 429 || error.status >= 500) {
+      context.logger.info({ ...fields, errorCode: error.errorCode }, 'SAS not verified at open; each request verifies it');
+      return undefined;
+    }
+    context.logger.info({ ...fields, errorCode: error.errorCode, reason: error.message }, 'SAS refused; refusing the connection at Open');
+    return error;
+  }
 }

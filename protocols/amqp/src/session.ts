@@ -1,3 +1,4 @@
+import type { DpsError } from '@opendps/model';
 import type { ConnectionContext as BaseConnectionContext } from '@opendps/protocol-base';
 import type { Proof } from '@opendps/registration';
 import type { Sender } from './rhea';
@@ -20,6 +21,8 @@ export interface AmqpSession {
   context: ConnectionContext;
   /** Set by SASL, or at Open for a client certificate without SASL. */
   identity?: DeviceIdentity;
+  /** Why SASL PLAIN's SAS was refused: our Open carries it, then the connection closes (no identity is set). */
+  refusal?: DpsError;
   /** Our sender on the client's receiver link: where responses go (trap 9; there is no reply-to). */
   responseSender?: Sender;
 }

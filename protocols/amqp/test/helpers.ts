@@ -1,5 +1,6 @@
 import { createRootCa, createServerCertificate, type Issued } from '@opendps/pki';
 import type {
+  AuthenticationRequest,
   OperationStatusRequest,
   RegistrationOutcome,
   RegistrationRequest,
@@ -20,6 +21,9 @@ export class ScriptedRegistration implements RegistrationService {
   readonly registered: RegistrationRequest[] = [];
   readonly polled: OperationStatusRequest[] = [];
   readonly looked: RegistrationStatusRequest[] = [];
+  readonly authenticated: AuthenticationRequest[] = [];
+  /** The SASL PLAIN check at open; the default accepts every SAS (the tests' tokens are not signed). */
+  onAuthenticate: (request: AuthenticationRequest) => Promise<void> = async () => undefined;
 
   constructor(
     public onRegister: (request: RegistrationRequest) => Promise<RegistrationOutcome> = async (request) => assigning(request.registrationId),
@@ -35,6 +39,11 @@ export class ScriptedRegistration implements RegistrationService {
   operationStatus(request: OperationStatusRequest): Promise<RegistrationOutcome> {
     this.polled.push(request);
     return this.onOperationStatus(request);
+  }
+
+  authenticate(request: AuthenticationRequest): Promise<void> {
+    this.authenticated.push(request);
+    return this.onAuthenticate(request);
   }
 
   async registrationStatus(request: RegistrationStatusRequest): Promise<DeviceRegistrationState> {

@@ -98,9 +98,12 @@ describe('Qpid Proton (python3-qpid-proton) against the AMQP front-end', () => {
     expect(await hub.getDevice('proton-dev-1')).toBeDefined();
   });
 
-  test('a wrong key: the request is rejected unauthorized-access with the DPS error body', async () => {
+  test('a wrong key: refused at open, the Open carrying com.microsoft:open-error and the Close the same error', async () => {
     const output = await runProton('proton-dev-1', dpsSas('proton-dev-1', generateSymmetricKey()));
-    expect(output.error).toMatchObject({ condition: 'amqp:unauthorized-access' });
-    expect(JSON.parse((output.error as { description: string }).description)).toMatchObject({ errorCode: 401002 });
+    const error = output.error as { connection?: string; description: string; openError?: { descriptor: number; condition: string; description: string; info: unknown } };
+    expect(error.connection).toBe('amqp:unauthorized-access');
+    expect(JSON.parse(error.description)).toMatchObject({ errorCode: 401002 });
+    // 0x1d is amqp:error:list; DPS sends info {} (docs/device-wire.md §3)
+    expect(error.openError).toEqual({ descriptor: 0x1d, condition: 'amqp:unauthorized-access', description: error.description, info: {} });
   });
 });

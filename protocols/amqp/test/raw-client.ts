@@ -3,13 +3,15 @@ import { testPki } from './helpers';
 
 /** rhea's frame codec, used to write and read frames by hand (not part of rhea's typed API). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const frames: any = require('rhea/lib/frames.js');
+export const frames: any = require('rhea/lib/frames.js');
 
 export const SASL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x03, 0x01, 0x00, 0x00]);
 export const AMQP_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x00, 0x01, 0x00, 0x00]);
 
 /** SASL performative descriptors (AMQP 1.0 §5.3.3). */
 export const SASL = { mechanisms: 0x40, init: 0x41, challenge: 0x42, response: 0x43, outcome: 0x44 } as const;
+/** AMQP performative descriptors (AMQP 1.0 §2.7). */
+export const AMQP = { open: 0x10, begin: 0x11, attach: 0x12, flow: 0x13, transfer: 0x14, disposition: 0x15, detach: 0x16, end: 0x17, close: 0x18 } as const;
 
 export interface ReadFrame {
   descriptor: number;
@@ -62,6 +64,17 @@ export class RawClient {
 
   respond(response: Buffer): void {
     this.sendSasl(frames.sasl_response({ response }));
+  }
+
+  /** An AMQP performative on a channel, e.g. `amqp(0, frames.open({...}))`. */
+  amqp(channel: number, performative: unknown): void {
+    this.write(frames.write_frame(frames.amqp_frame(channel, performative)));
+  }
+
+  /** The AMQP header and an Open, as a client sends them once SASL is done. */
+  open(hostname = 'localhost'): void {
+    this.write(AMQP_HEADER);
+    this.amqp(0, frames.open({ container_id: 'raw-client', hostname }));
   }
 
   /** The next frame the server sent (protocol headers are collected in `headers`). */

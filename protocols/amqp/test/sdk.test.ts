@@ -40,6 +40,7 @@ describe('azure-iot-provisioning-device over AMQP and AMQP/WebSocket, real regis
   let httpsServer: Server;
   let wssPort: number;
   let caFile: string;
+  let registration: DpsRegistrationService;
 
   const individualKey = generateSymmetricKey();
   const groupKey = generateSymmetricKey();
@@ -81,7 +82,7 @@ describe('azure-iot-provisioning-device over AMQP and AMQP/WebSocket, real regis
     );
 
     // answerWithinMs 0: register answers 202 and the SDK polls after our retry-after.
-    const registration = new DpsRegistrationService({ store, instances: () => [instance], hubs: { connector: () => hub }, answerWithinMs: 0, retryAfterSeconds: 1 });
+    registration = new DpsRegistrationService({ store, instances: () => [instance], hubs: { connector: () => hub }, answerWithinMs: 0, retryAfterSeconds: 1 });
     frontEnd = createDpsAmqpFrontEnd({ registration });
     amqpPort = (await frontEnd.listen({ port: 0, host: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem } })).port;
 
@@ -145,12 +146,21 @@ describe('azure-iot-provisioning-device over AMQP and AMQP/WebSocket, real regis
     await expectAssigned(runDevice(transport, registrationId, { cert: pem(leaf, intermediate), key: leaf.privateKeyPem }), registrationId);
   });
 
-  test('a wrong symmetric key fails register() at once: 401 is not retried', async () => {
+  /**
+   * Refused when the connection opens (open-error, then Close). register() fails with the same raw
+   * rhea error as when the register request itself was rejected: condition and DPS error body, not
+   * retried (docs/device-wire.md trap 5), and no request ever reaches the pipeline.
+   */
+  test.each(['amqp', 'amqpws'] as const)('a wrong symmetric key over %s: refused at open, register() fails at once with unauthorized-access', async (transport) => {
+    const register = jest.spyOn(registration, 'register');
     const started = Date.now();
-    const { result, error } = await runDevice('amqp', 'sym-amqp', { symmetricKey: generateSymmetricKey() });
+    const { result, error } = await runDevice(transport, `sym-${transport}`, { symmetricKey: generateSymmetricKey() });
     expect(result).toBeUndefined();
-    expect(error?.condition ?? error?.amqpError?.condition).toBe('amqp:unauthorized-access');
+    expect(error?.name).not.toBe('Timeout');
+    expect(error?.condition).toBe('amqp:unauthorized-access');
     expect(JSON.parse(error?.description ?? '{}')).toMatchObject({ errorCode: 401002 });
     expect(Date.now() - started).toBeLessThan(10_000);
+    expect(register).not.toHaveBeenCalled();
+    register.mockRestore();
   });
 });

@@ -10,6 +10,8 @@ export interface TlsListenOptions {
   tls: SecureContextOptions & { cert: string | Buffer; key: string | Buffer };
   /** Open connections per source address and in all (defaults in connection-limits.ts). */
   connectionLimits?: ConnectionLimitsOptions;
+  /** Told of every accepted TCP connection (the server's connection metrics). */
+  onSocket?: (socket: Socket) => void;
 }
 
 export interface TlsListener {
@@ -37,6 +39,7 @@ export async function listenTls(
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    options.onSocket?.(socket);
   });
   // Node reports a failed or timed-out handshake here but leaves the TCP socket open (Node 20): a
   // client that connects and never finishes TLS would hold its connection forever. Close it.

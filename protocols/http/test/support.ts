@@ -154,4 +154,8 @@ export class ScriptedRegistration implements RegistrationService {
     this.calls.push({ method: 'registrationStatus', request });
     return this.onRegistrationStatus(request);
   }
+
+  authenticate(): never {
+    throw new Error('not used over HTTPS');
+  }
 }

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, type AedesBroker, type AedesClient } from './aedes';
+import { peekConnect } from './connect-peek';
 import { createHooks } from './hooks';
 import {
   CLOSE_GRACE_MS,
@@ -59,7 +60,21 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       stream.destroy();
       return;
     }
+    const route = options.route;
+    if (!route) return serveDps(stream, context);
+    // Hub devices share this listener: their CONNECT names the hub, not an ID scope.
+    peekConnect(stream, connectTimeout, (connect) => {
+      const elsewhere = connect && route(connect);
+      if (elsewhere) elsewhere(stream, context);
+      else serveDps(stream, context);
+    });
+  }
+
+  function serveDps(stream: Duplex, context: ConnectionContext): void {
     const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
+    // Bytes already buffered (a peeked CONNECT, a WebSocket upgrade's head) reach the guard before the
+    // broker attaches: its refusal must end this connection, not go unhandled and end the process.
+    guarded.on('error', (error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed by the packet size guard'));
     // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
     const timer = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
     brokerReady.then(

@@ -1,8 +1,8 @@
-import type { Logger } from '@opendps/model';
+import { toDpsError, type Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
 import { randomUUID } from 'node:crypto';
 import type { AedesClient, AedesHooks, ConnectRefusal, PublishPacket } from './aedes';
-import { decideConnect } from './connect';
+import { decideConnect, NOT_AUTHORIZED } from './connect';
 import { answer, type DpsResponse } from './exchange';
 import { asciiJson } from './json';
 import type { DeviceSession } from './session';
@@ -39,13 +39,29 @@ export function createHooks(deps: HookDependencies): AedesHooks {
         logger.info({ clientId: client.id, returnCode: decision.returnCode, reason: decision.reason }, 'CONNECT refused');
         return done(refusal(decision.returnCode, decision.reason), false);
       }
-      session.device = decision.device;
-      // Connections are keyed per socket, not by client id: a device's register() opens its own
-      // connection, and an unauthenticated CONNECT must not take over a registering device's
-      // connection, as [MQTT-3.1.4-2] would have it.
-      client.id = `${decision.device.registrationId}#${randomUUID()}`;
-      session.deadline.connected();
-      done(null, true);
+      const device = decision.device;
+      const accept = (): void => {
+        session.device = device;
+        // Connections are keyed per socket, not by client id: a device's register() opens its own
+        // connection, and an unauthenticated CONNECT must not take over a registering device's
+        // connection, as [MQTT-3.1.4-2] would have it.
+        client.id = `${device.registrationId}#${randomUUID()}`;
+        session.deadline.connected();
+        done(null, true);
+      };
+      // A SAS is judged on each request, as DPS answers a wrong key with 401 on the response topic.
+      // An X.509 chain is judged here, as DPS does: a chain no enrollment accepts gets CONNACK 5.
+      if (device.proof.kind !== 'x509') return accept();
+      const proof = device.proof;
+      deps.service
+        .authenticate({ idScope: device.idScope, registrationId: device.registrationId, proof, transport: session.context.transport })
+        .then(accept, (thrown: unknown) => {
+          const error = toDpsError(thrown);
+          // Throttled or a store failure is no verdict on the chain: 3 (server unavailable) is retried.
+          const returnCode = error.status === 429 || error.status >= 500 ? 3 : NOT_AUTHORIZED;
+          logger.info({ registrationId: device.registrationId, returnCode, errorCode: error.errorCode, reason: error.message }, 'CONNECT refused: X.509 chain');
+          done(refusal(returnCode, error.message), false);
+        });
     },
 
     authorizeSubscribe(client, sub, done) {

@@ -1,6 +1,7 @@
 export { createDpsMqttFrontEnd } from './front-end';
 export type { DpsMqttFrontEnd, MqttListenOptions, MqttListener } from './front-end';
-export type { DpsMqttFrontEndOptions } from './options';
+export type { DpsMqttFrontEndOptions, ConnectRouter } from './options';
+export { peekConnect, readConnect, type ConnectSummary } from './connect-peek';
 export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_REFUSAL_GRACE_MS } from './options';
 export { isFinalRefusal, type Schedule } from './request-deadline';
 export type { ConnectionContext } from './session';

@@ -1,6 +1,15 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
 import type { Schedule } from './request-deadline';
+import type { ConnectSummary } from './connect-peek';
+import type { ConnectionContext } from './session';
+
+/**
+ * Chooses another server for a connection by its CONNECT (e.g. an IoT hub sharing this listener):
+ * a handler that takes the whole stream, CONNECT included, or undefined to serve it as DPS.
+ */
+export type ConnectRouter = (connect: ConnectSummary) => ((stream: Duplex, context: ConnectionContext) => void) | undefined;
 
 export interface DpsMqttFrontEndOptions {
   /** The business hook: every request is answered by it. */
@@ -23,6 +32,8 @@ export interface DpsMqttFrontEndOptions {
   refusalGraceMs?: number;
   /** Timers of the request deadlines (tests pass a fake clock's). */
   schedule?: Schedule;
+  /** When set, each connection's CONNECT is read first and may be handed elsewhere. */
+  route?: ConnectRouter;
 }
 
 export const DEFAULT_MAX_PACKET_BYTES = 96 * 1024;

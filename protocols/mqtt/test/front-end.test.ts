@@ -46,6 +46,8 @@ describe('DPS over MQTT/TLS', () => {
     await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
     service.registered.length = 0;
     service.polled.length = 0;
+    service.authenticated.length = 0;
+    service.onAuthenticate = async () => undefined;
     service.onRegister = async (request) => ({
       status: 202,
       retryAfterSeconds: 3,
@@ -301,10 +303,28 @@ describe('DPS over MQTT/TLS', () => {
     await response;
     const proof = service.registered[0]?.proof;
     expect(proof?.kind).toBe('x509');
+    // The chain was judged at CONNECT, for the registration id of the username.
+    expect(service.authenticated.map((request) => [request.registrationId, request.proof.kind])).toEqual([['x509-dev-1', 'x509']]);
     const chain = proof?.kind === 'x509' ? proof.chain : [];
     expect(chain.map((der) => der.toString('base64'))).toEqual([
       new X509Certificate(leaf.certificatePem).raw.toString('base64'),
       new X509Certificate(intermediate.certificatePem).raw.toString('base64'),
     ]);
+  });
+
+  test.each([
+    ['a chain no enrollment accepts', Errors.unauthorized(), 5],
+    ['throttled while judging the chain', Errors.throttled(undefined, { 'retry-after': '2' }), 3],
+  ])('an X.509 CONNECT refused at once: %s gets CONNACK %i, no request reaches the service', async (_name, error, returnCode) => {
+    service.onAuthenticate = async () => {
+      throw error;
+    };
+    const leaf = createLeaf(testPki().ca, { commonName: 'x509-refused' });
+    const refused = await device('x509-refused', { password: undefined, cert: leaf.certificatePem, key: leaf.privateKeyPem }).then(
+      () => undefined,
+      (caught: Error & { code?: number }) => caught,
+    );
+    expect(refused?.code).toBe(returnCode);
+    expect(service.registered).toHaveLength(0);
   });
 });

@@ -1,5 +1,6 @@
 import { createRootCa, createServerCertificate, type Issued } from '@opendps/pki';
 import type {
+  AuthenticationRequest,
   OperationStatusRequest,
   RegistrationOutcome,
   RegistrationRequest,
@@ -21,6 +22,9 @@ export const usernameFor = (registrationId: string, idScope = ID_SCOPE): string 
 export class ScriptedRegistration implements RegistrationService {
   readonly registered: RegistrationRequest[] = [];
   readonly polled: OperationStatusRequest[] = [];
+  readonly authenticated: AuthenticationRequest[] = [];
+  /** How `authenticate` answers (an X.509 CONNECT asks it): accepted unless a test says otherwise. */
+  onAuthenticate: (request: AuthenticationRequest) => Promise<void> = async () => undefined;
 
   constructor(
     public onRegister: (request: RegistrationRequest) => Promise<RegistrationOutcome> = async (request) =>
@@ -41,6 +45,11 @@ export class ScriptedRegistration implements RegistrationService {
 
   registrationStatus(): never {
     throw new Error('not used over MQTT');
+  }
+
+  authenticate(request: AuthenticationRequest): Promise<void> {
+    this.authenticated.push(request);
+    return this.onAuthenticate(request);
   }
 }
 

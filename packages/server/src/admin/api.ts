@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AzureIotHubConnector } from '@opendps/hub';
 import {
   Errors,
+  assertRegistrationId,
   generateIdScope,
   isDpsError,
   ownerPolicy,
@@ -12,7 +13,7 @@ import {
   type ProvisioningInstance,
   type SharedAccessPolicy,
 } from '@opendps/model';
-import { effectiveQuotas } from '@opendps/registration';
+import { effectiveQuotas, registrationTraces } from '@opendps/registration';
 import type { Store } from '@opendps/store';
 import type { HubManager, SyncResult } from '../hubs';
 import type { Route } from '../https';
@@ -61,6 +62,8 @@ export const ADMIN_PREFIX = '/admin';
  * | GET | /admin/instances/{name}/hubs[/{hub}] | | 200 `[hub]` / hub |
  * | PUT | /admin/instances/{name}/hubs/{hub} | `{builtin \| connectionString, allocationWeight?, applyAllocationPolicy?, location?}` | 201 created / 200 replaced, once listening |
  * | DELETE | /admin/instances/{name}/hubs/{hub} | | 204 |
+ * | GET | /admin/instances/{name}/registrations/{id}/trace | | 200 the last outcome's trace (docs/observability.md "Registration traces") |
+ * | DELETE | /admin/instances/{name}/registrations/{id}/trace | | 204 |
  */
 export function createAdminApi(options: AdminApiOptions): Route {
   const collection = instanceCollection(options.store);
@@ -70,7 +73,8 @@ export function createAdminApi(options: AdminApiOptions): Route {
     const method = req.method ?? 'GET';
     const pathname = new URL(req.url ?? '/', 'https://admin.invalid').pathname;
     const segments = pathname.split('/').filter(Boolean).map(decode);
-    if (segments[0]?.toLowerCase() !== 'admin' || segments[1]?.toLowerCase() !== 'instances' || segments.length > 5) throw Errors.notFound();
+    const traced = segments[3]?.toLowerCase() === 'registrations';
+    if (segments[0]?.toLowerCase() !== 'admin' || segments[1]?.toLowerCase() !== 'instances' || segments.length > (traced ? 6 : 5)) throw Errors.notFound();
     const caller = authenticateAdmin(header(req.headers.authorization), {
       host: options.host,
       adminPolicy: options.adminPolicy,
@@ -93,6 +97,7 @@ export function createAdminApi(options: AdminApiOptions): Route {
       }
       throw Errors.methodNotAllowed(`${method} is not allowed on an instance; use GET, PATCH or DELETE.`);
     }
+    if (traced) return registrationTrace(req, res, caller, name, segments[4], segments[5]);
     if (sub.toLowerCase() !== 'hubs') throw Errors.notFound();
     if (rawHub === undefined) {
       if (method !== 'GET') throw Errors.methodNotAllowed(`${method} is not allowed on the hub list; use GET.`);
@@ -113,6 +118,32 @@ export function createAdminApi(options: AdminApiOptions): Route {
       return sendJson(res, 204);
     }
     throw Errors.methodNotAllowed(`${method} is not allowed on a linked hub; use GET, PUT or DELETE.`);
+  }
+
+  /** The trace of a registration id's last outcome: why it was refused, or how it was assigned. */
+  async function registrationTrace(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: AdminCaller,
+    name: string,
+    registrationId: string | undefined,
+    leaf: string | undefined,
+  ): Promise<void> {
+    if (registrationId === undefined || leaf?.toLowerCase() !== 'trace') throw Errors.notFound();
+    const instance = await readable(caller, name);
+    assertRegistrationId(registrationId);
+    const traces = registrationTraces(options.store, instance.idScope);
+    const method = req.method ?? 'GET';
+    if (method === 'GET') {
+      const trace = await traces.get(registrationId.toLowerCase());
+      if (!trace) throw Errors.registrationNotFound(`No trace is kept for registration '${registrationId}' (none yet, or it expired).`);
+      return sendJson(res, 200, trace.value);
+    }
+    if (method === 'DELETE') {
+      if (!(await traces.delete(registrationId.toLowerCase()))) throw Errors.registrationNotFound(`No trace is kept for registration '${registrationId}'.`);
+      return sendJson(res, 204);
+    }
+    throw Errors.methodNotAllowed(`${method} is not allowed on a registration trace; use GET or DELETE.`);
   }
 
   function listInstances(caller: AdminCaller): unknown[] {
@@ -274,7 +305,7 @@ export function createAdminApi(options: AdminApiOptions): Route {
       name: hub.name,
       hostName: hub.hostName,
       kind: hub.connectionString ? 'connectionString' : 'builtin',
-      ...(hub.builtin ? { builtin: { port: hub.builtin.port }, listening: builtIn !== undefined } : {}),
+      ...(hub.builtin ? { builtin: { ...hub.builtin }, listening: builtIn !== undefined } : {}),
       connectionString: hub.connectionString ?? builtIn?.connectionString,
       allocationWeight: hub.allocationWeight,
       applyAllocationPolicy: hub.applyAllocationPolicy,
@@ -297,7 +328,7 @@ function toLinkedHub(name: string, link: HubLink, previous: LinkedHub | undefine
     hostName = previous?.builtin && previous.hostName ? previous.hostName : '';
   }
   const hub: LinkedHub = { name, hostName, allocationWeight: link.allocationWeight, applyAllocationPolicy: link.applyAllocationPolicy };
-  if (link.builtin) hub.builtin = { port: link.builtin.port };
+  if (link.builtin) hub.builtin = { ...link.builtin };
   if (link.connectionString) hub.connectionString = link.connectionString;
   if (link.location) hub.location = link.location;
   return hub;

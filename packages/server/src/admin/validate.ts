@@ -22,7 +22,7 @@ export interface InstanceUpdate {
 }
 
 export interface HubLink {
-  builtin?: { port: number };
+  builtin?: { port?: number; hostName?: string };
   connectionString?: string;
   allocationWeight: number;
   applyAllocationPolicy: boolean;
@@ -59,7 +59,8 @@ export function parseInstanceUpdate(body: unknown): InstanceUpdate {
 }
 
 /**
- * A hub link: exactly one of `builtin` (true, or `{ port }`; port 0 or absent picks a free one) and
+ * A hub link: exactly one of `builtin` (true, or `{ port?, hostName? }`: a host name alone serves
+ * it on the device listeners, else port 0 or absent picks a free port of its own) and
  * `connectionString`; `allocationWeight` 1-1000 (default 1); `applyAllocationPolicy` (default true);
  * `location` (for lowest-latency allocation).
  */
@@ -71,7 +72,7 @@ export function parseHubLink(body: unknown): HubLink {
     throw Errors.invalidField("A linked hub needs exactly one of 'builtin' and 'connectionString'.");
   }
   const link: HubLink = { allocationWeight: 1, applyAllocationPolicy: true };
-  if (hasBuiltin) link.builtin = { port: builtinPort(fields.builtin) };
+  if (hasBuiltin) link.builtin = builtinLink(fields.builtin);
   if (hasConnectionString) {
     if (typeof fields.connectionString !== 'string') throw Errors.invalidField('connectionString must be a string.');
     parseHubConnectionString(fields.connectionString);
@@ -97,16 +98,23 @@ export function parseHubLink(body: unknown): HubLink {
   return link;
 }
 
-function builtinPort(value: unknown): number {
-  if (value === true) return 0;
-  const fields = object(value, ['port'], 'builtin');
-  if (fields.port === undefined) return 0;
-  const port = fields.port;
+function builtinLink(value: unknown): { port?: number; hostName?: string } {
+  if (value === true) return { port: 0 };
+  const fields = object(value, ['port', 'hostName'], 'builtin');
+  const hostName = fields.hostName;
+  if (hostName !== undefined && (typeof hostName !== 'string' || !HOST_NAME.test(hostName))) {
+    throw Errors.invalidField('builtin.hostName must be a DNS host name without a port (e.g. hub-2.example.com).');
+  }
+  if (hostName !== undefined && fields.port === undefined) return { hostName };
+  const port = fields.port ?? 0;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw Errors.invalidField('builtin.port must be an integer from 0 to 65535 (0 picks a free port).');
   }
-  return port;
+  return { port, ...(hostName !== undefined ? { hostName } : {}) };
 }
+
+/** RFC 1123 labels, at most 253 characters. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 function allocationPolicy(value: unknown): ProvisioningInstance['allocationPolicy'] {
   if (!POLICIES.includes(value as ProvisioningInstance['allocationPolicy'])) {

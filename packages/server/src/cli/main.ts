@@ -5,11 +5,13 @@ import { enrollmentGroup } from './commands/enrollments';
 import { hubGroup } from './commands/hub';
 import { instanceGroup } from './commands/instance';
 import { keyGroup } from './commands/key';
+import { registrationGroup } from './commands/registration';
 import { startCommand } from './commands/start';
 import { EXIT_OK, processIo, type CliIo } from './io';
+import { serverVersion } from './version';
 
 /** The `opendps` command table. */
-const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup];
+const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup, registrationGroup];
 
 function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;
@@ -21,6 +23,9 @@ export function mainHelp(): string {
     'Usage: opendps <command> [options]',
     '',
     'OpenDPS: a self-hosted device provisioning service, wire-compatible with Azure IoT Hub DPS.',
+    '',
+    'Options:',
+    '  --version  print the OpenDPS version',
     '',
     'Commands:',
     ...ENTRIES.map((entry) => `  ${entry.name.padEnd(width)}  ${entry.summary}`),
@@ -35,6 +40,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   const [name, ...rest] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp());
+    return EXIT_OK;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.out(serverVersion());
     return EXIT_OK;
   }
   if (name === undefined) return usageError(io, 'A command is required', mainHelp());

@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseBoolean, parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -19,7 +19,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   const root = object(document, `${file}: the top level`);
   known(
     root,
-    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks'],
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel'],
     at(''),
   );
   const layer: ConfigLayer = {};
@@ -65,6 +65,14 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
       if (limits[name] !== undefined) layer.limits[name] = parseLimit(name, limits[name], at(`limits.${name}`));
     }
   }
+  if (root.metrics !== undefined) {
+    const metrics = object(root.metrics, at('metrics'));
+    known(metrics, ['port', 'bind'], at('metrics'));
+    layer.metrics = {};
+    if (metrics.port !== undefined) layer.metrics.port = parsePort(metrics.port, at('metrics.port'));
+    if (metrics.bind !== undefined) layer.metrics.bind = parseBindAddress(metrics.bind, at('metrics.bind'));
+  }
+  if (root.logLevel !== undefined) layer.logLevel = parseLogLevel(root.logLevel, at('logLevel'));
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));
   if (root.latency !== undefined) layer.latency = latency(root.latency, at('latency'));
   return layer;
@@ -112,8 +120,11 @@ function linkedHub(value: unknown, path: string): LinkedHubDeclaration {
   }
   if (item.builtin !== undefined) {
     const builtin = object(item.builtin, `${path}.builtin`);
-    known(builtin, ['port'], `${path}.builtin`);
-    hub.builtin = { port: builtin.port === undefined ? 0 : parsePort(builtin.port, `${path}.builtin.port`) };
+    known(builtin, ['port', 'hostName'], `${path}.builtin`);
+    const hostName = builtin.hostName === undefined ? undefined : parseHost(builtin.hostName, `${path}.builtin.hostName`);
+    // A host name alone: served on the device listeners; else its own port, as before (0: a free one).
+    if (hostName !== undefined && builtin.port === undefined) hub.builtin = { hostName };
+    else hub.builtin = { port: builtin.port === undefined ? 0 : parsePort(builtin.port, `${path}.builtin.port`), ...(hostName ? { hostName } : {}) };
   }
   if (item.connectionString !== undefined) {
     const fields = typeof item.connectionString === 'string' ? parseConnectionString(item.connectionString) : {};

@@ -2,8 +2,20 @@ import { resolve as resolvePath } from 'node:path';
 import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORTS, type ConfigLayer, type HttpConfig, type Limits, type Ports, type ServerConfig, type WebhookConfig } from './types';
-import { parseBoolean, parseHost, parseLimit, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_METRICS_BIND,
+  DEFAULT_PORTS,
+  type ConfigLayer,
+  type HttpConfig,
+  type Limits,
+  type MetricsConfig,
+  type Ports,
+  type ServerConfig,
+  type WebhookConfig,
+} from './types';
+import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -22,13 +34,14 @@ export function resolveConfig(flags: RawSettings, env: RawSettings, cwd = proces
 export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configFile?: string): ServerConfig {
   const first = <K extends keyof ConfigLayer>(key: K): ConfigLayer[K] | undefined =>
     layers.find((layer) => layer[key] !== undefined)?.[key];
-  const port = (name: keyof Ports): number =>
+  const port = (name: keyof typeof DEFAULT_PORTS): number =>
     layers.find((layer) => layer.ports?.[name] !== undefined)?.ports?.[name] ?? DEFAULT_PORTS[name];
+  const hubPort = layers.find((layer) => layer.ports?.hub !== undefined)?.ports?.hub;
   const redisUrl = first('redisUrl');
   const config: ServerConfig = {
     dataDir: resolvePath(cwd, first('dataDir') ?? DEFAULT_DATA_DIR),
     host: first('host') ?? DEFAULT_HOST,
-    ports: { mqtt: port('mqtt'), amqp: port('amqp'), https: port('https'), hub: port('hub') },
+    ports: { mqtt: port('mqtt'), amqp: port('amqp'), https: port('https'), ...(hubPort !== undefined ? { hub: hubPort } : {}) },
   };
   if (configFile) config.configFile = resolvePath(cwd, configFile);
   if (redisUrl) config.redisUrl = redisUrl;
@@ -56,6 +69,11 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (allowHttpWebhooks !== undefined) config.allowHttpWebhooks = allowHttpWebhooks;
   const allowLinkLocalWebhooks = first('allowLinkLocalWebhooks');
   if (allowLinkLocalWebhooks !== undefined) config.allowLinkLocalWebhooks = allowLinkLocalWebhooks;
+  const metricsPort = layers.find((layer) => layer.metrics?.port !== undefined)?.metrics?.port;
+  const metricsBind = layers.find((layer) => layer.metrics?.bind !== undefined)?.metrics?.bind;
+  if (metricsPort !== undefined) config.metrics = { port: metricsPort, bind: metricsBind ?? DEFAULT_METRICS_BIND };
+  const logLevel = first('logLevel');
+  if (logLevel) config.logLevel = logLevel;
   return config;
 }
 
@@ -80,6 +98,7 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   const http: HttpConfig = {};
   const webhook: WebhookConfig = {};
   const limits: Partial<Limits> = {};
+  const metrics: Partial<MetricsConfig> = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -137,11 +156,21 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'allow-link-local-webhooks':
         layer.allowLinkLocalWebhooks = parseBoolean(value, from);
         break;
+      case 'metrics-port':
+        metrics.port = parsePort(value, from);
+        break;
+      case 'metrics-bind':
+        metrics.bind = parseBindAddress(value, from);
+        break;
+      case 'log-level':
+        layer.logLevel = parseLogLevel(value, from);
+        break;
     }
   }
   if (Object.keys(ports).length) layer.ports = ports;
   if (Object.keys(http).length) layer.http = http;
   if (Object.keys(webhook).length) layer.webhook = webhook;
   if (Object.keys(limits).length) layer.limits = limits;
+  if (Object.keys(metrics).length) layer.metrics = metrics;
   return layer;
 }

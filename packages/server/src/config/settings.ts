@@ -10,7 +10,7 @@ export const START_SETTINGS = [
   { flag: 'mqtt-port', env: 'OPENDPS_MQTT_PORT', key: 'ports.mqtt', value: 'PORT', help: 'device MQTT over TLS (default 8883)' },
   { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
   { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
-  { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "the built-in hub's device MQTT over TLS (default 8884)" },
+  { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "gives the default built-in hub its own port (device MQTT and REST over TLS) and a host:port name; default: none, it is served on the MQTT and HTTPS ports" },
   { flag: 'http-headers-timeout-ms', env: 'OPENDPS_HTTP_HEADERS_TIMEOUT_MS', key: 'http.headersTimeoutMs', value: 'MS', help: 'an HTTP request must send its headers within (default 15000)' },
   { flag: 'http-request-timeout-ms', env: 'OPENDPS_HTTP_REQUEST_TIMEOUT_MS', key: 'http.requestTimeoutMs', value: 'MS', help: 'an HTTP request must arrive whole within (default 30000)' },
   { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },
@@ -27,6 +27,9 @@ export const START_SETTINGS = [
     flag: 'allow-link-local-webhooks', env: 'OPENDPS_ALLOW_LINK_LOCAL_WEBHOOKS', key: 'allowLinkLocalWebhooks', value: 'true|false',
     help: 'custom allocation webhooks may reach link-local and cloud metadata addresses (default false)',
   },
+  { flag: 'metrics-port', env: 'OPENDPS_METRICS_PORT', key: 'metrics.port', value: 'PORT', help: 'Prometheus /metrics, /healthz and /readyz on this port (default: not served)' },
+  { flag: 'metrics-bind', env: 'OPENDPS_METRICS_BIND', key: 'metrics.bind', value: 'ADDRESS', help: 'address the metrics port binds (default 127.0.0.1)' },
+  { flag: 'log-level', env: 'OPENDPS_LOG_LEVEL', key: 'logLevel', value: 'LEVEL', help: 'trace, debug, info, warn, error, fatal or silent (default info)' },
 ] as const;
 
 export type StartSetting = (typeof START_SETTINGS)[number];

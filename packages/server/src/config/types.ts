@@ -1,4 +1,5 @@
 import type { HttpTimeouts } from '@opendps/model';
+import type { LogLevel } from '../logger';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
@@ -9,15 +10,22 @@ export interface Ports {
   mqtt: number;
   amqp: number;
   https: number;
-  /** The built-in hub's device MQTT over TLS. */
-  hub: number;
+  /**
+   * The default built-in hub's own port (device MQTT and its REST API over TLS), as before hubs
+   * were served on the device listeners. Absent: the default hub is served on the MQTT and HTTPS
+   * listeners and named `--host` (docs/architecture.md "Hub addresses").
+   */
+  hub?: number;
 }
 
 /** A linked hub as the config file declares it: a built-in hub, or an Azure IoT hub. */
 export interface LinkedHubDeclaration {
   name: string;
-  /** `port: 0` gives the hub its own free port. */
-  builtin?: { port: number };
+  /**
+   * `hostName` without `port`: served on the device listeners under that host name. `port` (0: a
+   * free one) or neither: its own listener, named `host:port`.
+   */
+  builtin?: { port?: number; hostName?: string };
   /** `HostName=…;SharedAccessKeyName=…;SharedAccessKey=…` of an Azure IoT hub. */
   connectionString?: string;
   allocationWeight?: number;
@@ -88,6 +96,18 @@ export interface ServerConfig {
   allowHttpWebhooks?: boolean;
   /** Webhooks may reach link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses. Default false. */
   allowLinkLocalWebhooks?: boolean;
+  /** The Prometheus `/metrics` (and `/healthz`, `/readyz`) listener; absent: not started. */
+  metrics?: MetricsConfig;
+  /** pino level (docs/config.md); default `info`. */
+  logLevel?: LogLevel;
+}
+
+/** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
+export interface MetricsConfig {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default 127.0.0.1: metrics and health are for the local scraper and load balancer probe. */
+  bind?: string;
 }
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
@@ -108,8 +128,11 @@ export interface ConfigLayer {
   limits?: Partial<Limits>;
   allowHttpWebhooks?: boolean;
   allowLinkLocalWebhooks?: boolean;
+  metrics?: Partial<MetricsConfig>;
+  logLevel?: LogLevel;
 }
 
-export const DEFAULT_PORTS: Readonly<Ports> = { mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 };
+export const DEFAULT_PORTS: Readonly<Required<Omit<Ports, 'hub'>>> = { mqtt: 8883, amqp: 5671, https: 8443 };
 export const DEFAULT_HOST = 'localhost';
 export const DEFAULT_DATA_DIR = './.opendps';
+export const DEFAULT_METRICS_BIND = '127.0.0.1';

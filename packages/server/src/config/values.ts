@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { LOG_LEVELS, type LogLevel } from '../logger';
 import { ConfigError } from './config-error';
 
 /**
@@ -78,4 +79,16 @@ export function show(value: unknown, secret = false): string {
   if (secret && typeof value === 'string') return `a string of ${value.length} characters`;
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** An IP address to bind (no host names: a name could resolve to a public address). */
+export function parseBindAddress(value: unknown, source: string): string {
+  if (typeof value !== 'string' || isIP(value) === 0) throw new ConfigError(`${source} must be an IP address such as 127.0.0.1 or 0.0.0.0; got ${show(value)}.`);
+  return value;
+}
+
+export function parseLogLevel(value: unknown, source: string): LogLevel {
+  const level = typeof value === 'string' ? value.trim().toLowerCase() : value;
+  if (!LOG_LEVELS.includes(level as LogLevel)) throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}; got ${show(value)}.`);
+  return level as LogLevel;
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import { Errors, httpServerTimeouts, toDpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import { ConnectionLimits, type ConnectionLimitsOptions } from '@opendps/protocol-base';
 import type { Listener } from '../lifecycle';
@@ -15,6 +16,8 @@ export interface HttpsListenerOptions extends HttpTimeouts {
   bindAddress?: string;
   key: string;
   cert: string;
+  /** Certificates by TLS server name (the hubs served here); default: `cert` for every name. */
+  SNICallback?: TlsOptions['SNICallback'];
   routes: readonly Route[];
   /** A client that has not finished its TLS handshake by then is dropped (default 10 s). */
   handshakeTimeoutMs?: number;
@@ -35,6 +38,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
     {
       key: options.key,
       cert: options.cert,
+      ...(options.SNICallback ? { SNICallback: options.SNICallback } : {}),
       requestCert: true,
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
@@ -54,7 +58,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const pathname = pathOf(req.url);
-    const route = options.routes.find((candidate) => candidate.matches(pathname));
+    const route = options.routes.find((candidate) => candidate.matches(pathname, req));
     try {
       if (!route) throw Errors.notFound(`No resource at ${req.method ?? 'GET'} ${pathname}.`);
       await route.handle(req, res);

@@ -6,7 +6,8 @@ import type { Duplex } from 'node:stream';
  * device API, admin API) and WebSocket upgrades told apart by path and subprotocol.
  */
 export interface Route {
-  matches(pathname: string): boolean;
+  /** `req` lets a route also look at the Host header or the TLS socket (the hubs' REST API does). */
+  matches(pathname: string, req?: IncomingMessage): boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 

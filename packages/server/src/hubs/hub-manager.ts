@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { rootCertificates, type TlsOptions } from 'node:tls';
 import { AzureIotHubConnector, BuiltInHub, type HubConnector } from '@opendps/hub';
 import { Errors, type HttpTimeouts, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
 import { ConnectionLimits, type ConnectionLimitsOptions } from '@opendps/protocol-base';
@@ -7,9 +7,15 @@ import type { Store } from '@opendps/store';
 import { instanceCollection } from '../instances';
 
 export interface HubManagerOptions {
-  /** `--host`: built-in hubs are `host:port`. */
+  /** `--host`: the host of built-in hubs that name none of their own (docs/architecture.md "Hub addresses"). */
   host: string;
-  tls: { cert: string; key: string };
+  /**
+   * The ports of the device listeners (MQTT, HTTPS) once they listen: hubs without a port of their
+   * own are served there and named after them. Undefined before the listeners started.
+   */
+  devicePorts?: () => { mqtt: number; https: number } | undefined;
+  /** The hubs' TLS (a hub on its own port uses it for its listener; `SNICallback` as on the device listeners). */
+  tls: { cert: string; key: string } & Pick<TlsOptions, 'SNICallback'>;
   store: Store;
   logger: Logger;
   /** Extra CA (PEM) trusted by hub connectors on top of the system CAs: the development CA. */
@@ -66,7 +72,24 @@ export class HubManager implements HubDirectory {
     return new Map([...this.builtIn].map(([name, hub]) => [name, hub.connectionString]));
   }
 
-  /** `host:port` of every running built-in hub (connection.json `endpoints.hubs`). */
+  /**
+   * The running hub served on the device listeners under this host name (a port, if any, is
+   * ignored: clients put the listener's port in it or not); host names compare case-insensitively.
+   */
+  onDeviceListeners(hostName: string): BuiltInHub | undefined {
+    const host = bareHost(hostName).toLowerCase();
+    for (const hub of this.builtIn.values()) if (hub.onDeviceListeners && hub.host.toLowerCase() === host) return hub;
+    return undefined;
+  }
+
+  /** A running built-in hub with this host name (a port, if any, is ignored), wherever it is served. */
+  withHost(hostName: string): BuiltInHub | undefined {
+    const host = bareHost(hostName).toLowerCase();
+    for (const hub of this.builtIn.values()) if (hub.host.toLowerCase() === host) return hub;
+    return undefined;
+  }
+
+  /** The host name of every running built-in hub (connection.json `endpoints.hubs`). */
   hostNames(): string[] {
     return [...this.builtIn.values()].map((hub) => hub.hostName);
   }
@@ -118,6 +141,25 @@ export class HubManager implements HubDirectory {
     return run.then(() => undefined);
   }
 
+  private async startHub(hub: BuiltInHub): Promise<BuiltInHub> {
+    try {
+      await hub.start();
+      return hub;
+    } catch (error) {
+      await hub.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Whether a running hub still has the address the link asks for. */
+  private servesAt(hub: BuiltInHub, linked: LinkedHub): boolean {
+    const builtin = linked.builtin;
+    if (!builtin) return false;
+    if (hub.host.toLowerCase() !== (builtin.hostName ?? this.options.host).toLowerCase()) return false;
+    if (builtin.port === undefined) return hub.onDeviceListeners;
+    return !hub.onDeviceListeners && (builtin.port === 0 || builtin.port === hub.port);
+  }
+
   private async reconcile(instances: readonly ProvisioningInstance[]): Promise<SyncResult> {
     const result: SyncResult = { started: [], stopped: [], failed: [] };
     const wantedBuiltIn = new Map<string, LinkedHub>();
@@ -133,7 +175,9 @@ export class HubManager implements HubDirectory {
     }
 
     for (const [key, hub] of [...this.builtIn]) {
-      if (wantedBuiltIn.has(key)) continue;
+      // A hub whose address changed (host name, or own port vs the device listeners) starts again.
+      const wanted = wantedBuiltIn.get(key);
+      if (wanted && this.servesAt(hub, wanted)) continue;
       this.builtIn.delete(key);
       await hub.stop().catch((error: Error) => this.options.logger.warn({ hub: hub.name, err: error.message }, 'could not stop a built-in hub'));
       result.stopped.push(hub.name);
@@ -147,23 +191,35 @@ export class HubManager implements HubDirectory {
 
     for (const [key, linked] of wantedBuiltIn) {
       if (this.builtIn.has(key) || !linked.builtin) continue;
+      const host = linked.builtin.hostName ?? this.options.host;
+      const port = linked.builtin.port;
+      const devicePorts = port === undefined ? this.options.devicePorts?.() : undefined;
+      if (port === undefined && (!devicePorts || this.onDeviceListeners(host))) {
+        const reason = devicePorts ? `the host name '${host}' is taken by another hub` : 'the device listeners are not running';
+        this.options.logger.error({ hub: linked.name, host }, `could not start a built-in hub: ${reason}`);
+        result.failed.push({ name: linked.name, kind: 'builtin', error: Errors.conflict(`Hub '${linked.name}': ${reason}.`) });
+        continue;
+      }
       const logger = this.options.logger.child({ hub: linked.name });
-      const hub = new BuiltInHub({
-        name: linked.name,
-        host: this.options.host,
-        port: linked.builtin.port,
-        tls: this.options.tls,
-        store: this.options.store,
-        logger,
-        ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
-        connectionLimits: new ConnectionLimits({ ...this.options.connectionLimits, logger, name: `hub ${linked.name}` }),
-      });
+      const create = (ownPort: number | undefined): BuiltInHub =>
+        new BuiltInHub({
+          name: linked.name,
+          host,
+          ...(ownPort !== undefined ? { port: ownPort } : devicePorts ? { sharedPorts: devicePorts } : {}),
+          tls: this.options.tls,
+          store: this.options.store,
+          logger,
+          ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
+          connectionLimits: new ConnectionLimits({ ...this.options.connectionLimits, logger, name: `hub ${linked.name}` }),
+        });
       try {
-        await hub.start();
-        this.builtIn.set(key, hub);
+        // A hub on "any free port" takes the port it was published with again, so its address
+        // survives a restart; when that port is taken, another free one.
+        const remembered = port === 0 ? portIn(linked.hostName) : undefined;
+        const hub = remembered !== undefined ? await this.startHub(create(remembered)).catch(() => undefined) : undefined;
+        this.builtIn.set(key, hub ?? (await this.startHub(create(port))));
         result.started.push(linked.name);
       } catch (error) {
-        await hub.stop().catch(() => undefined);
         this.options.logger.error({ hub: linked.name, err: (error as Error).message }, 'could not start a built-in hub');
         result.failed.push({ name: linked.name, kind: 'builtin', error: error as Error });
       }
@@ -184,4 +240,19 @@ export class HubManager implements HubDirectory {
     }
     return result;
   }
+}
+
+/** `host` of `host`, `host:port` or `[v6]:port`. */
+export function bareHost(hostName: string): string {
+  const trimmed = hostName.trim();
+  if (trimmed.startsWith('[')) return trimmed.slice(0, trimmed.indexOf(']') + 1) || trimmed;
+  const colon = trimmed.indexOf(':');
+  return colon === -1 ? trimmed : trimmed.slice(0, colon);
+}
+
+/** The port of `host:port`, if it has one. */
+function portIn(hostName: string): number | undefined {
+  const match = /:(\d{1,5})$/.exec(hostName);
+  const port = match ? Number(match[1]) : NaN;
+  return port > 0 && port < 65536 ? port : undefined;
 }

@@ -1,1 +1,2 @@
-export { HubManager, type HubManagerOptions, type SyncResult } from './hub-manager';
+export { HubManager, bareHost, type HubManagerOptions, type SyncResult } from './hub-manager';
+export { hubConnectRouter, hubRestRoute } from './device-listener-routes';

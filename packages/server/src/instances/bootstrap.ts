@@ -52,9 +52,7 @@ async function create(
     idScope: declaration.idScope ?? generateIdScope(),
     serviceHostName: config.host,
     policies: [ownerPolicy()],
-    linkedHubs: (declaration.linkedHubs ?? [{ name: DEFAULT_HUB, builtin: { port: config.ports.hub } }]).map((hub) =>
-      toLinkedHub(hub, config.host),
-    ),
+    linkedHubs: (declaration.linkedHubs ?? [{ name: DEFAULT_HUB, builtin: defaultHubBuiltin(config) }]).map((hub) => toLinkedHub(hub, config.host)),
     allocationPolicy: declaration.allocationPolicy ?? 'hashed',
   };
   try {
@@ -92,10 +90,19 @@ async function reconcile(
   return wanted;
 }
 
-/** The default built-in hub listens on `--hub-port`, whatever port it had at the last start. */
+/**
+ * The default built-in hub follows `--hub-port` and `--host` of this start: its own port when
+ * `--hub-port` is given, else the device listeners under `--host`.
+ */
 function followHubPort(hub: LinkedHub, config: ServerConfig): LinkedHub {
-  if (hub.name !== DEFAULT_HUB || !hub.builtin || hub.builtin.port === config.ports.hub) return hub;
-  return { ...hub, hostName: `${config.host}:${config.ports.hub}`, builtin: { port: config.ports.hub } };
+  if (hub.name !== DEFAULT_HUB || !hub.builtin) return hub;
+  const builtin = defaultHubBuiltin(config);
+  if (hub.builtin.port === builtin.port && hub.builtin.hostName === builtin.hostName) return hub;
+  return { ...hub, hostName: toLinkedHub({ name: hub.name, builtin }, config.host).hostName, builtin };
+}
+
+function defaultHubBuiltin(config: ServerConfig): { port?: number; hostName?: string } {
+  return config.ports.hub !== undefined ? { port: config.ports.hub } : { hostName: config.host };
 }
 
 export async function listAll(collection: Collection<ProvisioningInstance>): Promise<ProvisioningInstance[]> {

@@ -34,7 +34,12 @@ const linkCommand: Command = {
   synopsis: '<name> (--builtin | --connection-string CS) [options]',
   options: {
     builtin: { type: 'boolean', help: 'run a built-in hub under this name (shared by instances linking the same name)' },
-    port: { type: 'string', value: 'PORT', help: 'with --builtin: its device MQTT/REST port over TLS (default 0: a free port)' },
+    port: { type: 'string', value: 'PORT', help: 'with --builtin: its own device MQTT/REST port over TLS (default 0: a free port)' },
+    'host-name': {
+      type: 'string',
+      value: 'HOST',
+      help: 'with --builtin: its host name; without --port it is served on the MQTT and HTTPS ports (named HOST on 8883)',
+    },
     'connection-string': { type: 'string', value: 'CS', help: "an IoT hub's 'HostName=…;SharedAccessKeyName=…;SharedAccessKey=…' (RegistryWrite)" },
     weight: { type: 'string', value: 'N', help: 'allocation weight, 1-1000 (default 1)' },
     location: { type: 'string', value: 'L', help: 'the hub location, for lowest-latency allocation' },
@@ -52,10 +57,12 @@ const linkCommand: Command = {
     const connectionString = stringValue(values, 'connection-string');
     const builtin = values.builtin === true;
     if (builtin === (connectionString !== undefined)) throw new UsageError('Give exactly one of --builtin and --connection-string');
-    if (!builtin && stringValue(values, 'port') !== undefined) throw new UsageError('--port goes with --builtin');
+    const hostName = stringValue(values, 'host-name');
+    if (!builtin && (stringValue(values, 'port') !== undefined || hostName !== undefined)) throw new UsageError('--port and --host-name go with --builtin');
     const port = integerOption(values, 'port', 'port', [0, 65535]);
+    const builtinBody = port.port === undefined && hostName === undefined ? true : { ...port, ...(hostName !== undefined ? { hostName } : {}) };
     const body = {
-      ...(builtin ? { builtin: port.port === undefined ? true : { port: port.port } } : { connectionString }),
+      ...(builtin ? { builtin: builtinBody } : { connectionString }),
       ...integerOption(values, 'weight', 'allocationWeight', [1, 1000]),
       ...(stringValue(values, 'location') ? { location: stringValue(values, 'location') } : {}),
       ...(values['no-apply-allocation-policy'] === true ? { applyAllocationPolicy: false } : {}),

@@ -32,7 +32,7 @@ export const startCommand: Command = {
     }
     const config = resolveConfig(flags, settingsFromEnv(io.env), io.cwd);
 
-    const logger = createLogger();
+    const logger = createLogger(config.logLevel ? { level: config.logLevel } : {});
     const restoreLibraryOutput = routeLibraryOutput(logger);
     let server;
     try {

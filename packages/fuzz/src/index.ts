@@ -1,0 +1,11 @@
+export * from './rng';
+export * from './mutate';
+export * from './target';
+export * from './probe';
+export * from './listeners';
+export * from './run';
+export * from './connection';
+export * as mqttCorpus from './corpus/mqtt';
+export * as amqpCorpus from './corpus/amqp';
+export * as httpCorpus from './corpus/http';
+export * as websocketCorpus from './corpus/websocket';

@@ -1,0 +1,221 @@
+import type { Server } from 'node:net';
+import type { WebhookClient } from '@opendps/allocation';
+import type { AttestationMechanism, RegistrationMetrics, RegistrationTrace, Transport } from '@opendps/registration';
+import type { Collection, Store } from '@opendps/store';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Which listener a connection came in on: the device transports, plus `https` (every TCP connection to the HTTPS port). */
+export type ConnectionProtocol = Transport;
+
+type Child<T> = { inc(value?: number): void } & T;
+
+/**
+ * Children of one metric by their label values, resolved once and reused on the hot path: a tree
+ * of maps, one level per label, so a lookup allocates no key.
+ */
+class Children<C> {
+  private readonly root = new Map<string, unknown>();
+
+  constructor(private readonly make: (...values: string[]) => C) {}
+
+  get(...values: string[]): C {
+    let level = this.root;
+    const last = values.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = values[i] as string;
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
+    }
+    const leaf = values[last] as string;
+    let child = level.get(leaf) as C | undefined;
+    if (child === undefined) {
+      child = this.make(...values);
+      level.set(leaf, child);
+    }
+    return child;
+  }
+}
+
+/** Latency buckets in seconds: 1 ms to 30 s (a webhook may take three 10 s attempts). */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * The Prometheus metrics of one server (docs/observability.md "Metrics"), modelled on Azure DPS's
+ * own: AttestationAttempts {protocol, mechanism, status}, RegistrationAttempts {hub, status},
+ * DeviceAssignments {hub}, each per instance. Its own registry, so several servers in one process
+ * (tests) do not share counts.
+ */
+export class ServerMetrics implements RegistrationMetrics {
+  readonly registry = new Registry();
+  private readonly attestations: Children<Child<object>>;
+  private readonly registrations: Children<Child<object>>;
+  private readonly assignments: Children<Child<object>>;
+  private readonly refusals: Children<Child<object>>;
+  private readonly throttled: Children<Child<object>>;
+  private readonly latency: Children<{ observe(value: number): void }>;
+  private readonly storeLatency: Children<{ observe(value: number): void }>;
+  private readonly webhookLatency: Children<{ observe(value: number): void }>;
+  private readonly connections: Children<{ inc(): void; dec(): void }>;
+  private readonly operations: Gauge;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'opendps_' });
+    const attestation = new Counter({
+      name: 'opendps_attestation_attempts_total',
+      help: 'Device attestations attempted (Azure DPS AttestationAttempts).',
+      labelNames: ['instance', 'protocol', 'mechanism', 'status'],
+      registers,
+    });
+    this.attestations = new Children((instance, protocol, mechanism, status) => attestation.labels(instance, protocol, mechanism, status));
+    const registration = new Counter({
+      name: 'opendps_registration_attempts_total',
+      help: 'Device registrations by outcome: assigned, failed, disabled, refused (Azure DPS RegistrationAttempts).',
+      labelNames: ['instance', 'hub', 'status'],
+      registers,
+    });
+    this.registrations = new Children((instance, hub, status) => registration.labels(instance, hub, status));
+    const assignment = new Counter({
+      name: 'opendps_device_assignments_total',
+      help: 'Devices assigned to an IoT hub (Azure DPS DeviceAssignments).',
+      labelNames: ['instance', 'hub'],
+      registers,
+    });
+    this.assignments = new Children((instance, hub) => assignment.labels(instance, hub));
+    const refusal = new Counter({
+      name: 'opendps_registration_refusals_total',
+      help: 'Refused or failed device requests by the check that failed (docs/observability.md "Refusal reasons").',
+      labelNames: ['instance', 'reason'],
+      registers,
+    });
+    this.refusals = new Children((instance, reason) => refusal.labels(instance, reason));
+    const throttle = new Counter({
+      name: 'opendps_throttled_total',
+      help: 'Device requests answered 429 (over the instance quota), by request.',
+      labelNames: ['instance', 'request'],
+      registers,
+    });
+    this.throttled = new Children((instance, request) => throttle.labels(instance, request));
+    const duration = new Histogram({
+      name: 'opendps_registration_duration_seconds',
+      help: 'Registration latency by device protocol and phase: attest, assign (allocation and hub), total (request to outcome).',
+      labelNames: ['protocol', 'phase'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.latency = new Children((protocol, phase) => duration.labels(protocol, phase));
+    const store = new Histogram({
+      name: 'opendps_store_duration_seconds',
+      help: 'State store call latency as the registration pipeline sees it, by operation.',
+      labelNames: ['operation'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.storeLatency = new Children((operation) => store.labels(operation));
+    const webhook = new Histogram({
+      name: 'opendps_webhook_duration_seconds',
+      help: 'Custom allocation webhook calls, retries included, by result (ok, error).',
+      labelNames: ['result'],
+      buckets: BUCKETS,
+      registers,
+    });
+    this.webhookLatency = new Children((result) => webhook.labels(result));
+    const connections = new Gauge({
+      name: 'opendps_connections',
+      help: 'Open device connections by protocol (https counts every TCP connection to the HTTPS port).',
+      labelNames: ['protocol'],
+      registers,
+    });
+    this.connections = new Children((protocol) => connections.labels(protocol));
+    this.operations = new Gauge({ name: 'opendps_operations_in_flight', help: 'Registrations being assigned on this node.', registers });
+  }
+
+  attestation(instance: string, transport: Transport, mechanism: AttestationMechanism, ok: boolean): void {
+    this.attestations.get(instance, transport, mechanism, ok ? 'success' : 'failure').inc();
+  }
+
+  outcome(trace: RegistrationTrace): void {
+    if (trace.reason) this.refusals.get(trace.instance, trace.reason).inc();
+    if (trace.reason === 'throttled') this.throttled.get(trace.instance, trace.request === 'register' ? 'register' : 'poll').inc();
+    // A refused poll or status lookup is not a registration attempt; an assignment finished by a poll (takeover) is.
+    if (trace.outcome === 'refused' && trace.request !== 'register') return;
+    const hub = trace.assignment?.chosen.name ?? '';
+    this.registrations.get(trace.instance, hub, trace.outcome).inc();
+    if (trace.outcome === 'assigned') this.assignments.get(trace.instance, hub).inc();
+  }
+
+  phase(transport: Transport, phase: 'attest' | 'assign' | 'total', seconds: number): void {
+    this.latency.get(transport, phase).observe(seconds);
+  }
+
+  inFlight(delta: 1 | -1): void {
+    this.operations.inc(delta);
+  }
+
+  /** Counts a connection until its socket closes. */
+  connection(protocol: ConnectionProtocol, socket: { once(event: 'close', listener: () => void): unknown }): void {
+    const gauge = this.connections.get(protocol);
+    gauge.inc();
+    socket.once('close', () => gauge.dec());
+  }
+
+  /** Counts every TCP connection a server accepts. */
+  trackServer(protocol: ConnectionProtocol, server: Pick<Server, 'on'>): void {
+    server.on('connection', (socket) => this.connection(protocol, socket));
+  }
+
+  /** The store as the registration pipeline uses it, each call timed. */
+  timedStore(store: Store): Store {
+    const timed = <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) => {
+      const histogram = this.storeLatency.get(operation);
+      return async (...args: A): Promise<R> => {
+        const started = performance.now();
+        try {
+          return await call(...args);
+        } finally {
+          histogram.observe((performance.now() - started) / 1000);
+        }
+      };
+    };
+    const increment = timed('increment', (key: string, windowSeconds: number) => store.increment(key, windowSeconds));
+    return {
+      kind: store.kind,
+      collection<T>(scope: string, name: string): Collection<T> {
+        const collection = store.collection<T>(scope, name);
+        return {
+          get: timed('get', (id) => collection.get(id)),
+          put: timed('put', (id, value, options) => collection.put(id, value, options)),
+          delete: timed('delete', (id, options) => collection.delete(id, options)),
+          list: timed('list', (options) => collection.list(options)),
+          findByIndex: timed('findByIndex', (index, key) => collection.findByIndex(index, key)),
+          count: timed('count', () => collection.count()),
+        };
+      },
+      increment,
+      close: () => store.close(),
+    };
+  }
+
+  /** The webhook client, each call (all its attempts) timed. */
+  timedWebhook(client: WebhookClient): WebhookClient {
+    const ok = this.webhookLatency.get('ok');
+    const failed = this.webhookLatency.get('error');
+    return {
+      call: async (url, request) => {
+        const started = performance.now();
+        try {
+          const answer = await client.call(url, request);
+          ok.observe((performance.now() - started) / 1000);
+          return answer;
+        } catch (error) {
+          failed.observe((performance.now() - started) / 1000);
+          throw error;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,136 @@
+import { Duplex, PassThrough } from 'node:stream';
+import fc from 'fast-check';
+import { createDpsMqttFrontEnd } from '../src';
+import { PacketSizeGuard } from '../src/packet-size-guard';
+import { ScriptedRegistration } from './helpers';
+
+const RUNS = { seed: 1, numRuns: 300 };
+
+function encodeLength(length: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = length % 128;
+    length = Math.floor(length / 128);
+    if (length > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (length > 0);
+  return bytes;
+}
+
+/** A well-formed MQTT packet: any first byte, a minimal remaining length, that many body bytes. */
+const packetArb = (maxBody: number) =>
+  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: maxBody })).map(([first, length]) =>
+    Buffer.concat([Buffer.from([first, ...encodeLength(length)]), Buffer.alloc(length, 0x61)]),
+  );
+
+/** Splits `data` at the given cut points (chunk boundaries the network may choose). */
+function chunked(data: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const point of [...points, data.length]) {
+    if (point > from) chunks.push(data.subarray(from, point));
+    from = point;
+  }
+  return chunks;
+}
+
+/** The reference: where in `data` the first oversized or malformed header ends, or undefined. */
+function firstProblem(data: Buffer, max: number): number | undefined {
+  let at = 0;
+  while (at < data.length) {
+    at += 1;
+    let length = 0;
+    let multiplier = 1;
+    for (let n = 1; ; n++) {
+      if (at >= data.length) return undefined;
+      const byte = data[at++] as number;
+      length += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      if (!(byte & 0x80)) break;
+      if (n === 4) return at;
+    }
+    if (length > max) return at;
+    at += length;
+  }
+  return undefined;
+}
+
+/** Feeds chunks through a guard; what it passed on and whether it closed the connection. */
+async function throughGuard(chunks: Buffer[], max: number): Promise<{ passed: Buffer; closed: boolean }> {
+  const inner = new PassThrough();
+  const guard = new PacketSizeGuard(inner, max);
+  const passed: Buffer[] = [];
+  let closed = false;
+  guard.on('data', (chunk: Buffer) => passed.push(chunk));
+  guard.on('error', () => (closed = true));
+  for (const chunk of chunks) inner.write(chunk);
+  inner.end();
+  await new Promise<void>((resolve) => guard.once('close', () => resolve()).once('end', () => resolve()));
+  await new Promise((resolve) => setImmediate(resolve));
+  return { passed: Buffer.concat(passed), closed };
+}
+
+describe('PacketSizeGuard (MQTT fixed header inspection)', () => {
+  test('well-formed packets up to the limit pass through unchanged however the stream is chunked', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(packetArb(300), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), async (packets, cuts) => {
+        const data = Buffer.concat(packets);
+        const { passed, closed } = await throughGuard(chunked(data, cuts), 300);
+        expect(closed).toBe(false);
+        expect(passed.equals(data)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  test('arbitrary bytes: closed exactly when the reference finds an oversized or malformed header, never throws', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 0, max: 400 }), async (bytes, cuts, max) => {
+        const data = Buffer.from(bytes);
+        const problem = firstProblem(data, max);
+        const { passed, closed } = await throughGuard(chunked(data, cuts), max);
+        expect(closed).toBe(problem !== undefined);
+        // Nothing of the chunk that carries the bad header reaches the parser.
+        if (problem !== undefined) expect(passed.length).toBeLessThan(problem);
+        else expect(passed.equals(data)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('the DPS MQTT front-end behind the guard', () => {
+  test('an oversized header already buffered when the stream is handed over closes that stream, not the process', async () => {
+    // A WebSocket upgrade whose head carries the frames delivers them before the broker attaches (found by pnpm fuzz).
+    const frontEnd = createDpsMqttFrontEnd({ registration: new ScriptedRegistration(), maxPacketBytes: 10 });
+    // An 'error' emitted with no listener throws out of a nextTick: in a server, that ends the process.
+    const unhandled: string[] = [];
+    const emit = jest.spyOn(PacketSizeGuard.prototype, 'emit').mockImplementation(function (this: PacketSizeGuard, event, ...args) {
+      if (event === 'error' && this.listenerCount('error') === 0) unhandled.push(String(args[0]));
+      return Duplex.prototype.emit.call(this, event, ...args);
+    });
+    try {
+      // First a connection that gets its CONNACK: from then on the broker is up and attaches synchronously.
+      const fromServer = new PassThrough();
+      const toServer = new PassThrough();
+      const connack = new Promise((resolve) => fromServer.once('data', resolve));
+      frontEnd.handleConnection(Duplex.from({ readable: toServer, writable: fromServer }), { transport: 'mqtt' });
+      toServer.write(Buffer.from('101600044d5154540402003c000a6465766963652d6f6e65', 'hex')); // CONNECT, client id device-one
+      await connack;
+
+      const inner = new PassThrough();
+      inner.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]));
+      const closed = new Promise<void>((resolve) => inner.once('close', () => resolve()));
+      // From a macrotask, as the upgrade callback runs: its nextTicks run before the broker's promise callback.
+      setImmediate(() => frontEnd.handleConnection(inner, { transport: 'mqtt-ws' }));
+      await closed;
+      await new Promise((resolve) => setImmediate(resolve)); // an unhandled 'error' would surface here
+      expect(inner.destroyed).toBe(true);
+      expect(unhandled).toEqual([]);
+    } finally {
+      emit.mockRestore();
+      await frontEnd.close();
+    }
+  });
+});
