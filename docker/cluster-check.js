@@ -102,9 +102,10 @@ async function registrationsOf(group) {
   throw new Error('registration query: more than 1000 pages');
 }
 
-/** The sum of a counter over its series in a Prometheus text exposition; undefined when absent. */
+/** The sum of a counter over its series in a Prometheus text exposition: 0 when declared with no
+ * series yet (a labelled counter has none until first counted), undefined when not exported. */
 function counterSum(text, name) {
-  let sum;
+  let sum = text.includes(`# TYPE ${name} counter`) ? 0 : undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }

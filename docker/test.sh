@@ -78,7 +78,8 @@ has tls-cert && shared_pki=yes || shared_pki=no
 say "this build: --metrics-port: $metrics, --bind: $bind, dev PKI shared through Redis: $shared_pki"
 [ "$bind" = yes ] || say "note: no --bind in this build: nodes listen on every interface (host networking), the test still talks to 127.0.0.1 only"
 
-# 2. Free loopback ports: Redis, five per node, four for HAProxy.
+# 2. Free loopback ports: Redis, five per node (one spare), four for HAProxy. No node gets a hub port:
+# the built-in hub is served on the MQTT and HTTPS listeners, so any node serves it behind HAProxy.
 mapfile -t ports < <(node -e '
   const net = require("node:net");
   const servers = Array.from({ length: 20 }, () => net.createServer());
@@ -86,7 +87,7 @@ mapfile -t ports < <(node -e '
     .then((ports) => { console.log(ports.join("\n")); servers.forEach((s) => s.close()); });')
 [ ${#ports[@]} = 20 ] || fail "could not reserve 20 free ports"
 redis_port=${ports[0]}
-node_port() { echo "${ports[$((1 + ($1 - 1) * 5 + $2))]}"; } # node 1..3, slot 0 https, 1 mqtt, 2 amqp, 3 hub, 4 metrics
+node_port() { echo "${ports[$((1 + ($1 - 1) * 5 + $2))]}"; } # node 1..3, slot 0 https, 1 mqtt, 2 amqp, 4 metrics
 lb_https=${ports[16]}; lb_mqtt=${ports[17]}; lb_amqp=${ports[18]}; lb_stats=${ports[19]}
 
 # 3. Redis on the host, loopback only.
@@ -105,7 +106,7 @@ start_node() {
   chown 1000:1000 "$dir"
   local env=(-e "OPENDPS_REDIS_URL=redis://127.0.0.1:$redis_port" -e OPENDPS_HOST=localhost -e OPENDPS_BIND=127.0.0.1
     -e "OPENDPS_HTTPS_PORT=$(node_port "$n" 0)" -e "OPENDPS_MQTT_PORT=$(node_port "$n" 1)"
-    -e "OPENDPS_AMQP_PORT=$(node_port "$n" 2)" -e "OPENDPS_HUB_PORT=$(node_port "$n" 3)")
+    -e "OPENDPS_AMQP_PORT=$(node_port "$n" 2)")
   [ "$metrics" = yes ] && env+=(-e "OPENDPS_METRICS_PORT=$(node_port "$n" 4)")
   # No systemd here to run health-check timers: the test runs the HEALTHCHECK itself (podman healthcheck run).
   podman run --detach --name "$run_id-node$n" --network host --health-interval disable --volume "$dir:/data" "${env[@]}" "$image" \
@@ -202,6 +203,7 @@ phase "devices done"
 # 7. After the kill: the victim is gone, HAProxy took it out, the others are still healthy.
 [ "$(podman inspect --format '{{.State.Status}}' "$run_id-node2")" = exited ] || fail "node 2 is still running after its kill"
 say "node 2: $(podman inspect --format 'exited, code {{.State.ExitCode}}' "$run_id-node2")"
+for _ in $(seq 50); do [ "$(backends_up)" = 6 ] && break; sleep 0.1; done
 say "HAProxy backends up after the kill: $(backends_up)/9 ($(curl -s "http://127.0.0.1:$lb_stats/stats;csv" | awk -F, '$2 ~ /^node/ {print $1 "/" $2 "=" $18}' | tr '\n' ' '))"
 [ "$(backends_up)" = 6 ] || fail "HAProxy should see exactly node 1 and node 3 up (6 backends)"
 if [ "$readyz" = yes ]; then
