@@ -284,7 +284,7 @@ describe('metrics, health, traces and logs of a running server (SQLite)', () => 
     const info = log.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 30);
     for (const registrationId of ['dev-mqtt', 'dev-wrong', 'nobody', 'dev-hook']) {
       const about = info.filter((line) => line.registrationId === registrationId);
-      expect(about).toHaveLength(1);
+      expect({ registrationId, lines: about.length }).toEqual({ registrationId, lines: 1 });
     }
     expect(info.find((line) => line.registrationId === 'dev-wrong')).toMatchObject({ msg: 'registration refused', reason: 'wrongKey', category: 'DeviceOperations' });
     expect(info.find((line) => line.registrationId === 'nobody')).toMatchObject({ reason: 'unknownEnrollment', transport: 'mqtt' });

@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger } from '@opendps/model';
+import { silentLogger, type Logger } from '@opendps/model';
 import { createServer, type ConnectionInfo, type Ports, type RunningServer } from '@opendps/server';
 import { ConnectionString, SharedAccessSignature } from 'azure-iot-common';
 import { Http, RestApiClient } from 'azure-iot-http-base';
@@ -23,6 +23,10 @@ export interface OpenDpsOptions {
   hubOnDeviceListeners?: boolean;
   /** How often instances are re-read from the store (a policy written there applies after this). Default 100 ms. */
   instanceRefreshMs?: number;
+  /** The server certificate's key (`--server-key-type`). Default: P-256. */
+  serverKeyType?: 'rsa' | 'ec';
+  /** Where the server logs (default nowhere). */
+  logger?: Logger;
 }
 
 export interface OpenDps {
@@ -43,7 +47,8 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
       host: options.host ?? 'localhost',
       ports: { mqtt: 0, amqp: 0, https: 0, ...(options.hubOnDeviceListeners ? {} : { hub: 0 }), ...options.ports },
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
-      logger: silentLogger,
+      ...(options.serverKeyType ? { serverKeyType: options.serverKeyType } : {}),
+      logger: options.logger ?? silentLogger,
       instanceRefreshMs: options.instanceRefreshMs ?? 100,
     });
     return {

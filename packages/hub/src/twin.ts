@@ -36,7 +36,8 @@ export function isCollection(value: unknown): value is TwinCollection {
 export function validateSection(value: unknown, what: string, allowNull: boolean): TwinCollection {
   if (!isCollection(value)) throw Errors.invalidField(`The ${what} must be a JSON object.`);
   const { $version: _version, $metadata: _metadata, ...rest } = value;
-  checkCollection(rest, what, allowNull, 1);
+  // The section itself is level 0, as the service API counts an initial twin (model twin-limits).
+  checkCollection(rest, what, allowNull, 0);
   return rest;
 }
 

@@ -1,4 +1,5 @@
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { createAedes } from './aedes';
@@ -44,6 +45,8 @@ export interface BaselineBroker {
   port: number;
   /** Register and poll requests answered so far. */
   readonly answered: number;
+  /** Serve one more client on a stream of its own (MQTT over WebSockets). */
+  handle(stream: Duplex): void;
   close(): Promise<void>;
 }
 
@@ -82,7 +85,8 @@ export async function startBaselineBroker(options: BaselineOptions): Promise<Bas
   });
 
   const sockets = new Set<Socket>();
-  const server = tls.createServer({ cert: options.cert, key: options.key }, (socket) => {
+  // noDelay as OpenDPS's listeners: else the baseline stalls on Nagle (PUBACK then response: ~40 ms).
+  const server = tls.createServer({ cert: options.cert, key: options.key, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -101,6 +105,7 @@ export async function startBaselineBroker(options: BaselineOptions): Promise<Bas
     get answered() {
       return answered;
     },
+    handle: (stream) => broker.handle(stream as never),
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -19,6 +19,8 @@ export interface RedisServer {
   port: number;
   /** The data directory (AOF, cluster config); removed by stop(). */
   dir: string;
+  /** redis-server's process id (its CPU counts as the server's in a benchmark). */
+  readonly pid: number | undefined;
   /** SIGTERM, wait for the exit, remove the data directory. */
   stop(): Promise<void>;
   /** SIGKILL, at once (a crash); restart() may follow. */
@@ -76,6 +78,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
+    get pid() {
+      return child?.pid;
+    },
     async stop() {
       await halt('SIGTERM');
       process.removeListener('exit', onProcessExit);

@@ -6,6 +6,7 @@ export interface LatencySummary {
   count: number;
   /** Milliseconds, nearest-rank. NaN when there are no samples. */
   p50: number;
+  p90: number;
   p99: number;
   max: number;
   mean: number;
@@ -28,6 +29,7 @@ export function summarizeLatencies(latenciesMs: readonly number[]): LatencySumma
   return {
     count: sorted.length,
     p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
     p99: percentile(sorted, 99),
     max: sorted.length ? (sorted[sorted.length - 1] as number) : Number.NaN,
     mean: sorted.length ? total / sorted.length : Number.NaN,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { enrollmentGroups } from '@opendps/store';
 import { groupDerivedKeys, runDeviceFleet } from '../src/fleet';
-import { startOpenDps, type OpenDpsUnderTest, type StoreKind } from '../src/opendps';
+import { startOpenDps, type OpenDpsUnderTest, type StoreKind } from './support/in-process';
 import { symmetricKeyAttestation } from '../src/service-client';
 
 const GROUP_KEY = Buffer.alloc(32, 3).toString('base64');

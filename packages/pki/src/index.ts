@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -21,7 +21,12 @@ export interface CertificateOptions {
   organization?: string;
 }
 
+/** RSA-2048, or ECDSA P-256: the cheaper TLS handshake for the server (leaf certificates only). */
+export type KeyType = 'rsa' | 'ec';
+
 export interface LeafOptions extends CertificateOptions {
+  /** Default `rsa`. An `ec` leaf needs an issuer (which signs it with its RSA key). */
+  keyType?: KeyType;
   /** DNS names and IP addresses for subjectAltName (server certificates). */
   subjectAltNames?: string[];
   /** clientAuth (devices, the default), serverAuth (listeners) or both. */
@@ -41,13 +46,28 @@ function newKeyPair(): { privateKeyPem: string; publicKey: forge.pki.PublicKey }
 }
 
 function build(
-  options: CertificateOptions,
+  options: CertificateOptions & { keyType?: KeyType },
   issuer: Issued | undefined,
   extensions: object[],
 ): Issued {
+  if (options.keyType === 'ec') return buildEc(options, issuer, extensions);
   const keys = newKeyPair();
+  const certificate = prepare(options, issuer, keys.publicKey, extensions, [{ name: 'subjectKeyIdentifier' }]);
+  const signingKey = forge.pki.privateKeyFromPem(issuer ? issuer.privateKeyPem : keys.privateKeyPem);
+  certificate.sign(signingKey, forge.md.sha256.create());
+  return { certificatePem: forge.pki.certificateToPem(certificate), privateKeyPem: keys.privateKeyPem };
+}
+
+/** A forge certificate with everything but the signature. */
+function prepare(
+  options: CertificateOptions,
+  issuer: Issued | undefined,
+  publicKey: forge.pki.PublicKey,
+  extensions: object[],
+  subjectKeyIdentifier: object[],
+): forge.pki.Certificate {
   const certificate = forge.pki.createCertificate();
-  certificate.publicKey = keys.publicKey;
+  certificate.publicKey = publicKey;
   // A positive 16-byte serial: the high bit cleared so DER does not need a sign byte.
   const serial = randomBytes(16);
   serial[0] = (serial[0] ?? 0) & 0x7f;
@@ -62,12 +82,56 @@ function build(
   certificate.setIssuer(issuerCertificate ? issuerCertificate.subject.attributes : subject);
   certificate.setExtensions([
     ...extensions,
-    { name: 'subjectKeyIdentifier' },
+    ...subjectKeyIdentifier,
     ...(issuerCertificate ? [{ name: 'authorityKeyIdentifier', keyIdentifier: issuerCertificate.generateSubjectKeyIdentifier().getBytes() }] : []),
   ]);
-  const signingKey = forge.pki.privateKeyFromPem(issuer ? issuer.privateKeyPem : keys.privateKeyPem);
-  certificate.sign(signingKey, forge.md.sha256.create());
-  return { certificatePem: forge.pki.certificateToPem(certificate), privateKeyPem: keys.privateKeyPem };
+  return certificate;
+}
+
+/**
+ * A P-256 leaf signed by an RSA issuer. node-forge can neither hold an EC public key nor sign with
+ * one, so forge assembles the TBSCertificate around a stand-in key, the real SubjectPublicKeyInfo
+ * (DER from node:crypto) replaces it, and node:crypto signs the result with the issuer's key.
+ */
+function buildEc(options: CertificateOptions, issuer: Issued | undefined, extensions: object[]): Issued {
+  if (!issuer) throw new Error('an EC certificate needs an issuer');
+  const issuerKey = createPrivateKey(issuer.privateKeyPem);
+  if (issuerKey.asymmetricKeyType !== 'rsa') throw new Error('an EC certificate needs an RSA issuer');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const spki = forge.asn1.fromDer(forge.util.createBuffer(publicKey.toString('binary')));
+  // RFC 5280 §4.2.1.2 (1): the SHA-1 of the subjectPublicKey BIT STRING, without its unused-bits byte.
+  const bitString = (spki.value as forge.asn1.Asn1[])[1]?.value as string;
+  const keyIdentifier = createHash('sha1').update(Buffer.from(bitString.slice(1), 'binary')).digest();
+  const subjectKeyIdentifier = {
+    name: 'subjectKeyIdentifier',
+    value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, keyIdentifier.toString('binary')),
+  };
+  const standIn = forge.pki.certificateFromPem(issuer.certificatePem).publicKey;
+  const certificate = prepare(options, issuer, standIn, extensions, [subjectKeyIdentifier]);
+  const algorithm = forge.pki.oids.sha256WithRSAEncryption as string;
+  certificate.siginfo.algorithmOid = algorithm;
+  // Public in node-forge, missing from its type declarations.
+  const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(certificate);
+  // TBSCertificate: version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...
+  (tbs.value as forge.asn1.Asn1[])[6] = spki;
+  const tbsDer = forge.asn1.toDer(tbs).getBytes();
+  const signature = sign('sha256', Buffer.from(tbsDer, 'binary'), issuerKey);
+  const { Class, Type } = forge.asn1;
+  const der = forge.asn1.toDer(
+    forge.asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
+      tbs,
+      forge.asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, [
+        forge.asn1.create(Class.UNIVERSAL, Type.OID, false, forge.asn1.oidToDer(algorithm).getBytes()),
+        forge.asn1.create(Class.UNIVERSAL, Type.NULL, false, ''),
+      ]),
+      forge.asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, `\0${signature.toString('binary')}`),
+    ]),
+  ).getBytes();
+  return { certificatePem: forge.pem.encode({ type: 'CERTIFICATE', body: der }), privateKeyPem: privateKey };
 }
 
 /** A self-signed root CA. */
@@ -89,21 +153,24 @@ export function createIntermediateCa(issuer: Issued, options: CertificateOptions
 /** An end-entity certificate signed by `issuer` (a device, a server, a proof-of-possession answer). */
 export function createLeaf(issuer: Issued | undefined, options: LeafOptions): Issued {
   const usage = options.usage ?? ['clientAuth'];
+  // keyEncipherment (RSA key transport) has no meaning for an EC key: ECDHE-ECDSA only signs.
+  const keyUsage = options.keyType === 'ec' ? { digitalSignature: true } : { digitalSignature: true, keyEncipherment: true };
   const altNames = (options.subjectAltNames ?? []).map((name) =>
     isIP(name) ? { type: 7, ip: name } : { type: 2, value: name },
   );
   return build(options, issuer, [
     { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'keyUsage', ...keyUsage, critical: true },
     { name: 'extKeyUsage', serverAuth: usage.includes('serverAuth'), clientAuth: usage.includes('clientAuth') },
     ...(altNames.length ? [{ name: 'subjectAltName', altNames }] : []),
   ]);
 }
 
-/** A TLS server certificate for the given host names and IP addresses. */
-export function createServerCertificate(issuer: Issued, hosts: string[]): Issued {
+/** A TLS server certificate for the given host names and IP addresses; P-256 unless `rsa` is asked for. */
+export function createServerCertificate(issuer: Issued, hosts: string[], keyType: KeyType = 'ec'): Issued {
   const unique = [...new Set(hosts)];
   return createLeaf(issuer, {
+    keyType,
     commonName: unique[0] ?? 'localhost',
     subjectAltNames: unique,
     usage: ['serverAuth'],

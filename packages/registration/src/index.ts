@@ -17,7 +17,7 @@ export {
   type TpmHubKeys,
 } from './tpm';
 export { createRegistrationThrottle, effectiveQuotas, DEFAULT_QUOTAS, MAX_QUOTA, type RegistrationThrottle, type ThrottledRequest } from './throttle';
-export { because, refusalReason, type RefusalReason } from './refusal';
+export { because, markTraced, refusalLogLevel, refusalReason, type RefusalReason } from './refusal';
 export {
   registrationTraces,
   REGISTRATION_TRACES,
@@ -26,3 +26,12 @@ export {
   type RegistrationMetrics,
   type RegistrationTrace,
 } from './trace';
+export {
+  checkApiVersion,
+  checkSameRegistration,
+  decodeRegisterBody,
+  forceRegistrationOf,
+  registrationRequest,
+  type RegisterBody,
+  type RegisterEnvelope,
+} from './device-request';

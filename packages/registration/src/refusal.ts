@@ -82,3 +82,20 @@ export function x509Reason(message: string): RefusalReason {
   if (/no client certificate was presented/i.test(message)) return 'noCredentials';
   return 'untrustedChain';
 }
+
+const traced = new WeakSet<object>();
+
+/** Marks a refusal the service has already logged as its outcome's trace line. */
+export function markTraced<E>(error: E): E {
+  if (typeof error === 'object' && error !== null) traced.add(error);
+  return error;
+}
+
+/**
+ * The level at which a front-end logs a refusal: `debug` when the service already traced it (one
+ * `info` line per outcome, docs/observability.md), `info` when the service never saw the request
+ * (a body the front-end could not decode).
+ */
+export function refusalLogLevel(error: unknown): 'info' | 'debug' {
+  return typeof error === 'object' && error !== null && traced.has(error) ? 'debug' : 'info';
+}

@@ -17,7 +17,7 @@ import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
 import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
 import { createRegistrationThrottle, type RegistrationThrottle, type ThrottledRequest } from './throttle';
-import { because, refusalReason, type RefusalReason } from './refusal';
+import { because, markTraced, refusalReason, type RefusalReason } from './refusal';
 import { discardTpmChallenge, issueTpmChallenge } from './tpm';
 import { registrationTraces, type AssignmentDecision, type AttestationMechanism, type RegistrationMetrics, type RegistrationTrace } from './trace';
 import type {
@@ -296,7 +296,10 @@ export class DpsRegistrationService implements RegistrationService {
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
-      if (persisted) await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
+      // Answered at once: the final record is the only operation write, awaited before the answer
+      // (as are the registration state and hub identity, inside the work) so that the operationId
+      // handed out can be polled on any node for the operation's lifetime.
+      await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
       return { status: 200, body: operationStatus(finished) };
     }
     // The lease starts when the record is written, not when the work started: taken at the start,
@@ -491,8 +494,19 @@ export class DpsRegistrationService implements RegistrationService {
     try {
       const result = await run(started);
       const status = (result as Partial<RegistrationOutcome> | undefined)?.body?.status;
+      // forceRegistration is decoded and logged only: every register re-runs allocation under the
+      // enrollment's reprovision policy already (docs/device-wire.md).
+      const force = (request as Partial<RegistrationRequest>).forceRegistration;
       this.logger.debug(
-        { request: kind, idScope: request.idScope, registrationId: request.registrationId, transport: request.transport, status, durationMs: Math.round(performance.now() - started.at) },
+        {
+          request: kind,
+          idScope: request.idScope,
+          registrationId: request.registrationId,
+          transport: request.transport,
+          status,
+          ...(force === undefined ? {} : { forceRegistration: force }),
+          durationMs: Math.round(performance.now() - started.at),
+        },
         'answered',
       );
       return result;
@@ -500,7 +514,7 @@ export class DpsRegistrationService implements RegistrationService {
       const coded = toDpsError(error);
       if (coded.status >= 500) this.logger.error({ request: kind, registrationId: request.registrationId, err: String(error) }, 'unexpected failure');
       await this.refused(request, started, error, coded.errorCode);
-      throw coded;
+      throw markTraced(coded);
     }
   }
 

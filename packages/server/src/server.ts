@@ -73,7 +73,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const logger = givenLogger ?? createLogger(config.logLevel ? { level: config.logLevel } : {});
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
-  const pki = ensureDevPki(config.dataDir, config.host);
+  const pki = ensureDevPki(config.dataDir, config.host, config.serverKeyType);
   if (pki.created.ca) serviceLog.info({ caFile: pki.caFile }, 'created the development root CA');
   if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
 

@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import { connect } from 'node:tls';
 import type { Logger } from '@opendps/model';
 import { LIBRARY_TEXT_LIMIT, printable, routeLibraryOutput } from '../src/library-logs';
-import { startCliServer, tempDir, type CliServer } from './support';
+import { deviceSas } from './admin-support';
+import { runCli, startCliServer, tempDir, type CliServer } from './support';
 
 const fromAmqp = createRequire(resolve(__dirname, '../../../protocols/amqp/package.json'));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -55,7 +56,7 @@ describe('printable and routeLibraryOutput', () => {
 });
 
 /** What rhea prints for a peer's message: sections it does not know, a transfer without credit. */
-function provokingBytes(idScope: string): { sasl: Buffer; amqp: Buffer } {
+function provokingBytes(idScope: string, key: string): { sasl: Buffer; amqp: Buffer } {
   const address = `${idScope}/registrations/log-dev`;
   const write = (performative: unknown, payload?: Buffer): Buffer => frames.write_frame(frames.amqp_frame(0, performative, payload));
   const symbol = Buffer.from(FORGED, 'latin1');
@@ -65,7 +66,7 @@ function provokingBytes(idScope: string): { sasl: Buffer; amqp: Buffer } {
     sasl: Buffer.concat([
       Buffer.from('AMQP\x03\x01\x00\x00', 'latin1'),
       frames.write_frame(
-        frames.sasl_frame(frames.sasl_init({ mechanism: 'PLAIN', initial_response: Buffer.from(`\0${address}\0SharedAccessSignature sr=x&sig=y&se=1&skn=registration`) })),
+        frames.sasl_frame(frames.sasl_init({ mechanism: 'PLAIN', initial_response: Buffer.from(`\0${address}\0${deviceSas(idScope, 'log-dev', key)}`) })),
       ),
     ]),
     amqp: Buffer.concat([
@@ -96,8 +97,13 @@ describe('the server log stays JSON lines when a peer provokes library output', 
   const dir = tempDir();
   let server: CliServer;
 
+  // A SAS is verified when the connection opens (docs/device-wire.md §3): the device is enrolled.
+  const key = Buffer.alloc(32, 9).toString('base64');
+
   beforeAll(async () => {
     server = await startCliServer(dir.path);
+    const created = await runCli(['enrollment', 'create', 'log-dev', '--primary-key', key, '--data-dir', dir.path], { cwd: dir.path });
+    expect(created.code).toBe(0);
   });
   afterAll(async () => {
     await server.stop();
@@ -106,7 +112,7 @@ describe('the server log stays JSON lines when a peer provokes library output', 
 
   test('rhea lines about a peer-chosen section arrive as escaped records; stdout and stderr are JSON lines', async () => {
     const { connection } = server;
-    const { sasl, amqp } = provokingBytes(connection.idScope);
+    const { sasl, amqp } = provokingBytes(connection.idScope, key);
     const port = Number(connection.endpoints.amqp?.split(':').pop());
     const socket = connect({ host: 'localhost', port, servername: 'localhost', ca: readFileSync(connection.caFile) });
     let received = Buffer.alloc(0);

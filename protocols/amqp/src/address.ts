@@ -7,13 +7,18 @@ export interface RegistrationAddress {
 
 /** ID scopes are short alphanumeric strings (`0ne00000A0A`); which ones exist is the service's call. */
 const ADDRESS = /^([A-Za-z0-9-]{1,64})\/registrations\/([^/\s]{1,128})$/;
+/** `amqps://{host}/` in front of a link address: the C SDK's form (`amqps://%s/%s/registrations/%s`). */
+const URL_PREFIX = /^amqps?:\/\/[^/\s]{1,255}\//i;
 
 /**
  * `{idScope}/registrations/{registrationId}`: the SASL PLAIN username and both link addresses
- * (device-protocols.md §3). Whether the id is a valid registration id is the service's call.
+ * (docs/device-wire.md §3). Link addresses may also come as `amqps://{host}/{idScope}/...` (the C
+ * SDK); `allowUrl` accepts that form, whatever host it names (the connection already reached us).
+ * Whether the id is a valid registration id is the service's call.
  */
-export function parseRegistrationAddress(text: string | undefined | null): RegistrationAddress | undefined {
-  const match = typeof text === 'string' ? ADDRESS.exec(text) : null;
+export function parseRegistrationAddress(text: string | undefined | null, allowUrl = false): RegistrationAddress | undefined {
+  const bare = typeof text === 'string' && allowUrl ? text.replace(URL_PREFIX, '') : text;
+  const match = typeof bare === 'string' ? ADDRESS.exec(bare) : null;
   if (!match) return undefined;
   const [, idScope = '', registrationId = ''] = match;
   return { idScope, registrationId };

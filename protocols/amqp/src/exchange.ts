@@ -1,6 +1,6 @@
 import { Errors } from '@opendps/model';
-import type { Proof, RegistrationRequest, RegistrationService } from '@opendps/registration';
-import type { DpsAmqpRequest, RegisterBody } from './request';
+import { checkApiVersion, registrationRequest, type Proof, type RegisterBody, type RegistrationService } from '@opendps/registration';
+import type { DpsAmqpRequest } from './request';
 import type { ConnectionContext } from './session';
 
 /** A device whose registration is known: named by SASL, or by its first link for X.509. */
@@ -26,38 +26,28 @@ export interface AmqpResponse {
 
 /** Ask the registration service; its DpsErrors propagate to be rejected on the wire. */
 export async function answer(exchange: Exchange, request: DpsAmqpRequest): Promise<AmqpResponse> {
-  const { service, device, context } = exchange;
+  const { service, device, context, apiVersion } = exchange;
   const common = { idScope: device.idScope, registrationId: device.registrationId, proof: device.proof, transport: context.transport };
   switch (request.kind) {
     case 'register': {
-      const outcome = await service.register(registrationRequest(exchange, request.body));
+      checkTpmKeys(device.proof, request.body);
+      const outcome = await service.register(
+        registrationRequest(
+          { ...common, clientAddress: context.remoteAddress, apiVersion, forceRegistration: request.forceRegistration },
+          request.body,
+        ),
+      );
       return { body: outcome.body, ...(outcome.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: outcome.retryAfterSeconds }) };
     }
     case 'operationStatus': {
+      checkApiVersion(apiVersion);
       const outcome = await service.operationStatus({ ...common, operationId: request.operationId });
       return { body: outcome.body, ...(outcome.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: outcome.retryAfterSeconds }) };
     }
     case 'registrationStatus':
+      checkApiVersion(apiVersion);
       return { body: await service.registrationStatus(common) };
   }
-}
-
-function registrationRequest(exchange: Exchange, body: RegisterBody): RegistrationRequest {
-  const { device, context, apiVersion } = exchange;
-  if (body.registrationId !== undefined && body.registrationId.toLowerCase() !== device.registrationId.toLowerCase()) {
-    throw Errors.idMismatch(`The body's registrationId '${body.registrationId}' does not match '${device.registrationId}' of the link.`);
-  }
-  checkTpmKeys(device.proof, body);
-  return {
-    idScope: device.idScope,
-    registrationId: device.registrationId,
-    proof: device.proof,
-    transport: context.transport,
-    ...(body.payload === undefined ? {} : { payload: body.payload }),
-    ...(context.remoteAddress ? { clientAddress: context.remoteAddress } : {}),
-    ...(apiVersion ? { apiVersion } : {}),
-    ...(body.forceRegistration === undefined ? {} : { forceRegistration: body.forceRegistration }),
-  };
 }
 
 /** The body repeats the TPM keys (tpm-attestation.md §2.2): they must be the ones SASL attested. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
-import type { RegistrationService } from '@opendps/registration';
+import { refusalLogLevel, type RegistrationService } from '@opendps/registration';
 import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { answer } from './exchange';
@@ -104,6 +104,8 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
         reconnect: false,
         autoaccept: false,
         receiver_options: { autoaccept: false, credit_window: 10, max_message_size: maxMessageBytes + ENVELOPE_ALLOWANCE },
+        // Every attach we answer carries max-message-size: the C SDK logs an error without it.
+        sender_options: { max_message_size: maxMessageBytes + ENVELOPE_ALLOWANCE },
       })
       .accept(guard);
 
@@ -169,8 +171,9 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       if (!device || !sender || !sender.is_open()) {
         throw Errors.invalidTopic('Attach a receiver link on {idScope}/registrations/{registrationId} before sending requests.');
       }
-      const correlationId = message.correlation_id;
-      if (correlationId === undefined || correlationId === null) throw Errors.invalidField('A request needs a correlation_id.');
+      // The C SDK sends no properties section and takes the next message on its receiver link as
+      // the answer: without a correlation_id we answer with the request's message_id, or with none.
+      const correlationId = message.correlation_id ?? message.message_id ?? undefined;
       const apiVersion = apiVersionOf(receiver);
       const service: RegistrationService = options.registration;
       const response = await answer(
@@ -183,6 +186,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
     } catch (thrown) {
       const error = toDpsError(thrown);
       if (error !== thrown) log.error({ err: String(thrown) }, 'registration service failed');
+      else log[refusalLogLevel(error)]({ registrationId: session.identity?.registrationId, errorCode: error.errorCode, reason: error.message }, 'device request refused');
       if (!connection.is_closed()) delivery.reject(rejection(error));
     }
   }

@@ -46,8 +46,8 @@ export function apiVersionOf(link: Link): string | undefined {
 function bindAddress(session: AmqpSession, text: string | undefined): DpsError | undefined {
   const identity = session.identity;
   if (!identity) return Errors.unauthorized('The connection is not authenticated.');
-  const address = parseRegistrationAddress(text);
-  if (!address) return Errors.invalidTopic('The link address must be {idScope}/registrations/{registrationId}.');
+  const address = parseRegistrationAddress(text, true);
+  if (!address) return Errors.invalidTopic('The link address must be [amqps://{host}/]{idScope}/registrations/{registrationId}.');
   if (identity.idScope === undefined) {
     identity.idScope = address.idScope;
     identity.registrationId = address.registrationId;

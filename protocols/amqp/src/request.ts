@@ -1,4 +1,5 @@
 import { Errors } from '@opendps/model';
+import { decodeRegisterBody, type RegisterBody } from '@opendps/registration';
 import type { AmqpMessage } from './rhea';
 
 /** Application properties of a DPS request (device-protocols.md §3). */
@@ -10,15 +11,9 @@ export const GET_OPERATION_STATUS = 'iotdps-get-operationstatus';
 /** Defined by the SDKs, never sent by Node 1.9.1 (trap 18); answered with the registration state. */
 export const GET_REGISTRATION = 'iotdps-get-registration';
 
-export interface RegisterBody {
-  registrationId?: string;
-  tpm?: { endorsementKey: string; storageRootKey?: string };
-  payload?: unknown;
-  forceRegistration?: boolean;
-}
-
 export type DpsAmqpRequest =
-  | { kind: 'register'; body: RegisterBody }
+  /** `forceRegistration`: the `iotdps-forceRegistration` property as sent; the shared decoder checks it. */
+  | { kind: 'register'; body: RegisterBody; forceRegistration?: unknown }
   | { kind: 'operationStatus'; operationId: string }
   | { kind: 'registrationStatus' };
 
@@ -28,9 +23,9 @@ export function decodeRequest(message: AmqpMessage, maxBodyBytes: number): DpsAm
   const operationType = properties[OPERATION_TYPE];
   switch (operationType) {
     case REGISTER: {
-      const body = parseRegisterBody(bodyBytes(message.body, maxBodyBytes));
-      const force = forceRegistration(properties[FORCE_REGISTRATION]);
-      return { kind: 'register', body: force === undefined ? body : { ...body, forceRegistration: force || body.forceRegistration === true } };
+      const body = decodeRegisterBody(bodyBytes(message.body, maxBodyBytes), maxBodyBytes);
+      const force: unknown = properties[FORCE_REGISTRATION];
+      return { kind: 'register', body, ...(force === undefined ? {} : { forceRegistration: force }) };
     }
     case GET_OPERATION_STATUS: {
       const operationId = properties[OPERATION_ID];
@@ -44,14 +39,6 @@ export function decodeRequest(message: AmqpMessage, maxBodyBytes: number): DpsAm
     default:
       throw Errors.invalidField(`'${OPERATION_TYPE}' must be ${REGISTER}, ${GET_OPERATION_STATUS} or ${GET_REGISTRATION}.`);
   }
-}
-
-/** Node sends a boolean; other clients may send its text. */
-function forceRegistration(value: unknown): boolean | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === 'false') return value === 'true';
-  throw Errors.invalidField(`'${FORCE_REGISTRATION}' must be a boolean.`);
 }
 
 /** The body as bytes: Data sections (Node), or an AmqpValue string or binary (other clients). */
@@ -74,39 +61,4 @@ export function bodyBytes(body: unknown, maxBodyBytes: number): Buffer {
 
 function isDataSection(body: unknown): body is { typecode: 0x75; content: unknown } {
   return typeof body === 'object' && body !== null && (body as { typecode?: unknown }).typecode === 0x75;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `{registrationId, tpm?: {endorsementKey, storageRootKey?}, payload?}`; an empty body means `{}`. */
-export function parseRegisterBody(bytes: Buffer): RegisterBody {
-  if (bytes.length === 0) return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw Errors.invalidJson();
-  }
-  if (!isObject(value)) throw Errors.invalidField('The request body must be a JSON object.');
-  const { registrationId, tpm, payload, forceRegistration: force } = value;
-  const body: RegisterBody = {};
-  if (registrationId !== undefined && registrationId !== null) {
-    if (typeof registrationId !== 'string') throw Errors.invalidField("'registrationId' must be a string.");
-    body.registrationId = registrationId;
-  }
-  if (tpm !== undefined && tpm !== null) {
-    if (!isObject(tpm) || typeof tpm.endorsementKey !== 'string') throw Errors.invalidField("'tpm.endorsementKey' must be a string.");
-    if (tpm.storageRootKey !== undefined && tpm.storageRootKey !== null && typeof tpm.storageRootKey !== 'string') {
-      throw Errors.invalidField("'tpm.storageRootKey' must be a string.");
-    }
-    body.tpm = { endorsementKey: tpm.endorsementKey, ...(typeof tpm.storageRootKey === 'string' ? { storageRootKey: tpm.storageRootKey } : {}) };
-  }
-  if (force !== undefined && force !== null) {
-    if (typeof force !== 'boolean') throw Errors.invalidField("'forceRegistration' must be a boolean.");
-    body.forceRegistration = force;
-  }
-  if (payload !== undefined) body.payload = payload;
-  return body;
 }

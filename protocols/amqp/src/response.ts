@@ -10,7 +10,7 @@ import type { AmqpResponse } from './exchange';
 export function responseMessage(correlationId: unknown, response: AmqpResponse): AmqpMessage {
   const retry = response.retryAfterSeconds;
   return {
-    correlation_id: sameTypeId(correlationId),
+    ...(correlationId === undefined || correlationId === null ? {} : { correlation_id: sameTypeId(correlationId) }),
     content_type: 'application/json',
     content_encoding: 'utf-8',
     ...(retry === undefined ? {} : { application_properties: { 'retry-after': retry, 'Retry-After': retry } }),

@@ -86,6 +86,8 @@ export interface ConnectionOptions {
   autoaccept: false;
   /** Applied to every link the peer attaches and we answer as receiver. */
   receiver_options: { autoaccept: false; credit_window: number; max_message_size: number };
+  /** Applied to every link the peer attaches and we answer as sender. */
+  sender_options: { max_message_size: number };
 }
 
 export interface Container extends EventEmitter {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Errors } from '@opendps/model';
 import { createLeaf } from '@opendps/pki';
-import { message } from 'rhea';
+import { message, type Message } from 'rhea';
 import {
   addressFor,
   testPki,
@@ -115,7 +115,7 @@ describe('requests and their coded errors', () => {
     links.close();
   });
 
-  test('malformed requests: unknown operation, bad JSON, another registrationId, no correlation id, too large', async () => {
+  test('malformed requests: unknown operation, bad JSON, another registrationId, too large', async () => {
     const { links } = await device('err-dev-3');
     service.onRegister = async (request) => assigned(request.registrationId, 'op');
     const expectArgument = async (answer: Promise<Answer>, errorCode: number, condition = 'com.microsoft:argument-error') => {
@@ -128,7 +128,6 @@ describe('requests and their coded errors', () => {
     await expectArgument(links.request({ ...registerMessage('err-dev-3', 'm-2'), body: message.data_section(Buffer.from('{nope')) }), 400001);
     await expectArgument(links.request(registerMessage('someone-else', 'm-3')), 400009);
     await expectArgument(links.request(registerMessage('err-dev-3', 'm-4', {}, { 'iotdps-forceRegistration': 'yes' })), 400002);
-    await expectArgument(links.request({ ...registerMessage('err-dev-3', 'x'), correlation_id: undefined }), 400002);
     await expectArgument(links.request(registerMessage('err-dev-3', 'm-5', { payload: 'x'.repeat(2000) })), 413001, 'amqp:link:message-size-exceeded');
     expect(service.registered.filter((request) => request.registrationId === 'err-dev-3')).toHaveLength(0);
 
@@ -137,6 +136,32 @@ describe('requests and their coded errors', () => {
     expect(ok.outcome).toBe('accepted');
     expect(service.registered.at(-1)).toMatchObject({ registrationId: 'err-dev-3', forceRegistration: true });
     links.close();
+  });
+
+  test('as the C SDK speaks it: amqps://{host}/ link addresses, no properties section, max-message-size on our attaches', async () => {
+    const { connection, error } = await connectClient(running.port, plain('c-dev-1'));
+    expect(error).toBeUndefined();
+    const links = await attachLinks(connection, `amqps://dps.example.net/${addressFor('c-dev-1')}`);
+    service.onRegister = async (request) => assigned(request.registrationId, 'op-c');
+    const { correlation_id: _dropped, ...bare } = registerMessage('c-dev-1', 'unused');
+    const answer = await links.request(bare as Message);
+    expect(answer.outcome).toBe('accepted');
+    expect(answer.response?.correlation_id).toBeUndefined();
+    expect(JSON.parse(answer.response!.body.content.toString('utf8'))).toMatchObject({ operationId: 'op-c', status: 'assigned' });
+    expect(service.registered.at(-1)).toMatchObject({ idScope: ID_SCOPE, registrationId: 'c-dev-1' });
+    // the request's message_id stands in for a missing correlation_id
+    const byMessageId = await links.request({ ...bare, message_id: 'mid-7' } as Message);
+    expect(byMessageId.response?.correlation_id).toBe('mid-7');
+    const attaches = links.attaches();
+    expect(attaches).toHaveLength(2);
+    for (const attach of attaches) expect(Number(attach?.max_message_size)).toBeGreaterThan(0);
+    links.close();
+  });
+
+  test('a link address naming another registration is refused, with or without the amqps:// prefix', async () => {
+    const { connection } = await connectClient(running.port, plain('c-dev-2'));
+    await expect(attachLinks(connection, `amqps://localhost/${addressFor('c-dev-3')}`)).rejects.toThrow(/receiver refused/);
+    connection.close();
   });
 
   test('a delivery far beyond the limit closes that connection only', async () => {

@@ -145,6 +145,8 @@ export const plain = (registrationId: string, password = sasFor(registrationId))
 
 export interface DeviceLinks {
   request(message: Message): Promise<Answer>;
+  /** The server's attach frames for the receiver and the sender link. */
+  attaches(): ({ max_message_size?: unknown } | undefined)[];
   close(): void;
 }
 
@@ -184,7 +186,9 @@ export async function attachLinks(connection: Connection, address: string): Prom
           if (outcome === 'rejected') return resolve({ outcome, ...(error ? { error } : {}) });
           const started = Date.now();
           const wait = (): void => {
-            const response = responses.find((candidate) => String(candidate.correlation_id) === String(message.correlation_id));
+            // an answer is taken once; a request without ids gets the next unmatched answer (as the C SDK does)
+            const index = responses.findIndex((candidate) => String(candidate.correlation_id) === String(message.correlation_id ?? message.message_id));
+            const response = index >= 0 ? responses.splice(index, 1)[0] : undefined;
             if (response || Date.now() - started > 3000) return resolve({ outcome, ...(response ? { response } : {}) });
             setTimeout(wait, 5);
           };
@@ -198,6 +202,7 @@ export async function attachLinks(connection: Connection, address: string): Prom
         });
       });
     },
+    attaches: () => [receiver, sender].map((link) => (link as unknown as { remote: { attach?: { max_message_size?: unknown } } }).remote.attach),
     close: () => connection.close(),
   };
 }

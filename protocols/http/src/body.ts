@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Errors, parseJson } from '@opendps/model';
+import { Errors } from '@opendps/model';
 
 /** Device request bodies are small: a registration id, TPM public keys and a custom payload. */
 export const DEFAULT_MAX_BODY_BYTES = 96 * 1024;
@@ -53,10 +53,4 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
-}
-
-/** The JSON in a body, or undefined for an empty (or whitespace-only) body. Malformed JSON is 400001. */
-export function parseJsonBody(body: Buffer): unknown {
-  const text = body.toString('utf8');
-  return text.trim() === '' ? undefined : parseJson(text);
 }

@@ -1,10 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
-import type { RegistrationOutcome, RegistrationService } from '@opendps/registration';
-import { DEFAULT_MAX_BODY_BYTES, RequestAborted, parseJsonBody, readBody } from './body';
+import {
+  checkApiVersion,
+  checkSameRegistration,
+  decodeRegisterBody,
+  refusalLogLevel,
+  registrationRequest,
+  type RegistrationOutcome,
+  type RegistrationService,
+} from '@opendps/registration';
+import { DEFAULT_MAX_BODY_BYTES, RequestAborted, readBody } from './body';
 import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
 import { proofOf } from './proof';
-import { deviceRegistrationBody } from './request-body';
 import { writeError, writeJson } from './responses';
 import type { HttpRoute } from './route';
 
@@ -16,7 +23,7 @@ export interface DeviceApiOptions {
 }
 
 /**
- * The DPS device REST API (device-protocols.md §4): a thin translator from the wire onto the
+ * The DPS device REST API (docs/device-wire.md §4): a thin translator from the wire onto the
  * registration service. It claims `/{idScope}/registrations/{registrationId}[/register |
  * /operations/{operationId}]` and leaves every decision to the service.
  */
@@ -42,8 +49,10 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
 
     const raw = await readBody(req, maxBodyBytes);
     const base = { idScope: path.idScope, registrationId: path.registrationId, transport: 'https' as const };
+    const apiVersion = url.searchParams.get('api-version');
 
     if (path.kind === 'operationStatus') {
+      checkApiVersion(apiVersion);
       // The Node SDK sends `{}` with a JSON content type on this GET (trap 7): the body means nothing.
       // A TPM device polls with its TPM SAS and no keys, so its proof here is `sas`.
       const outcome = await registration.operationStatus({ ...base, operationId: path.operationId, proof: proofOf(req, {}) });
@@ -51,24 +60,20 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
       return;
     }
 
-    const body = deviceRegistrationBody(parseJsonBody(raw), path.registrationId);
+    const body = decodeRegisterBody(raw, maxBodyBytes);
     const proof = proofOf(req, body);
     if (path.kind === 'registrationStatus') {
+      checkSameRegistration(path.registrationId, body.registrationId);
+      checkApiVersion(apiVersion);
       writeJson(res, 200, await registration.registrationStatus({ ...base, proof }));
       return;
     }
 
-    const apiVersion = url.searchParams.get('api-version');
-    const force = url.searchParams.get('forceRegistration');
-    const outcome = await registration.register({
-      ...base,
-      proof,
-      ...(body.payload !== undefined ? { payload: body.payload } : {}),
-      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
-      ...(apiVersion !== null ? { apiVersion } : {}),
-      ...(force !== null ? { forceRegistration: force.toLowerCase() === 'true' } : {}),
-    });
-    writeOutcome(res, outcome);
+    const request = registrationRequest(
+      { ...base, proof, clientAddress: req.socket.remoteAddress, apiVersion, forceRegistration: url.searchParams.get('forceRegistration') ?? undefined },
+      body,
+    );
+    writeOutcome(res, await registration.register(request));
   }
 
   return {
@@ -91,7 +96,7 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
         }
         const error = toDpsError(caught);
         if (error.status >= 500) logger.error({ method: req.method, path: url.pathname, err: String(caught) }, 'device request failed');
-        else logger.debug({ method: req.method, path: url.pathname, errorCode: error.errorCode }, 'device request refused');
+        else logger[refusalLogLevel(error)]({ method: req.method, path: url.pathname, errorCode: error.errorCode, reason: error.message }, 'device request refused');
         // The rest of an oversized body is not read: close rather than parse it as the next request.
         writeError(res, error, error.status === 413 ? { connection: 'close' } : {});
       }

@@ -1,14 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { peerCertificateChain } from '@opendps/model';
-import type { Proof } from '@opendps/registration';
-import type { DeviceRegistrationBody } from './request-body';
+import type { Proof, RegisterBody } from '@opendps/registration';
 
 /**
- * What the device presented, in the order DPS devices use them (device-protocols.md §4):
+ * What the device presented, in the order DPS devices use them (docs/device-wire.md §4):
  * TPM keys in the body (the first PUT has no Authorization, the second carries the TPM SAS);
  * a SAS in `Authorization`; else a client certificate from the TLS handshake; else nothing.
  */
-export function proofOf(req: IncomingMessage, body: DeviceRegistrationBody): Proof {
+export function proofOf(req: IncomingMessage, body: RegisterBody): Proof {
   const authorization = req.headers.authorization;
   const token = authorization !== undefined && authorization !== '' ? authorization : undefined;
   if (body.tpm) {

@@ -1,5 +1,5 @@
 import { Errors, toDpsError, type DpsError, type Logger } from '@opendps/model';
-import type { RegistrationRequest, RegistrationService } from '@opendps/registration';
+import { checkApiVersion, decodeRegisterBody, refusalLogLevel, registrationRequest, type RegistrationRequest, type RegistrationService } from '@opendps/registration';
 import type { ConnectionContext, DeviceIdentity } from './session';
 import type { DpsRequest } from './topics';
 
@@ -20,19 +20,31 @@ export interface Exchange {
 
 /** Decode one request, ask the registration service, and return its answer or its coded error. */
 export async function answer(exchange: Exchange, request: DpsRequest, payload: Buffer): Promise<DpsResponse> {
+  const { service, device, context, logger } = exchange;
+  let decoded: { register: RegistrationRequest } | { operationId: string };
   try {
     if (request.kind === 'invalid') throw request.error;
-    if (payload.length > exchange.maxPayloadBytes) {
-      throw Errors.payloadTooLarge(`The request body is larger than ${exchange.maxPayloadBytes} bytes.`);
+    if (request.kind === 'register') {
+      const body = decodeRegisterBody(payload, exchange.maxPayloadBytes);
+      decoded = { register: registrationRequest({ ...device, transport: context.transport, clientAddress: context.remoteAddress }, body) };
+    } else {
+      if (payload.length > exchange.maxPayloadBytes) throw Errors.payloadTooLarge(`The request body is larger than ${exchange.maxPayloadBytes} bytes.`);
+      checkApiVersion(device.apiVersion);
+      decoded = { operationId: request.operationId };
     }
-    const { service, device, context } = exchange;
+  } catch (thrown) {
+    const error = toDpsError(thrown);
+    logger.info({ kind: request.kind, registrationId: device.registrationId, errorCode: error.errorCode, reason: error.message }, 'device request refused');
+    return errorResponse(error);
+  }
+  try {
     const outcome =
-      request.kind === 'register'
-        ? await service.register(registrationRequest(device, context, payload))
+      'register' in decoded
+        ? await service.register(decoded.register)
         : await service.operationStatus({
             idScope: device.idScope,
             registrationId: device.registrationId,
-            operationId: request.operationId,
+            operationId: decoded.operationId,
             proof: device.proof,
             transport: context.transport,
           });
@@ -43,7 +55,8 @@ export async function answer(exchange: Exchange, request: DpsRequest, payload: B
     };
   } catch (thrown) {
     const error = toDpsError(thrown);
-    if (error !== thrown) exchange.logger.error({ err: thrown, kind: request.kind }, 'registration service failed');
+    if (error !== thrown) logger.error({ err: thrown, kind: request.kind }, 'registration service failed');
+    else logger[refusalLogLevel(error)]({ kind: request.kind, registrationId: device.registrationId, errorCode: error.errorCode, reason: error.message }, 'device request refused');
     return errorResponse(error);
   }
 }
@@ -58,38 +71,4 @@ export function errorResponse(error: DpsError): DpsResponse {
 function retryAfterOf(error: DpsError): number | undefined {
   const value = error.info?.['retry-after'];
   return value !== undefined && /^\d{1,6}$/.test(value) ? Number(value) : undefined;
-}
-
-/** Body `{"registrationId", "payload"?}` (Node never sends `tpm` or `csr` over MQTT; TPM is impossible here). */
-function registrationRequest(device: DeviceIdentity, context: ConnectionContext, payload: Buffer): RegistrationRequest {
-  const body = parseBody(payload);
-  if (body.registrationId !== undefined && body.registrationId !== device.registrationId) {
-    throw Errors.idMismatch('The registrationId in the body does not match the one in CONNECT.');
-  }
-  if (body.forceRegistration !== undefined && typeof body.forceRegistration !== 'boolean') {
-    throw Errors.invalidField("'forceRegistration' must be a boolean.");
-  }
-  return {
-    idScope: device.idScope,
-    registrationId: device.registrationId,
-    proof: device.proof,
-    transport: context.transport,
-    ...(body.payload === undefined ? {} : { payload: body.payload }),
-    ...(context.remoteAddress ? { clientAddress: context.remoteAddress } : {}),
-    ...(device.apiVersion ? { apiVersion: device.apiVersion } : {}),
-    ...(body.forceRegistration === undefined ? {} : { forceRegistration: body.forceRegistration as boolean }),
-  };
-}
-
-function parseBody(payload: Buffer): Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw Errors.invalidJson();
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw Errors.invalidField('The request body must be a JSON object.');
-  }
-  return body as Record<string, unknown>;
 }

@@ -38,6 +38,14 @@ export class PacketSizeGuard extends Duplex {
     this.inner.write(chunk, done);
   }
 
+  /**
+   * mqtt-packet corks us and writes a packet field by field; on uncork the pieces arrive here
+   * together and leave in one write, hence one TLS record (not one record per field).
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
+    this.inner.write(Buffer.concat(chunks.map(({ chunk }) => chunk)), done);
+  }
+
   override _final(done: (error?: Error | null) => void): void {
     this.inner.end();
     done();

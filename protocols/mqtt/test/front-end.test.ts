@@ -250,6 +250,31 @@ describe('DPS over MQTT/TLS', () => {
     expect(service.registered).toHaveLength(0);
   });
 
+  test('an empty register body is a register without payload: it reaches the service (which attests first)', async () => {
+    const client = await subscribed('dev-empty');
+    const response = nextMessage(client);
+    await client.publishAsync(registerTopic('e1'), '', { qos: 1 });
+    const { topic } = await response;
+    expect(topic).toBe('$dps/registrations/res/202/?$rid=e1&retry-after=3');
+    expect(service.registered).toHaveLength(1);
+    expect(service.registered[0]).not.toHaveProperty('payload');
+    // ... so a wrong key gets the service's 401, not a 400 for the body
+    service.onRegister = async () => {
+      throw Errors.invalidSignature();
+    };
+    const refused = nextMessage(client);
+    await client.publishAsync(registerTopic('e2'), '', { qos: 1 });
+    expect((await refused).topic).toBe('$dps/registrations/res/401/?$rid=e2');
+  });
+
+  test('the body may name the registration of CONNECT in another case (registration ids are case-insensitive)', async () => {
+    const client = await subscribed('dev-case');
+    const response = nextMessage(client);
+    await client.publishAsync(registerTopic('c1'), JSON.stringify({ registrationId: 'DEV-Case', forceRegistration: true }), { qos: 1 });
+    expect((await response).topic).toBe('$dps/registrations/res/202/?$rid=c1&retry-after=3');
+    expect(service.registered[0]).toMatchObject({ registrationId: 'dev-case', forceRegistration: true });
+  });
+
   test('a body over 96 KB is a coded 413; a packet far beyond it closes that connection; others go on', async () => {
     const client = await subscribed('dev-big');
     const response = nextMessage(client);

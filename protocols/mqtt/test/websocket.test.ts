@@ -2,7 +2,8 @@ import { createLeaf } from '@opendps/pki';
 import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import mqtt, { type MqttClient } from 'mqtt';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { mqttConnect } from '../../../test/support/tls-records';
 import { createDpsMqttFrontEnd, type DpsMqttFrontEnd } from '../src';
 import { ID_SCOPE, nextMessage, operationIdFor, registerTopic, ScriptedRegistration, testPki, usernameFor } from './helpers';
 
@@ -77,5 +78,25 @@ describe('DPS over MQTT/WebSocket', () => {
       new X509Certificate(leaf.certificatePem).raw.toString('base64'),
       new X509Certificate(testPki().ca.certificatePem).raw.toString('base64'),
     ]);
+  });
+
+  test('each MQTT packet is one WebSocket message (not one per field)', async () => {
+    const ws = new WebSocket(`wss://localhost:${port}/$iothub/websocket`, 'mqtt', { ca: testPki().ca.certificatePem });
+    try {
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const messages: Buffer[] = [];
+      const connack = new Promise<void>((resolve) =>
+        ws.on('message', (data: Buffer) => {
+          messages.push(data);
+          if (Buffer.concat(messages).length >= 4) resolve();
+        }),
+      );
+      const registrationId = 'ws-one-message';
+      ws.send(mqttConnect({ clientId: registrationId, username: usernameFor(registrationId), password: `SharedAccessSignature sr=${ID_SCOPE}/registrations/${registrationId}&sig=x&skn=registration&se=1` }));
+      await connack;
+      expect(messages.map((message) => message.toString('hex'))).toEqual(['20020000']);
+    } finally {
+      ws.terminate();
+    }
   });
 });

@@ -6,12 +6,13 @@ import { hubGroup } from './commands/hub';
 import { instanceGroup } from './commands/instance';
 import { keyGroup } from './commands/key';
 import { registrationGroup } from './commands/registration';
+import { loadgenCommand } from './commands/loadgen';
 import { startCommand } from './commands/start';
 import { EXIT_OK, processIo, type CliIo } from './io';
 import { serverVersion } from './version';
 
 /** The `opendps` command table. */
-const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup, registrationGroup];
+const ENTRIES: Array<Command | CommandGroup> = [startCommand, enrollmentGroup('individual'), enrollmentGroup('group'), certGroup, caGroup, keyGroup, instanceGroup, hubGroup, registrationGroup, loadgenCommand];
 
 function isGroup(entry: Command | CommandGroup): entry is CommandGroup {
   return 'subcommands' in entry;

@@ -1,7 +1,7 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
 import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, show } from './values';
+import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType, show } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -19,7 +19,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   const root = object(document, `${file}: the top level`);
   known(
     root,
-    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel'],
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType'],
     at(''),
   );
   const layer: ConfigLayer = {};
@@ -31,6 +31,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   for (const key of ['allowHttpWebhooks', 'allowLinkLocalWebhooks'] as const) {
     if (root[key] !== undefined) layer[key] = parseBoolean(root[key], at(key));
   }
+  if (root.serverKeyType !== undefined) layer.serverKeyType = parseServerKeyType(root.serverKeyType, at('serverKeyType'));
   if (root.ports !== undefined) {
     const ports = object(root.ports, at('ports'));
     known(ports, ['mqtt', 'amqp', 'https', 'hub'], at('ports'));

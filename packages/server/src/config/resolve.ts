@@ -15,7 +15,7 @@ import {
   type ServerConfig,
   type WebhookConfig,
 } from './types';
-import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl } from './values';
+import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -51,6 +51,8 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
   if (latency) config.latency = latency;
   const webhookCaFile = first('webhookCaFile');
   if (webhookCaFile) config.webhookCaFile = resolvePath(cwd, webhookCaFile);
+  const serverKeyType = first('serverKeyType');
+  if (serverKeyType) config.serverKeyType = serverKeyType;
   const http = httpDeadlines(layers);
   if (http) config.http = http;
   const webhook: WebhookConfig = {};
@@ -125,6 +127,9 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
         break;
       case 'hub-port':
         ports.hub = parsePort(value, from);
+        break;
+      case 'server-key-type':
+        layer.serverKeyType = parseServerKeyType(value, from);
         break;
       case 'http-headers-timeout-ms':
         http.headersTimeoutMs = parseMilliseconds(value, from);

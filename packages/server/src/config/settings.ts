@@ -11,6 +11,7 @@ export const START_SETTINGS = [
   { flag: 'amqp-port', env: 'OPENDPS_AMQP_PORT', key: 'ports.amqp', value: 'PORT', help: 'device AMQP over TLS (default 5671)' },
   { flag: 'https-port', env: 'OPENDPS_HTTPS_PORT', key: 'ports.https', value: 'PORT', help: 'device and service REST APIs, WebSockets (default 8443)' },
   { flag: 'hub-port', env: 'OPENDPS_HUB_PORT', key: 'ports.hub', value: 'PORT', help: "gives the default built-in hub its own port (device MQTT and REST over TLS) and a host:port name; default: none, it is served on the MQTT and HTTPS ports" },
+  { flag: 'server-key-type', env: 'OPENDPS_SERVER_KEY_TYPE', key: 'serverKeyType', value: 'rsa|ec', help: 'server certificate key: ec (P-256, the default for a new one) or rsa (2048)' },
   { flag: 'http-headers-timeout-ms', env: 'OPENDPS_HTTP_HEADERS_TIMEOUT_MS', key: 'http.headersTimeoutMs', value: 'MS', help: 'an HTTP request must send its headers within (default 15000)' },
   { flag: 'http-request-timeout-ms', env: 'OPENDPS_HTTP_REQUEST_TIMEOUT_MS', key: 'http.requestTimeoutMs', value: 'MS', help: 'an HTTP request must arrive whole within (default 30000)' },
   { flag: 'webhook-timeout-ms', env: 'OPENDPS_WEBHOOK_TIMEOUT_MS', key: 'webhook.timeoutMs', value: 'MS', help: 'custom allocation webhook: time per attempt (default 10000)' },

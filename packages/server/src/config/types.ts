@@ -100,6 +100,8 @@ export interface ServerConfig {
   metrics?: MetricsConfig;
   /** pino level (docs/config.md); default `info`. */
   logLevel?: LogLevel;
+  /** Undefined: an existing server certificate is kept whatever its key; a new one gets P-256. */
+  serverKeyType?: ServerKeyType;
 }
 
 /** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
@@ -109,6 +111,8 @@ export interface MetricsConfig {
   /** Default 127.0.0.1: metrics and health are for the local scraper and load balancer probe. */
   bind?: string;
 }
+
+export type ServerKeyType = 'rsa' | 'ec';
 
 /** The HTTP deadlines operators set (the check interval stays internal). */
 export type HttpConfig = Pick<HttpTimeouts, 'headersTimeoutMs' | 'requestTimeoutMs'>;
@@ -130,6 +134,7 @@ export interface ConfigLayer {
   allowLinkLocalWebhooks?: boolean;
   metrics?: Partial<MetricsConfig>;
   logLevel?: LogLevel;
+  serverKeyType?: ServerKeyType;
 }
 
 export const DEFAULT_PORTS: Readonly<Required<Omit<Ports, 'hub'>>> = { mqtt: 8883, amqp: 5671, https: 8443 };

@@ -66,6 +66,11 @@ export function parseBoolean(value: unknown, source: string): boolean {
   throw new ConfigError(`${source} must be true or false; got ${show(value)}.`);
 }
 
+export function parseServerKeyType(value: unknown, source: string): 'rsa' | 'ec' {
+  if (value !== 'rsa' && value !== 'ec') throw new ConfigError(`${source} must be rsa or ec; got ${show(value)}.`);
+  return value;
+}
+
 export function parseNonEmptyString(value: unknown, source: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new ConfigError(`${source} must be a non-empty string; got ${show(value)}.`);

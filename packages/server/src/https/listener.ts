@@ -42,6 +42,8 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
       requestCert: true,
       rejectUnauthorized: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+      // Node's https default, stated because every reply (and WebSocket frame) relies on it: no Nagle delay.
+      noDelay: true,
       ...httpServerTimeouts(options),
     },
     (req, res) => void dispatch(req, res),

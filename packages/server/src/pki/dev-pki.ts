@@ -2,12 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { createRootCa, createServerCertificate, type Issued } from '@opendps/pki';
+import { createRootCa, createServerCertificate, type Issued, type KeyType } from '@opendps/pki';
 
 /**
  * The development PKI in the data directory: a root CA made on first start and a server
  * certificate it signs. Later starts reuse both; the server certificate is re-issued (by the same
- * CA) when it no longer covers the host names or is about to expire.
+ * CA) when it no longer covers the host names, is about to expire, or has another key type than
+ * one explicitly asked for. A new server key is P-256: its TLS handshake costs the server much
+ * less than RSA-2048's; `rsa` serves devices whose TLS stack has no ECDSA.
  */
 export interface DevPki {
   /** Absolute path of ca.pem: what clients trust (NODE_EXTRA_CA_CERTS, `ca` options). */
@@ -24,7 +26,7 @@ export function serverHostNames(host: string): string[] {
   return [...new Set(['localhost', '127.0.0.1', '::1', host])];
 }
 
-export function ensureDevPki(dataDir: string, host: string): DevPki {
+export function ensureDevPki(dataDir: string, host: string, keyType?: KeyType): DevPki {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const files = {
     ca: join(dataDir, 'ca.pem'),
@@ -43,19 +45,23 @@ export function ensureDevPki(dataDir: string, host: string): DevPki {
 
   const hosts = serverHostNames(host);
   let server = readPair(files.server, files.serverKey);
-  if (!server || !serverCertificateFits(server.certificatePem, ca.certificatePem, hosts)) {
-    server = createServerCertificate(ca, hosts);
+  if (!server || !serverCertificateFits(server.certificatePem, ca.certificatePem, hosts, keyType)) {
+    server = createServerCertificate(ca, hosts, keyType ?? 'ec');
     writePair(server, files.server, files.serverKey);
     created.server = true;
   }
   return { caFile: files.ca, ca, server, created };
 }
 
-/** Signed by this CA, valid for a while yet, and naming every host (checked as TLS clients would). */
-export function serverCertificateFits(certificatePem: string, caPem: string, hosts: string[]): boolean {
+/**
+ * Signed by this CA, valid for a while yet, naming every host (checked as TLS clients would) and
+ * holding a key of `keyType` when one is given.
+ */
+export function serverCertificateFits(certificatePem: string, caPem: string, hosts: string[], keyType?: KeyType): boolean {
   try {
     const certificate = new X509Certificate(certificatePem);
     const ca = new X509Certificate(caPem);
+    if (keyType && certificate.publicKey.asymmetricKeyType !== keyType) return false;
     if (!certificate.checkIssued(ca) || !certificate.verify(ca.publicKey)) return false;
     if (Date.parse(certificate.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
     return hosts.every((name) =>

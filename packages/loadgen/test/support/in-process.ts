@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '@opendps/model';
 import { createServer, type ConnectionInfo, type RunningServer } from '@opendps/server';
-import type { DpsTarget } from './fleet';
-import { startRedis, type RedisServer } from './redis';
-import { createServiceClient, type ServiceClient } from './service-client';
+import type { DpsTarget } from '../../src/fleet';
+import { startRedis, type RedisServer } from '../../src/redis';
+import { createServiceClient, type ServiceClient } from '../../src/service-client';
 
 /**
  * OpenDPS started in this process for a benchmark or a test: every listener on a free port, a

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSasToken } from '@opendps/attestation';
+import { BuiltInHub } from '@opendps/hub';
+import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
+import { RedisStore, SqliteStore, enrollments, type Store } from '@opendps/store';
+import { startRedis, type RedisServer } from '../../../test/support/redis-server';
+
+/**
+ * Every operationId a device receives can be polled on every node for the operation's lifetime,
+ * the one of a register answered at once (200 `assigned`) too.
+ */
+const idScope = '0ne0000B0B1';
+const instance: ProvisioningInstance = {
+  name: 'default',
+  idScope,
+  serviceHostName: 'localhost',
+  policies: [],
+  linkedHubs: [{ name: 'hub-1', hostName: 'localhost:8883', allocationWeight: 1, applyAllocationPolicy: true }],
+  allocationPolicy: 'hashed',
+};
+const key = generateSymmetricKey();
+
+function hubsOn(store: Store): HubDirectory {
+  // Never started: the service only uses its registry (the store) and its host name.
+  const hub = new BuiltInHub({ name: 'hub-1', host: 'localhost', port: 8883, tls: { cert: '', key: '' }, store });
+  return { connector: () => hub };
+}
+
+const proof = (registrationId: string) => ({
+  kind: 'sas' as const,
+  token: createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 3600 }),
+});
+
+const node = (store: Store, nodeId: string, ttlSeconds?: number) =>
+  // A generous answer-within: the register is answered at once (200) however loaded the machine is.
+  new DpsRegistrationService({
+    store,
+    instances: () => [instance],
+    hubs: hubsOn(store),
+    nodeId,
+    answerWithinMs: 60_000,
+    ...(ttlSeconds === undefined ? {} : { operationTtlSeconds: ttlSeconds }),
+  });
+
+async function immediateThenPolledElsewhere(storeA: Store, storeB: Store, registrationId: string): Promise<void> {
+  await enrollments(storeA, idScope).put({ registrationId, attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: generateSymmetricKey() } } });
+  const nodeA = node(storeA, 'node-a');
+  const nodeB = node(storeB, 'node-b');
+  const registered = await nodeA.register({ idScope, registrationId, proof: proof(registrationId), transport: 'mqtt' });
+  expect(registered.status).toBe(200);
+  expect(registered.body.status).toBe('assigned');
+  for (const poller of [nodeA, nodeB]) {
+    const polled = await poller.operationStatus({ idScope, registrationId, operationId: registered.body.operationId, proof: proof(registrationId), transport: 'https' });
+    expect(polled.status).toBe(200);
+    expect(polled.body).toEqual(registered.body);
+  }
+}
+
+describe('an operation answered at once can be polled', () => {
+  test('on SQLite, from a second service on the same store file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opendps-operations-'));
+    const storeA = new SqliteStore(join(dir, 'store.db'));
+    const storeB = new SqliteStore(join(dir, 'store.db'));
+    try {
+      await immediateThenPolledElsewhere(storeA, storeB, 'at-once-sqlite');
+    } finally {
+      await storeB.close();
+      await storeA.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('for the operation TTL, as every other operation, and not after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opendps-operations-'));
+    let now = Date.now();
+    const store = new SqliteStore(join(dir, 'store.db'), { now: () => now });
+    try {
+      const registrationId = 'at-once-ttl';
+      await enrollments(store, idScope).put({ registrationId, attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: generateSymmetricKey() } } });
+      const service = node(store, 'node-a', 60);
+      const registered = await service.register({ idScope, registrationId, proof: proof(registrationId), transport: 'mqtt' });
+      expect(registered.status).toBe(200);
+      const poll = () => service.operationStatus({ idScope, registrationId, operationId: registered.body.operationId, proof: proof(registrationId), transport: 'mqtt' });
+      now += 59_000;
+      expect((await poll()).body.status).toBe('assigned');
+      now += 2_000;
+      await expect(poll()).rejects.toMatchObject({ errorCode: 404204 });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe('on Redis, from a second node', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(() => redis.stop());
+
+    test('two services, two connections, one real Redis', async () => {
+      const storeA = await RedisStore.connect(redis.url);
+      const storeB = await RedisStore.connect(redis.url);
+      try {
+        await immediateThenPolledElsewhere(storeA, storeB, 'at-once-redis');
+      } finally {
+        await storeA.close();
+        await storeB.close();
+      }
+    });
+  });
+});
