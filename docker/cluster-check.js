@@ -37,6 +37,7 @@ const {
   retryDelayMs = 1000,
   timeoutMs = 30000,
   groupId = `docker-test-${randomBytes(3).toString('hex')}`,
+  groupKey = randomBytes(32).toString('base64'),
 } = config;
 const ca = readFileSync(caFile, 'utf8');
 const agent = new https.Agent({ keepAlive: true, ca, maxSockets: 4 });
@@ -132,7 +133,6 @@ function kill(container) {
 
 async function main() {
   const started = Date.now();
-  const groupKey = randomBytes(32).toString('base64');
   const put = await service('PUT', `/enrollmentGroups/${groupId}`, {
     enrollmentGroupId: groupId,
     attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: randomBytes(32).toString('base64') } },

@@ -182,11 +182,14 @@ for _ in $(seq 100); do [ "$(backends_up)" = 9 ] && break; sleep 0.1; done
 phase "HAProxy up: https :$lb_https, mqtt :$lb_mqtt, amqp :$lb_amqp, 9/9 backends up ($([ "$readyz" = yes ] && echo '/readyz over TLS' || echo 'TCP') checks)"
 
 # 6. The devices, through HAProxy, with node 2 killed a third of the way in.
+group_id=docker-test-$$
+group_key=$(node -p "require('node:crypto').randomBytes(32).toString('base64')")
 metrics_url() { [ "$metrics" = yes ] && echo "\"http://127.0.0.1:$(node_port "$1" 4)/metrics\"" || echo null; }
 config=$(cat <<EOF
 { "host": "127.0.0.1", "ports": { "https": $lb_https, "mqtt": $lb_mqtt },
   "caFile": "$work/node1/ca.pem", "idScope": "$(scope 1)",
   "serviceConnectionString": $(node -p "JSON.stringify(require('$work/node1/connection.json').serviceConnectionString)"),
+  "groupId": "$group_id", "groupKey": "$group_key",
   "count": $devices, "concurrency": $concurrency, "killAfter": $((devices / 3)),
   "victim": { "container": "$run_id-node2", "metricsUrl": $(metrics_url 2) },
   "nodes": [ { "container": "$run_id-node1", "metricsUrl": $(metrics_url 1) },
@@ -211,4 +214,19 @@ if [ "$readyz" = yes ]; then
   say "HEALTHCHECK: nodes 1 and 3 still healthy"
 fi
 [ "$check_rc" = 0 ] || fail "the device checks failed (above)"
+
+# 8. With node 2 still down: `opendps loadgen` from the image itself, over AMQP through HAProxy.
+after=${OPENDPS_DOCKER_AFTER_DEVICES:-200}
+if podman run --rm --network none "$image" loadgen --help >/dev/null 2>&1; then
+  podman run --rm --network host --health-interval disable --volume "$work/node1/ca.pem:/tmp/ca.pem:ro" "$image" \
+    loadgen --id-scope "$(scope 1)" --host 127.0.0.1 --transport amqp --port "$lb_amqp" --ca /tmp/ca.pem \
+    --group-key "$group_key" --prefix "$group_id-after-" --count "$after" --concurrency "$concurrency" \
+    >"$work/loadgen.out" 2> >(grep -v 'unable to get systemd connection' >&2) || { tail -5 "$work/loadgen.out" >&2; fail "opendps loadgen over AMQP failed"; }
+  summary=$(grep '"type":"summary"' "$work/loadgen.out" | tail -1)
+  assigned=$(node -p "const s = JSON.parse(process.argv[1]); s.succeeded + '/' + s.started + ' in ' + (s.elapsedMs / 1000).toFixed(1) + ' s, ' + s.failed + ' failed'" "$summary")
+  [ "${assigned%%/*}" = "$after" ] || fail "opendps loadgen: $assigned"
+  phase "opendps loadgen (in the image) over AMQP through HAProxy, node 2 down: $assigned"
+else
+  say "note: no 'opendps loadgen' in this build: the AMQP pass is skipped"
+fi
 say "passed: $devices devices through HAProxy, node 2 killed mid-run, none lost"
