@@ -22,6 +22,7 @@ import {
   twinResponseTopic,
 } from './topics';
 import { deviceView } from './twin';
+import type { HubEvent, HubEventBus } from './events';
 
 export interface BuiltInHubOptions {
   /** The hub's name: the store scope of its registry and what operators link it by. */
@@ -57,6 +58,8 @@ export interface BuiltInHubOptions {
    * (this package sits below protocol-base and cannot import it). Without it, no limits.
    */
   connectionLimits?: { attach(server: NetServer): void; close(): void };
+  /** Shares desired-property notifications and disconnects with the other processes serving this hub. */
+  events?: HubEventBus;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -96,9 +99,12 @@ export class BuiltInHub implements HubConnector {
   private readonly restSockets = new Set<TLSSocket>();
   private boundPort: number | undefined;
   private policy: AccessPolicy | undefined;
+  private tls: BuiltInHubOptions['tls'];
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: BuiltInHubOptions) {
     this.name = options.name;
+    this.tls = options.tls;
     this.registry = new DeviceRegistry(options.store, options.name);
     this.logger = (options.logger ?? silentLogger).child({ hub: options.name, category: 'DeviceOperations' });
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -164,6 +170,9 @@ export class BuiltInHub implements HubConnector {
   async start(): Promise<void> {
     if (this.server) return;
     this.policy = await loadAccessPolicy(this.options.store, this.name);
+    this.unsubscribe = this.options.events?.subscribe((event) => {
+      if (event.hub.toLowerCase() === this.name.toLowerCase()) this.deliver(event);
+    });
     const { Aedes } = loadAedes();
     const broker = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
@@ -195,10 +204,9 @@ export class BuiltInHub implements HubConnector {
       return;
     }
 
-    const { cert, key, ca, SNICallback } = this.options.tls;
     const server = createServer(
       // noDelay: a small reply must not wait for the device's delayed ACK (Nagle), ~40 ms per round trip.
-      { cert: ca ? `${cert.trim()}\n${ca}` : cert, key, ...(SNICallback ? { SNICallback } : {}), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000, noDelay: true },
+      { ...this.secureContext(), ...(this.tls.SNICallback ? { SNICallback: this.tls.SNICallback } : {}), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 10_000, noDelay: true },
       (socket) => this.dispatch(socket),
     );
     this.options.connectionLimits?.attach(server);
@@ -220,8 +228,22 @@ export class BuiltInHub implements HubConnector {
     this.logger.info({ hostName: this.hostName }, 'built-in hub listening');
   }
 
+  /** New connections get this certificate (a reload); established ones keep theirs. */
+  setTls(tls: BuiltInHubOptions['tls']): void {
+    // The SNI callback (certificates for hub host names) outlives a reload of the default pair.
+    this.tls = { ...(this.tls.SNICallback ? { SNICallback: this.tls.SNICallback } : {}), ...tls };
+    this.server?.setSecureContext(this.secureContext());
+  }
+
+  private secureContext(): { cert: string; key: string } {
+    const { cert, key, ca } = this.tls;
+    return { cert: ca ? `${cert.trim()}\n${ca}` : cert, key };
+  }
+
   async stop(): Promise<void> {
     const { server, broker, restServer } = this;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.server = undefined;
     this.broker = undefined;
     this.restServer = undefined;
@@ -308,14 +330,15 @@ export class BuiltInHub implements HubConnector {
   ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
     const written = await this.registry.upsert(identity, twin, precondition);
     const { previous, current } = written;
-    const client = this.connected.get(current.identity.deviceId.toLowerCase());
-    if (!client) return written;
+    const deviceId = current.identity.deviceId;
     const credentialsChanged = JSON.stringify(previous?.identity.authentication) !== JSON.stringify(current.identity.authentication);
+    // A device with no previous identity cannot be connected anywhere: nothing to tell.
+    if (!previous) return written;
     if (current.identity.status !== 'enabled' || credentialsChanged) {
-      this.logger.info({ deviceId: current.identity.deviceId }, 'device identity changed; disconnecting it');
-      client.close();
-    } else if (twin?.desired !== undefined && previous) {
-      this.notifyDesired(client, replacementPatch(previous.twin.desired, current.twin.desired), current.twin.desiredVersion);
+      this.announce({ hub: this.name, deviceId, kind: 'disconnect' });
+    } else if (twin?.desired !== undefined) {
+      const patch = replacementPatch(previous.twin.desired, current.twin.desired);
+      this.announce({ hub: this.name, deviceId, kind: 'desired', patch, version: current.twin.desiredVersion });
     }
     return written;
   }
@@ -328,7 +351,7 @@ export class BuiltInHub implements HubConnector {
   /** Deletes the device (under an optional precondition) and disconnects it; false when there was none. */
   async removeDevice(deviceId: string, precondition?: DevicePrecondition): Promise<boolean> {
     const deleted = await this.registry.delete(deviceId, precondition);
-    if (deleted) this.connected.get(deviceId.toLowerCase())?.close();
+    if (deleted) this.announce({ hub: this.name, deviceId, kind: 'disconnect' });
     return deleted;
   }
 
@@ -339,10 +362,9 @@ export class BuiltInHub implements HubConnector {
     precondition?: DevicePrecondition,
   ): Promise<DeviceDocument> {
     const doc = await this.registry.patchTwin(deviceId, patch, precondition);
-    const client = this.connected.get(deviceId.toLowerCase());
-    if (client && patch.desired !== undefined) {
+    if (patch.desired !== undefined) {
       const { $version: _version, $metadata: _metadata, ...changes } = patch.desired;
-      this.notifyDesired(client, changes, doc.twin.desiredVersion);
+      this.announce({ hub: this.name, deviceId, kind: 'desired', patch: changes, version: doc.twin.desiredVersion });
     }
     return doc;
   }
@@ -354,11 +376,8 @@ export class BuiltInHub implements HubConnector {
   /** JSON merge patch of the desired properties (null deletes); a connected device is notified. */
   async updateDesired(deviceId: string, patch: TwinCollection): Promise<HubDevice> {
     const doc = await this.registry.patchDesired(deviceId, patch);
-    const client = this.connected.get(deviceId.toLowerCase());
-    if (client) {
-      const { $version: _version, $metadata: _metadata, ...changes } = patch;
-      this.notifyDesired(client, changes, doc.twin.desiredVersion);
-    }
+    const { $version: _version, $metadata: _metadata, ...changes } = patch;
+    this.announce({ hub: this.name, deviceId, kind: 'desired', patch: changes, version: doc.twin.desiredVersion });
     return toHubDevice(doc);
   }
 
@@ -490,6 +509,23 @@ export class BuiltInHub implements HubConnector {
     const doc = await this.registry.get(deviceId);
     if (!doc) throw Errors.deviceNotFound(`Device '${deviceId}' is not registered on this hub.`);
     return doc;
+  }
+
+  /** Tells the device's connection here, and the processes where it may be connected instead. */
+  private announce(event: HubEvent): void {
+    this.deliver(event);
+    this.options.events?.publish(event);
+  }
+
+  private deliver(event: HubEvent): void {
+    const client = this.connected.get(event.deviceId.toLowerCase());
+    if (!client) return;
+    if (event.kind === 'disconnect') {
+      this.logger.info({ deviceId: event.deviceId }, 'device identity changed; disconnecting it');
+      client.close();
+    } else {
+      this.notifyDesired(client, event.patch, event.version);
+    }
   }
 
   /** `$iothub/twin/PATCH/properties/desired/?$version=n`, only to a device that subscribed to it. */

@@ -16,3 +16,4 @@ export {
   type HubConnectionString,
   type IotHubRestClientOptions,
 } from './azure';
+export { isHubEvent, type HubEvent, type HubEventBus } from './events';

@@ -114,6 +114,8 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly throttle: RegistrationThrottle;
   private readonly now: () => number;
   private readonly metrics: RegistrationMetrics | undefined;
+  /** Requests being answered and assignments still running (drain waits for both). */
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -125,6 +127,36 @@ export class DpsRegistrationService implements RegistrationService {
     this.now = options.now ?? Date.now;
     this.throttle = options.throttle ?? createRegistrationThrottle(options.store, this.now);
     this.metrics = options.metrics;
+  }
+
+  /** Requests being answered plus assignments answered 202 and still running on this node. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Resolves when nothing is in flight (a drain: every answer sent, every outcome recorded), or
+   * with false after `timeoutMs`; what is left stays leased in the store for another node's poll.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const timer = new AbortController();
+    const expired = delay(timeoutMs, true, { signal: timer.signal }).catch(() => false);
+    try {
+      // Work can start while earlier work settles (a poll taking an operation over): wait again.
+      while (this.pending.size > 0) {
+        if (await Promise.race([Promise.allSettled([...this.pending]).then(() => false), expired])) return false;
+      }
+      return true;
+    } finally {
+      timer.abort();
+    }
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.pending.add(promise);
+    const forget = (): void => void this.pending.delete(promise);
+    promise.then(forget, forget);
+    return promise;
   }
 
   async register(request: RegistrationRequest): Promise<RegistrationOutcome> {
@@ -291,6 +323,7 @@ export class DpsRegistrationService implements RegistrationService {
       ...(request.payload !== undefined ? { payload: request.payload } : {}),
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
     };
+    // Tracked through the request that awaits it, then through the recording of its outcome.
     const work = this.work(instance, attestation, record, started);
     const finished =
       this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
@@ -307,9 +340,11 @@ export class DpsRegistrationService implements RegistrationService {
     const written = persisted
       ? Promise.resolve()
       : collection.put(operationId, { ...record, lease: this.lease() }, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
-    void Promise.all([work, written])
-      .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
-      .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation'));
+    void this.track(
+      Promise.all([work, written])
+        .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
+        .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation')),
+    );
     await written;
     this.renewLease(collection, operationId, work);
     return this.assigning(record);
@@ -486,10 +521,14 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /**
-   * Runs one device request. Answers are debug lines (the outcome's trace is the info line); a
-   * refusal is traced here with its reason, and the device gets the coded error unchanged.
+   * Runs one device request, tracked for a drain. Answers are debug lines (the outcome's trace is
+   * the info line); a refusal is traced here with its reason, and the device gets the coded error unchanged.
    */
-  private async logged<T>(kind: RequestKind, request: RegistrationStatusRequest, run: (started: Started) => Promise<T>): Promise<T> {
+  private logged<T>(kind: RequestKind, request: RegistrationStatusRequest, run: (started: Started) => Promise<T>): Promise<T> {
+    return this.track(this.answer(kind, request, run));
+  }
+
+  private async answer<T>(kind: RequestKind, request: RegistrationStatusRequest, run: (started: Started) => Promise<T>): Promise<T> {
     const started: Started = { kind, transport: request.transport, at: performance.now() };
     try {
       const result = await run(started);

@@ -6,7 +6,7 @@ import { ConfiguredLatencySource, HttpsWebhookClient } from '@opendps/allocation
 import { createDpsAmqpFrontEnd } from '@opendps/amqp';
 import { createDeviceApi, createWebSocketUpgrade } from '@opendps/http';
 import type { Logger } from '@opendps/model';
-import { createDpsMqttFrontEnd, type ConnectRouter } from '@opendps/mqtt';
+import { createDpsMqttFrontEnd, type ConnectRouter, type MqttListener as TlsListener } from '@opendps/mqtt';
 import type { ConnectionLimitsOptions } from '@opendps/protocol-base';
 import { DpsRegistrationService, type HubDirectory, type RegistrationServiceOptions } from '@opendps/registration';
 import type { Store } from '@opendps/store';
@@ -47,6 +47,18 @@ export interface DevicePlane {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** The MQTT and AMQP listeners. */
   listeners: Listener[];
+  /** New MQTT and AMQP connections get this certificate; established ones keep theirs. */
+  setTls(tls: { cert: string; key: string }): void;
+  /** Registrations being answered or assigned on this node now. */
+  readonly inFlight: number;
+  /** Open MQTT and AMQP (over TLS) connections now. */
+  readonly connections: number;
+  /**
+   * The MQTT and AMQP listeners stop accepting; in-flight registrations get `timeoutMs` to be
+   * answered and recorded (what is left stays leased in the store: another node's poll takes it
+   * over); then every connection is ended cleanly. Resolves with whether all settled in time.
+   */
+  drain(timeoutMs: number, lingerMs?: number): Promise<boolean>;
   /**
    * Ends what outlives the listeners (the webhook client's keep-alive connections, and the MQTT and
    * AMQP front-ends whose listener never started, e.g. when another port was taken: their brokers hold timers).
@@ -101,14 +113,29 @@ export function createDevicePlane(options: DevicePlaneOptions): DevicePlane {
 
   const limits = connectionLimitsOf(config);
   const listeners = [
-    frontEndListener('mqtt', config.ports.mqtt, mqtt, tls, limits, metrics),
-    frontEndListener('amqp', config.ports.amqp, amqp, tls, limits, metrics),
+    frontEndListener('mqtt', config.ports.mqtt, config.bind, mqtt, tls, limits, metrics),
+    frontEndListener('amqp', config.ports.amqp, config.bind, amqp, tls, limits, metrics),
   ];
 
   return {
     routes: [createDeviceApi({ registration, logger: deviceLog })],
     upgrade: (req, socket, head) => webSockets.handleUpgrade(req, socket, head),
     listeners,
+    setTls: (next) => {
+      for (const listener of listeners) listener.setTls(next);
+    },
+    get inFlight() {
+      return registration.inFlight;
+    },
+    get connections() {
+      return listeners.reduce((sum, listener) => sum + listener.connections, 0);
+    },
+    drain: async (timeoutMs, lingerMs) => {
+      for (const listener of listeners) listener.stopAccepting();
+      const settled = await registration.settle(timeoutMs);
+      await Promise.all([mqtt.endConnections(lingerMs), amqp.endConnections(lingerMs)]);
+      return settled;
+    },
     close: async () => {
       webhook.close();
       await Promise.all(listeners.map((listener) => listener.close()));
@@ -128,30 +155,48 @@ export function connectionLimitsOf(config: ServerConfig): ConnectionLimitsOption
 interface FrontEnd {
   listen(options: {
     port: number;
+    host: string;
     tls: { cert: string; key: string };
     connectionLimits: ConnectionLimitsOptions;
     onSocket?: (socket: Socket) => void;
-  }): Promise<{ port: number; close(): Promise<void> }>;
+  }): Promise<TlsListener>;
   close(): Promise<void>;
+}
+
+interface FrontEndListener extends Listener {
+  close(): Promise<void>;
+  setTls(tls: { cert: string; key: string }): void;
+  stopAccepting(): void;
+  readonly connections: number;
 }
 
 function frontEndListener(
   name: 'mqtt' | 'amqp',
   port: number,
+  host: string,
   frontEnd: FrontEnd,
-  tls: { cert: string; key: string },
+  initialTls: { cert: string; key: string },
   connectionLimits: ConnectionLimitsOptions,
   metrics?: ServerMetrics,
-): Listener & { close(): Promise<void> } {
-  let listening: { port: number; close(): Promise<void> } | undefined;
+): FrontEndListener {
+  let listening: TlsListener | undefined;
   let closed: Promise<void> | undefined;
+  let tls = initialTls;
   const close = (): Promise<void> => (closed ??= frontEnd.close());
   return {
     name,
     start: async () => {
       const onSocket = metrics ? { onSocket: (socket: Socket) => metrics.connection(name, socket) } : {};
-      listening = await frontEnd.listen({ port, tls, connectionLimits, ...onSocket });
+      listening = await frontEnd.listen({ port, host, tls, connectionLimits, ...onSocket });
       return listening.port;
+    },
+    setTls: (next) => {
+      tls = next;
+      listening?.setSecureContext(next);
+    },
+    stopAccepting: () => listening?.stopAccepting(),
+    get connections() {
+      return listening?.connections ?? 0;
     },
     stop: async () => {
       await listening?.close();

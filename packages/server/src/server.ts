@@ -8,6 +8,7 @@ import { adminConnectionString, createAdminApi, ensureAdminPolicy } from './admi
 import { validateConfigFile, webhookPolicy, withDefaults, type ConfigLayer, type Ports, type ServerConfig } from './config';
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
+import { openHubEvents } from './hub-events';
 import { HubManager, hubConnectRouter, hubRestRoute } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
@@ -15,8 +16,10 @@ import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
 import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
 import { ServerMetrics } from './observability/metrics';
-import { ensureDevPki } from './pki/dev-pki';
+import { ensureSharedDevPki } from './pki/dev-pki';
 import { hubSniCallback } from './pki/hub-certificates';
+import { readTlsFiles, ServerTls } from './pki/server-tls';
+import { storeSharedPki } from './pki/shared-pki';
 import type { Clock, ServerTimeouts } from './timing';
 
 /** What createServer accepts: a resolved config, or just the parts that differ from the defaults. */
@@ -54,11 +57,30 @@ export interface RunningServer {
   readonly hubManager: HubManager;
   /** Prometheus metrics of this server (served on the metrics port when one is configured). */
   readonly metrics: ServerMetrics;
-  /** What `/readyz` answers; `setDraining(true)` makes it unready (graceful drain). */
+  /** What `/readyz` answers; unready while draining (`drain()`, or `setDraining(true)`). */
   readonly readiness: Readiness;
   setDraining(draining: boolean): void;
+  /** True from the start of a drain: readiness reports unready. */
+  readonly draining: boolean;
+  /**
+   * A graceful stop within `config.drainTimeoutMs`: listeners stop accepting, in-flight
+   * registrations are answered and recorded (or left leased in the store for another node's poll),
+   * connections are closed cleanly, then everything stops. Idempotent.
+   */
+  drain(): Promise<DrainReport>;
+  /** Re-reads `--tls-cert`/`--tls-key` (SIGHUP); true when a new certificate now serves new connections. */
+  reloadTls(): boolean;
   /** Closes the listeners, then the store. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface DrainReport {
+  /** Registrations in flight when the drain began, and those not finished when it gave up on them. */
+  inFlight: number;
+  left: number;
+  /** MQTT and AMQP connections open when the drain began. */
+  connections: number;
+  durationMs: number;
 }
 
 /**
@@ -73,10 +95,8 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const logger = givenLogger ?? createLogger(config.logLevel ? { level: config.logLevel } : {});
   const serviceLog = logger.child({ category: 'ServiceOperations' });
 
-  const pki = ensureDevPki(config.dataDir, config.host, config.serverKeyType);
-  if (pki.created.ca) serviceLog.info({ caFile: pki.caFile }, 'created the development root CA');
-  if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
-
+  // Own certificates are checked before anything listens, so a bad file is a clear start error.
+  const ownTls = config.tls ? readTlsFiles(config.tls) : undefined;
   const lifecycle = new Lifecycle();
   const store = await openStore({
     dataDir: config.dataDir,
@@ -87,6 +107,14 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
   const metrics = new ServerMetrics();
   const readiness = createReadiness({ store, ...(timeouts.readinessStoreTimeoutMs !== undefined ? { storeTimeoutMs: timeouts.readinessStoreTimeoutMs } : {}) });
   try {
+    const pki = await ensureSharedDevPki(config.dataDir, config.host, storeSharedPki(store), config.serverKeyType);
+    if (pki.created.ca) serviceLog.info({ caFile: pki.caFile }, 'created the development root CA');
+    if (pki.created.server) serviceLog.info({ host: config.host }, 'issued the server certificate');
+    if (pki.foreignServer && !ownTls) serviceLog.info({ file: join(config.dataDir, 'server.pem') }, 'serving the server certificate found in the data directory (not issued by the development CA)');
+    const serverTls = new ServerTls(ownTls ?? { cert: pki.server.certificatePem, key: pki.server.privateKeyPem }, config.tls, serviceLog);
+    serverTls.watch(timeouts.tlsPollMs);
+    lifecycle.onStop(() => serverTls.close());
+
     const registry = createInstanceRegistry(store, await bootstrapInstances(store, config, serviceLog), {
       logger: serviceLog,
       ...(instanceRefreshMs ? { refreshMs: instanceRefreshMs } : {}),
@@ -95,7 +123,9 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
 
     const adminPolicy = await ensureAdminPolicy(store);
     const caPem = readFileSync(pki.caFile, 'utf8');
-    const tls = { cert: pki.server.certificatePem, key: pki.server.privateKeyPem };
+    const hubEvents = await openHubEvents({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), logger: serviceLog });
+    if (hubEvents) lifecycle.onStop(() => hubEvents.close());
+    const tls = serverTls.current;
     const connectionLimits = connectionLimitsOf(config);
     // Every listener also answers to the host names of the built-in hubs.
     const deviceTls = {
@@ -104,10 +134,12 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     };
     let ports: Record<string, number> = {};
     const hubManager = new HubManager({
+      ...(hubEvents ? { events: hubEvents } : {}),
       host: config.host,
       // Hubs without a port of their own are served on the device listeners and named after their ports.
       devicePorts: () => (ports.https === undefined ? undefined : { mqtt: ports.mqtt ?? ports.https, https: ports.https }),
       tls: deviceTls,
+      bind: config.bind,
       store,
       logger: logger.child({ category: 'DeviceOperations' }),
       ca: caPem,
@@ -159,6 +191,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     };
     const httpsListener = createHttpsListener({
       port: config.ports.https,
+      bindAddress: config.bind,
       ...deviceTls,
       routes: [
         healthRoute(readiness),
@@ -174,6 +207,11 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
     });
     metrics.trackServer('https', httpsListener.server);
     lifecycle.add(httpsListener);
+    serverTls.onChange((pair) => {
+      httpsListener.setTls(pair);
+      devices.setTls(pair);
+      hubManager.setTls(pair);
+    });
     for (const listener of devices.listeners) lifecycle.add(listener);
     if (config.metrics) lifecycle.add(createMetricsListener({ port: config.metrics.port, bind: config.metrics.bind ?? '127.0.0.1', metrics, readiness }));
 
@@ -212,9 +250,30 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       },
       `OpenDPS ready on https://${endpoints?.https ?? ''}`,
     );
+    let draining: Promise<DrainReport> | undefined;
+    const drain = async (): Promise<DrainReport> => {
+      const started = performance.now();
+      const begun = { inFlight: devices.inFlight, connections: devices.connections };
+      serviceLog.info({ ...begun, timeoutMs: config.drainTimeoutMs }, 'draining: no new connections; finishing in-flight registrations');
+      clearInterval(follow);
+      readiness.setDraining(true);
+      httpsListener.stopAccepting();
+      // Most of the bound goes to the registrations; the rest to closing connections and the store.
+      await devices.drain(Math.floor(config.drainTimeoutMs * 0.7), Math.min(1_000, Math.floor(config.drainTimeoutMs * 0.1)));
+      const left = devices.inFlight;
+      await lifecycle.stop();
+      const report = { ...begun, left, durationMs: Math.round(performance.now() - started) };
+      serviceLog.info(report, left ? 'drained; unfinished registrations stay leased in the store for another node' : 'drained');
+      return report;
+    };
     return {
       config,
       store,
+      get draining() {
+        return draining !== undefined;
+      },
+      drain: () => (draining ??= drain()),
+      reloadTls: () => serverTls.reload(),
       instances: registry.instances,
       get endpoints() {
         return current().endpoints;

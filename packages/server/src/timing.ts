@@ -30,6 +30,8 @@ export interface ServerTimeouts {
   webhookBackoffMs?: number;
   /** MQTT and AMQP: TLS handshake and the protocol's open (CONNECT, AMQP open) must finish within this (default 10 s). */
   connectTimeoutMs?: number;
+  /** How often `--tls-cert`/`--tls-key` are checked for a change (default 2 s). */
+  tlsPollMs?: number;
   /** How often linked hubs follow the instances other nodes changed (default: the instance refresh, 5 s). */
   hubSyncMs?: number;
   /** `/readyz` counts the store unreachable when a read has not answered by then (default 1000 ms). */

@@ -30,7 +30,8 @@ describe('admin API across nodes', () => {
   it('shares the admin key; a hub linked on one node is served by the other for its registrations, and unlinked everywhere', async () => {
     const [a, b] = nodes as [RunningServer, RunningServer];
     expect(b.connection.adminConnectionString).toBe(a.connection.adminConnectionString);
-    // Each node has its own data directory, so its own development CA.
+    // Each node has its own data directory; the development CA in it is the one the nodes share.
+    expect(readFileSync(b.caFile, 'utf8')).toBe(readFileSync(a.caFile, 'utf8'));
     const caOf = (node: RunningServer): string => readFileSync(node.caFile, 'utf8');
     const call = (node: RunningServer, method: string, path: string, body?: unknown) =>
       httpsCall({ port: portOf(node.endpoints.https), ca: caOf(node), method, path, authorization: serviceSas(a.connection.adminConnectionString), ...(body ? { body } : {}) });
@@ -40,8 +41,10 @@ describe('admin API across nodes', () => {
     const hostName = (linked.body as { hostName: string }).hostName;
     await until(() => b.hubs.has('hub-shared'));
     expect(b.hubs.has('hub-shared')).toBe(true);
-    // Node B read the link from the store; the stored address stays node A's.
-    expect((await call(b, 'GET', '/admin/instances/default/hubs/hub-shared')).body).toMatchObject({ hostName });
+    // Node B read the link from the store and serves the hub on its own port: it shows that address.
+    expect(hostName).toBe(a.hubs.get('hub-shared')?.hostName);
+    expect((await call(b, 'GET', '/admin/instances/default/hubs/hub-shared')).body).toMatchObject({ hostName: b.hubs.get('hub-shared')?.hostName });
+    expect(b.hubs.get('hub-shared')?.hostName).not.toBe(hostName);
 
     // A device registering on node B is created in the hub's registry (in Redis), which node A's hub serves.
     const key = generateSymmetricKey();

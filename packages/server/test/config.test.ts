@@ -21,6 +21,9 @@ describe('start configuration', () => {
       host: 'localhost',
       // No hub port: the default hub is served on the MQTT and HTTPS listeners.
       ports: { mqtt: 8883, amqp: 5671, https: 8443 },
+      bind: '127.0.0.1',
+      drainTimeoutMs: 10000,
+      workers: 1,
     });
     expect(resolveConfig({ 'hub-port': '8884' }, {}, dir.path).ports).toEqual({ mqtt: 8883, amqp: 5671, https: 8443, hub: 8884 });
   });

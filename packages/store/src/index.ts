@@ -4,3 +4,4 @@ export { RedisStore, redactUrl, type RedisStoreOptions, type RedisConnectOptions
 export { openStore, type OpenStoreOptions } from './open';
 export * from './repositories';
 export { etagMatches } from './etag';
+export { openRedisChannel, type BroadcastChannel, type RedisChannelOptions } from './channel';

@@ -55,9 +55,11 @@ export class SqliteStore implements Store {
   constructor(readonly path: string, options: SqliteStoreOptions = {}) {
     this.now = options.now ?? Date.now;
     this.db = new Database(path);
+    // Several processes (`--workers`) may open one file: wait for a lock rather than fail, from the
+    // first statement on (switching to WAL takes one too).
+    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.statements = prepare(this.db);
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
@@ -81,11 +83,13 @@ export class SqliteStore implements Store {
   sweep(): void {
     if (this.closed) return;
     const s = this.statements;
-    this.db.transaction((now: number) => {
-      s.sweepIndexEntries.run({ now });
-      s.sweepDocuments.run({ now });
-      s.sweepCounters.run({ now });
-    })(this.now());
+    this.db
+      .transaction((now: number) => {
+        s.sweepIndexEntries.run({ now });
+        s.sweepDocuments.run({ now });
+        s.sweepCounters.run({ now });
+      })
+      .immediate(this.now());
   }
 
   async close(): Promise<void> {
@@ -101,9 +105,13 @@ export class SqliteStore implements Store {
     return this.statements;
   }
 
-  /** @internal */
+  /**
+   * @internal A read-then-write transaction. BEGIN IMMEDIATE takes the write lock up front, where
+   * busy_timeout waits for another process's writer; a deferred BEGIN would fail with SQLITE_BUSY
+   * when its read lock is upgraded while another process writes, without waiting.
+   */
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    return this.db.transaction(fn);
+    return this.db.transaction(fn).immediate as (...args: A) => R;
   }
 }
 
@@ -212,7 +220,7 @@ function migrate(db: Database.Database): void {
       db.exec(SCHEMA_V1);
       db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
     }
-  })();
+  }).immediate();
 }
 
 const LIVE = '(d.expires_at IS NULL OR d.expires_at > @now)';

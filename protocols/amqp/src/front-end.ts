@@ -32,6 +32,11 @@ export interface DpsAmqpFrontEnd {
   listen(options: AmqpListenOptions): Promise<AmqpListener>;
   /** A `/$iothub/websocket` upgrade with subprotocol `AMQPWSB10` (device-protocols.md §5), from the HTTPS listener. */
   handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
+  /**
+   * A drain, once every answer was sent: closes each connection with an AMQP close
+   * (`amqp:connection:forced`), then ends it; what is still open after `lingerMs` is destroyed.
+   */
+  endConnections(lingerMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +52,8 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const containerId = `opendps-${randomUUID()}`;
   const streams = new Set<Duplex>();
+  /** Each open connection's graceful close (drain). */
+  const closers = new Map<Duplex, () => void>();
   const listeners = new TlsListeners();
   let closed = false;
 
@@ -114,9 +121,14 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       if (error instanceof FrameRefusedError) connectionLogger.info({ condition: error.condition, reason: error.message }, 'AMQP frame refused, connection closed');
       else connectionLogger.debug({ err: error.message }, 'AMQP connection closed on error');
     });
+    closers.set(guard, () => {
+      if (!connection.is_closed()) connection.close({ condition: 'amqp:connection:forced', description: 'the server is shutting down' });
+      setImmediate(end);
+    });
     guard.on('close', () => {
       clearTimeout(timer);
       streams.delete(guard);
+      closers.delete(guard);
       // rhea learns of an 'end' or 'error' only; a plain destroy must reach it too, so its timers stop.
       if (!disconnected) connection.eof();
     });
@@ -206,11 +218,30 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
     );
   }
 
+  async function endConnections(lingerMs = 1_000): Promise<void> {
+    closed = true;
+    const open = [...closers];
+    await Promise.all(
+      open.map(
+        ([stream, closeGracefully]) =>
+          new Promise<void>((resolve) => {
+            if (stream.destroyed) return resolve();
+            const timer = setTimeout(() => stream.destroy(), lingerMs);
+            stream.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            closeGracefully();
+          }),
+      ),
+    );
+  }
+
   async function close(): Promise<void> {
     closed = true;
     await listeners.closeAll();
     for (const stream of streams) stream.destroy();
   }
 
-  return { handleConnection, listen, handleWebSocket, close };
+  return { handleConnection, listen, handleWebSocket, endConnections, close };
 }

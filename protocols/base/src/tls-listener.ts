@@ -19,6 +19,12 @@ export interface TlsListener {
   port: number;
   /** Stops accepting and destroys every open connection. */
   close(): Promise<void>;
+  /** Stops accepting new connections; open ones stay until `close`. */
+  stopAccepting(): void;
+  /** New handshakes use this certificate and key; established connections keep theirs. */
+  setSecureContext(tls: TlsListenOptions['tls']): void;
+  /** Open connections now. */
+  readonly connections: number;
 }
 
 /**
@@ -58,14 +64,24 @@ export async function listenTls(
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   options.logger.info({ port }, `${options.name} over TLS listening`);
+  let closed: Promise<void> | undefined;
+  const stopAccepting = (): Promise<void> =>
+    (closed ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+    }));
   return {
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-        limits.close();
-      }),
+    close: async () => {
+      const done = stopAccepting();
+      for (const socket of sockets) socket.destroy();
+      limits.close();
+      await done;
+    },
+    stopAccepting: () => void stopAccepting(),
+    setSecureContext: (tls) => server.setSecureContext({ ...tls }),
+    get connections() {
+      return sockets.size;
+    },
   };
 }
 
@@ -86,6 +102,11 @@ export class TlsListeners {
       close: () => {
         this.open.delete(listener);
         return tls.close();
+      },
+      stopAccepting: () => tls.stopAccepting(),
+      setSecureContext: (context) => tls.setSecureContext(context),
+      get connections() {
+        return tls.connections;
       },
     };
     this.open.add(listener);

@@ -29,6 +29,11 @@ export interface DpsMqttFrontEnd {
   listen(options: MqttListenOptions): Promise<MqttListener>;
   /** A `/$iothub/websocket` upgrade with subprotocol `mqtt` (device-protocols.md §5), from the HTTPS listener. */
   handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
+  /**
+   * A drain, once every answer was sent: ends each connection after what it was sent (MQTT 3.1.1
+   * has no server DISCONNECT), destroying what is still open after `lingerMs`. New ones are refused.
+   */
+  endConnections(lingerMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,6 +47,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const schedule = options.schedule ?? realSchedule;
   const sessions = new WeakMap<AedesClient, DeviceSession>();
   const listeners = new TlsListeners();
+  const streams = new Set<Duplex>();
   let closed = false;
 
   const brokerReady: Promise<AedesBroker> = createBroker({
@@ -71,6 +77,8 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   }
 
   function serveDps(stream: Duplex, context: ConnectionContext): void {
+    streams.add(stream);
+    stream.once('close', () => streams.delete(stream));
     const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
     // Bytes already buffered (a peeked CONNECT, a WebSocket upgrade's head) reach the guard before the
     // broker attaches: its refusal must end this connection, not go unhandled and end the process.
@@ -128,6 +136,25 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     );
   }
 
+  async function endConnections(lingerMs = 1_000): Promise<void> {
+    closed = true;
+    const open = [...streams];
+    await Promise.all(
+      open.map(
+        (stream) =>
+          new Promise<void>((resolve) => {
+            if (stream.destroyed) return resolve();
+            const timer = setTimeout(() => stream.destroy(), lingerMs);
+            stream.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            stream.end();
+          }),
+      ),
+    );
+  }
+
   async function close(): Promise<void> {
     closed = true;
     await listeners.closeAll();
@@ -135,5 +162,5 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
   }
 
-  return { handleConnection, listen, handleWebSocket, close };
+  return { handleConnection, listen, handleWebSocket, endConnections, close };
 }

@@ -303,7 +303,8 @@ export function createAdminApi(options: AdminApiOptions): Route {
     const builtIn = hub.builtin ? options.hubs.hubs.get(hub.name.toLowerCase()) : undefined;
     return {
       name: hub.name,
-      hostName: hub.hostName,
+      // A built-in hub listens on every node, each on its own port: show the one this node serves.
+      hostName: builtIn?.hostName ?? hub.hostName,
       kind: hub.connectionString ? 'connectionString' : 'builtin',
       ...(hub.builtin ? { builtin: { ...hub.builtin }, listening: builtIn !== undefined } : {}),
       connectionString: hub.connectionString ?? builtIn?.connectionString,

@@ -21,6 +21,8 @@ export function readConfigFile(path: string): ConfigLayer {
   const base = dirname(file);
   if (layer.dataDir !== undefined) layer.dataDir = resolve(base, layer.dataDir);
   if (layer.webhookCaFile !== undefined) layer.webhookCaFile = resolve(base, layer.webhookCaFile);
+  if (layer.tls?.cert !== undefined) layer.tls.cert = resolve(base, layer.tls.cert);
+  if (layer.tls?.key !== undefined) layer.tls.key = resolve(base, layer.tls.key);
   return layer;
 }
 

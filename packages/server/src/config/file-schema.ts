@@ -1,7 +1,20 @@
 import { ID_SCOPE_PATTERN, parseConnectionString } from '@opendps/model';
 import { ConfigError } from './config-error';
-import type { ConfigLayer, InstanceDeclaration, LatencyConfig, LinkedHubDeclaration, WebhookConfig } from './types';
-import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType, show } from './values';
+import { MAX_WORKERS, type ConfigLayer, type InstanceDeclaration, type LatencyConfig, type LinkedHubDeclaration, type WebhookConfig } from './types';
+import {
+  parseBindAddress,
+  parseBoolean,
+  parseHost,
+  parseInteger,
+  parseLimit,
+  parseLogLevel,
+  parseMilliseconds,
+  parseNonEmptyString,
+  parsePort,
+  parseRedisUrl,
+  parseServerKeyType,
+  show,
+} from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -19,7 +32,7 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
   const root = object(document, `${file}: the top level`);
   known(
     root,
-    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType'],
+    ['host', 'dataDir', 'redisUrl', 'ports', 'instances', 'latency', 'webhookCaFile', 'http', 'webhook', 'limits', 'allowHttpWebhooks', 'allowLinkLocalWebhooks', 'metrics', 'logLevel', 'serverKeyType', 'bind', 'tls', 'drainTimeoutMs', 'workers'],
     at(''),
   );
   const layer: ConfigLayer = {};
@@ -74,6 +87,17 @@ export function validateConfigFile(document: unknown, file: string): ConfigLayer
     if (metrics.bind !== undefined) layer.metrics.bind = parseBindAddress(metrics.bind, at('metrics.bind'));
   }
   if (root.logLevel !== undefined) layer.logLevel = parseLogLevel(root.logLevel, at('logLevel'));
+  if (root.bind !== undefined) layer.bind = parseBindAddress(root.bind, at('bind'));
+  if (root.drainTimeoutMs !== undefined) layer.drainTimeoutMs = parseMilliseconds(root.drainTimeoutMs, at('drainTimeoutMs'));
+  if (root.workers !== undefined) layer.workers = parseInteger(root.workers, at('workers'), 1, MAX_WORKERS);
+  if (root.tls !== undefined) {
+    const tls = object(root.tls, at('tls'));
+    known(tls, ['cert', 'key'], at('tls'));
+    layer.tls = {};
+    for (const name of ['cert', 'key'] as const) {
+      if (tls[name] !== undefined) layer.tls[name] = parseNonEmptyString(tls[name], at(`tls.${name}`));
+    }
+  }
   if (root.instances !== undefined) layer.instances = instances(root.instances, at('instances'));
   if (root.latency !== undefined) layer.latency = latency(root.latency, at('latency'));
   return layer;

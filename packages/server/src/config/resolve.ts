@@ -3,10 +3,13 @@ import { readConfigFile } from './config-file';
 import { START_SETTINGS, type RawSettings, type StartFlag } from './settings';
 import { ConfigError } from './config-error';
 import {
+  DEFAULT_BIND,
   DEFAULT_DATA_DIR,
+  DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_HOST,
   DEFAULT_METRICS_BIND,
   DEFAULT_PORTS,
+  MAX_WORKERS,
   type ConfigLayer,
   type HttpConfig,
   type Limits,
@@ -15,7 +18,7 @@ import {
   type ServerConfig,
   type WebhookConfig,
 } from './types';
-import { parseBindAddress, parseBoolean, parseHost, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType } from './values';
+import { parseBindAddress, parseBoolean, parseHost, parseInteger, parseLimit, parseLogLevel, parseMilliseconds, parseNonEmptyString, parsePort, parseRedisUrl, parseServerKeyType } from './values';
 import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 
 /**
@@ -42,7 +45,16 @@ export function withDefaults(layers: ConfigLayer[], cwd = process.cwd(), configF
     dataDir: resolvePath(cwd, first('dataDir') ?? DEFAULT_DATA_DIR),
     host: first('host') ?? DEFAULT_HOST,
     ports: { mqtt: port('mqtt'), amqp: port('amqp'), https: port('https'), ...(hubPort !== undefined ? { hub: hubPort } : {}) },
+    bind: first('bind') ?? DEFAULT_BIND,
+    drainTimeoutMs: first('drainTimeoutMs') ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    workers: first('workers') ?? 1,
   };
+  const tlsCert = layers.find((layer) => layer.tls?.cert !== undefined)?.tls?.cert;
+  const tlsKey = layers.find((layer) => layer.tls?.key !== undefined)?.tls?.key;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key (tls.cert and tls.key) go together: give both or neither.');
+  }
+  if (tlsCert !== undefined && tlsKey !== undefined) config.tls = { cert: resolvePath(cwd, tlsCert), key: resolvePath(cwd, tlsKey) };
   if (configFile) config.configFile = resolvePath(cwd, configFile);
   if (redisUrl) config.redisUrl = redisUrl;
   const instances = first('instances');
@@ -101,6 +113,7 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   const webhook: WebhookConfig = {};
   const limits: Partial<Limits> = {};
   const metrics: Partial<MetricsConfig> = {};
+  const tls: { cert?: string; key?: string } = {};
   for (const [flag, value] of Object.entries(raw) as Array<[StartFlag, string]>) {
     const from = source(flag);
     switch (flag) {
@@ -143,6 +156,21 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
       case 'webhook-attempts':
         webhook.attempts = parseWebhookValue('attempts', value, from);
         break;
+      case 'bind':
+        layer.bind = parseBindAddress(value, from);
+        break;
+      case 'tls-cert':
+        tls.cert = resolvePath(cwd, parseNonEmptyString(value, from));
+        break;
+      case 'tls-key':
+        tls.key = resolvePath(cwd, parseNonEmptyString(value, from));
+        break;
+      case 'drain-timeout-ms':
+        layer.drainTimeoutMs = parseMilliseconds(value, from);
+        break;
+      case 'workers':
+        layer.workers = parseInteger(value, from, 1, MAX_WORKERS);
+        break;
       case 'webhook-backoff-ms':
         webhook.backoffMs = parseWebhookValue('backoffMs', value, from);
         break;
@@ -177,5 +205,6 @@ function layerOf(raw: RawSettings, source: (flag: StartFlag) => string, cwd: str
   if (Object.keys(webhook).length) layer.webhook = webhook;
   if (Object.keys(limits).length) layer.limits = limits;
   if (Object.keys(metrics).length) layer.metrics = metrics;
+  if (Object.keys(tls).length) layer.tls = tls;
   return layer;
 }

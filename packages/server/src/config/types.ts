@@ -102,6 +102,20 @@ export interface ServerConfig {
   logLevel?: LogLevel;
   /** Undefined: an existing server certificate is kept whatever its key; a new one gets P-256. */
   serverKeyType?: ServerKeyType;
+  /** The address every listener binds (default loopback: the embedded development setup). */
+  bind: string;
+  /** Your own certificate and key files (absolute), instead of the dev PKI's server certificate. */
+  tls?: TlsFiles;
+  /** SIGTERM/SIGINT: how long the drain may take before the process exits anyway. */
+  drainTimeoutMs: number;
+  /** Processes on this node (node:cluster), sharing the listeners and the store. */
+  workers: number;
+}
+
+/** PEM files: the certificate with its chain, and its key. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /** The metrics listener: its own port, loopback unless `bind` says otherwise (docs/config.md). */
@@ -135,7 +149,15 @@ export interface ConfigLayer {
   metrics?: Partial<MetricsConfig>;
   logLevel?: LogLevel;
   serverKeyType?: ServerKeyType;
+  bind?: string;
+  tls?: Partial<TlsFiles>;
+  drainTimeoutMs?: number;
+  workers?: number;
 }
+
+export const DEFAULT_BIND = '127.0.0.1';
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+export const MAX_WORKERS = 64;
 
 export const DEFAULT_PORTS: Readonly<Required<Omit<Ports, 'hub'>>> = { mqtt: 8883, amqp: 5671, https: 8443 };
 export const DEFAULT_HOST = 'localhost';

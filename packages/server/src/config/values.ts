@@ -38,6 +38,14 @@ export function parseHost(value: unknown, source: string): string {
   return value;
 }
 
+/** An IP address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, `::`): names could resolve to several. */
+export function parseBindAddress(value: unknown, source: string): string {
+  if (typeof value !== 'string' || isIP(value) === 0) {
+    throw new ConfigError(`${source} must be an IP address such as 127.0.0.1 or 0.0.0.0 (all interfaces); got ${show(value)}.`);
+  }
+  return value;
+}
+
 export function parseRedisUrl(value: unknown, source: string): string {
   if (typeof value === 'string') {
     try {
@@ -84,12 +92,6 @@ export function show(value: unknown, secret = false): string {
   if (secret && typeof value === 'string') return `a string of ${value.length} characters`;
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-/** An IP address to bind (no host names: a name could resolve to a public address). */
-export function parseBindAddress(value: unknown, source: string): string {
-  if (typeof value !== 'string' || isIP(value) === 0) throw new ConfigError(`${source} must be an IP address such as 127.0.0.1 or 0.0.0.0; got ${show(value)}.`);
-  return value;
 }
 
 export function parseLogLevel(value: unknown, source: string): LogLevel {

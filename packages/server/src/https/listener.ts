@@ -33,7 +33,9 @@ export interface HttpsListenerOptions extends HttpTimeouts {
  * present theirs here and attestation decides (requestCert without rejectUnauthorized).
  * Routes are tried in order; nothing matching is a DPS 404.
  */
-export function createHttpsListener(options: HttpsListenerOptions): Listener & { readonly server: Server } {
+export function createHttpsListener(
+  options: HttpsListenerOptions,
+): Listener & { readonly server: Server; setTls(tls: { cert: string; key: string }): void; stopAccepting(): void } {
   const server = createServer(
     {
       key: options.key,
@@ -80,6 +82,13 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
   return {
     name: 'https',
     server,
+    setTls: (tls) => server.setSecureContext({ ...tls }),
+    // In-flight requests finish; keep-alive connections close once idle (Node closes them after
+    // their response when the server is closing).
+    stopAccepting: () => {
+      if (server.listening) server.close();
+      server.closeIdleConnections();
+    },
     start: () =>
       new Promise<number>((resolve, reject) => {
         server.once('error', reject);
@@ -91,6 +100,7 @@ export function createHttpsListener(options: HttpsListenerOptions): Listener & {
     stop: () =>
       new Promise<void>((resolve, reject) => {
         limits.close();
+        server.closeAllConnections();
         if (!server.listening) return resolve();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();

@@ -1,5 +1,5 @@
 import { rootCertificates, type TlsOptions } from 'node:tls';
-import { AzureIotHubConnector, BuiltInHub, type HubConnector } from '@opendps/hub';
+import { AzureIotHubConnector, BuiltInHub, type HubConnector, type HubEventBus } from '@opendps/hub';
 import { Errors, type HttpTimeouts, type LinkedHub, type Logger, type ProvisioningInstance } from '@opendps/model';
 import { ConnectionLimits, type ConnectionLimitsOptions } from '@opendps/protocol-base';
 import type { HubDirectory } from '@opendps/registration';
@@ -16,6 +16,8 @@ export interface HubManagerOptions {
   devicePorts?: () => { mqtt: number; https: number } | undefined;
   /** The hubs' TLS (a hub on its own port uses it for its listener; `SNICallback` as on the device listeners). */
   tls: { cert: string; key: string } & Pick<TlsOptions, 'SNICallback'>;
+  /** The address built-in hubs bind (`--bind`; default all interfaces). */
+  bind?: string;
   store: Store;
   logger: Logger;
   /** Extra CA (PEM) trusted by hub connectors on top of the system CAs: the development CA. */
@@ -24,6 +26,8 @@ export interface HubManagerOptions {
   restTimeouts?: HttpTimeouts;
   /** Open connections per source address and in all, on each built-in hub's listener. */
   connectionLimits?: ConnectionLimitsOptions;
+  /** Shares the built-in hubs' twin notifications with other nodes and workers. */
+  events?: HubEventBus;
 }
 
 export interface SyncResult {
@@ -133,6 +137,13 @@ export class HubManager implements HubDirectory {
     }
   }
 
+  /** A reloaded server certificate: running and later built-in hubs use it for new connections. */
+  setTls(tls: { cert: string; key: string }): void {
+    // The SNI callback (certificates for hub host names) outlives a reload of the default pair.
+    this.options.tls = { ...(this.options.tls.SNICallback ? { SNICallback: this.options.tls.SNICallback } : {}), ...tls };
+    for (const hub of this.builtIn.values()) hub.setTls(tls);
+  }
+
   /** Stops every built-in hub and closes every connector. Idempotent; later syncs do nothing. */
   stop(): Promise<void> {
     this.stopped = true;
@@ -208,8 +219,10 @@ export class HubManager implements HubDirectory {
           ...(ownPort !== undefined ? { port: ownPort } : devicePorts ? { sharedPorts: devicePorts } : {}),
           tls: this.options.tls,
           store: this.options.store,
+          ...(this.options.bind ? { listenAddress: this.options.bind } : {}),
           logger,
           ...(this.options.restTimeouts ? { restTimeouts: this.options.restTimeouts } : {}),
+          ...(this.options.events ? { events: this.options.events } : {}),
           connectionLimits: new ConnectionLimits({ ...this.options.connectionLimits, logger, name: `hub ${linked.name}` }),
         });
       try {
