@@ -229,4 +229,16 @@ if podman run --rm --network none "$image" loadgen --help >/dev/null 2>&1; then
 else
   say "note: no 'opendps loadgen' in this build: the AMQP pass is skipped"
 fi
+# 9. A graceful stop: SIGTERM (podman stop) drains node 3, which exits 0 well within the bound.
+if has drain-timeout-ms; then
+  stop_started=$(date +%s%N)
+  podman stop --time 15 "$run_id-node3" >/dev/null
+  stop_ms=$((($(date +%s%N) - stop_started) / 1000000))
+  code=$(podman inspect --format '{{.State.ExitCode}}' "$run_id-node3")
+  [ "$code" = 0 ] || fail "node 3 exited $code on SIGTERM (expected a drain and exit 0)"
+  [ "$stop_ms" -lt 12000 ] || fail "node 3 took ${stop_ms} ms to stop (drain bound 10 s)"
+  say "node 3: SIGTERM drained and exited 0 in ${stop_ms} ms"
+else
+  say "note: no --drain-timeout-ms in this build: the graceful stop is not checked"
+fi
 say "passed: $devices devices through HAProxy, node 2 killed mid-run, none lost"
