@@ -51,6 +51,10 @@ cleanup() {
   [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null && wait "$haproxy_pid" 2>/dev/null
   [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
   podman image rm --force "$image" >/dev/null 2>&1
+  # The untagged images earlier builds and this one's build stage left behind.
+  for label in org.opendps.stage=build org.opencontainers.image.title=OpenDPS; do
+    podman image prune --force --filter "label=$label" >/dev/null 2>&1
+  done
   rm -rf "$work"
   say "cleaned up; $([ "$rc" = 0 ] && echo passed || echo "FAILED (exit $rc)") in $(($(date +%s) - started)) s"
 }
