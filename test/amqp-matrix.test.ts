@@ -4,7 +4,7 @@
  * key individual and group-derived, X.509 individual and group through an intermediate).
  * Enrollments are written with the unmodified service SDK. Each device registers in a child process
  * (the Amqp transport takes no CA, so the dev CA is trusted through NODE_EXTRA_CA_CERTS, which Node
- * reads only at start; device-protocols.md §7), then connects to its assigned built-in hub with
+ * reads only at start; docs/device-wire.md §7), then connects to its assigned built-in hub with
  * azure-iot-device over MQTT, reads the desired properties of its enrollment's initial twin, sends
  * telemetry the hub counts, and reports properties the hub's REST API then shows.
  */

@@ -1,5 +1,5 @@
 /**
- * Microsoft's Azure IoT C SDK 1.15 (built from ../shared/peers by test/peers/build-c-sdk.sh, driven by
+ * Microsoft's Azure IoT C SDK 1.15 (built by test/peers/build-c-sdk.sh from the peers tarball beside the checkout, driven by
  * our test/peers/c-device) against OpenDPS. The SDK dials fixed ports (MQTT 8883, AMQP 5671, HTTPS
  * and both WebSocket transports 443) and splits the hub name into `{hubName}.{suffix}`, so OpenDPS
  * and the device run in a private network and mount namespace (support/c-sdk-netns.js): its own

@@ -68,7 +68,7 @@ async function enroll(attestation: Attestation, registrationId: string): Promise
       return { credential: { kind: 'symmetricKey', registrationId, key }, desired };
     }
     case 'symmetric key group':
-      // The app derives its key from the group key, as the SDK samples do (service-api.md §14).
+      // The app derives its key from the group key, as the SDK samples do (docs/service-rest.md §14).
       return {
         credential: { kind: 'symmetricKey', registrationId, key: deriveDeviceKey(groupKey, registrationId) },
         desired: { from: SK_GROUP, interval: 30 },

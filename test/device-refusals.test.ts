@@ -190,7 +190,7 @@ describe('a disabled enrollment with the right key', () => {
     }
   });
 
-  test('the unmodified SDK fails register() with "status is disabled" (device-protocols.md §6)', async () => {
+  test('the unmodified SDK fails register() with "status is disabled" (docs/device-wire.md §6)', async () => {
     const error = await registerWithSdk('mqtt', endpoints, idScope, { kind: 'symmetricKey', registrationId: 'ref-disabled', key }).then(
       () => undefined,
       (caught: Error) => caught,

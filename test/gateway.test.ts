@@ -1,5 +1,5 @@
 /**
- * Two gateway processes (the built CLI) sharing one Redis (ARCHITECTURE.md "State"): a device
+ * Two gateway processes (the built CLI) sharing one Redis (docs/architecture.md "State"): a device
  * registers on node A, is answered 202 with an operation id, and polls that operation on node B.
  * Then node A dies (SIGKILL) after its 202 but before the work is written, and node B, polled after
  * A's lease has expired, takes the operation over and assigns the device.

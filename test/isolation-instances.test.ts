@@ -220,7 +220,7 @@ describe('quotas are per instance', () => {
     for (const reply of throttled) expect(reply.headers['x-ms-error-code']).toBe('429001');
   });
 
-  test('an HTTPS 429 carries a retry-after header in whole seconds (service-api.md §15; the Node SDK reads only the header)', async () => {
+  test('an HTTPS 429 carries a retry-after header in whole seconds (docs/service-rest.md §15; the Node SDK reads only the header)', async () => {
     await setQuotas('alpha', { registrationsPerSecond: 2 });
     const throttled = (await burst()).alpha.filter((reply) => reply.status === 429);
     expect(throttled).toHaveLength(10);

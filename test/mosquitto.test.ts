@@ -1,6 +1,6 @@
 /**
  * An independent MQTT peer: the Debian mosquitto-clients register a symmetric-key device over
- * MQTT/TLS against the composed server (device-protocols.md §2): --cafile with the dev CA, -u the DPS
+ * MQTT/TLS against the composed server (docs/device-wire.md §2): --cafile with the dev CA, -u the DPS
  * username, -P a SAS from createSasToken.
  *
  * DPS answers on the connection that asked, whether or not it subscribed, and routes nothing between
@@ -107,7 +107,7 @@ test('mosquitto_pub registers with a SAS password: 202 with retry-after, then a 
   const operation = operations.items.find((item) => item.value.registrationId === REGISTRATION_ID);
   expect(operation).toBeDefined();
 
-  // The poll body is a single space, as the SDK sends (trap 7); each poll is a new connection.
+  // The poll body is a single space, as the SDK sends (docs/device-wire.md, trap 7); each poll is a new connection.
   let polled: Trace | undefined;
   for (let rid = 2; rid < 12 && !polled?.received[0]?.includes('/200/'); rid++) {
     if (polled) await new Promise((resolve) => setTimeout(resolve, 50));

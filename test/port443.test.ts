@@ -2,8 +2,8 @@
  * Port 443, as on Azure, for the SDK paths that cannot be pointed anywhere else. OpenDPS (the built
  * CLI) listens on 443 itself and child processes use the unmodified SDKs exactly as an app would,
  * the dev CA trusted only through NODE_EXTRA_CA_CERTS (the machine's global value is overridden):
- * - trap 13: the device MqttWs and Http transports force port 443 (device-protocols.md §5, §7);
- * - option A of service-api.md §9: `ProvisioningServiceClient.fromConnectionString(cs)`, nothing injected;
+ * - docs/device-wire.md, trap 13: the device MqttWs and Http transports force port 443 (docs/device-wire.md §5, §7);
+ * - option A of docs/service-rest.md §9: `ProvisioningServiceClient.fromConnectionString(cs)`, nothing injected;
  * - TPM over AmqpWs: the SDK (1.9.1) dials wss://<host>:443/$iothub/websocket for its TPM SASL connection
  *   whatever `webSocketAgent` says (tpm-sdk.test.ts), so on 443 the unmodified path completes.
  * The only suite on port 443; it needs root or CAP_NET_BIND_SERVICE.

@@ -1,5 +1,5 @@
 /**
- * Reprovisioning end to end (service-api.md §13) with the unmodified SDKs: an enrollment pinned to
+ * Reprovisioning end to end (docs/service-rest.md §13) with the unmodified SDKs: an enrollment pinned to
  * hub A, the device registers (Mqtt), connects with azure-iot-device and reports a property, an
  * operator changes its desired properties and tags on hub A; then the enrollment moves to hub B
  * (service SDK) with each reprovision policy and the device registers again. What the device sees

@@ -1,7 +1,7 @@
 /**
  * Interop of the unmodified `azure-iot-provisioning-service` SDK with a full OpenDPS (createServer:
  * service API, device plane, built-in hub), once on the embedded store and once on Redis. The SDK is
- * pointed at the test port the option-B way (service-api.md §9); its quirks (§10) are used as the
+ * pointed at the test port the option-B way (docs/service-rest.md §9); its quirks (§10) are used as the
  * SDK's own documentation requires. Assertions are on what the SDK returns: bodies, error classes,
  * HTTP statuses and DPS errorCodes.
  */
@@ -112,7 +112,7 @@ async function registerOverHttps(dps: OpenDps, registrationId: string, deviceKey
   return reply.json as { status: string; registrationState?: DeviceRegistrationState };
 }
 
-/** Bulk resolves only in callback style (service-api.md §10.1). */
+/** Bulk resolves only in callback style (docs/service-rest.md §10.1). */
 function bulk(client: ProvisioningServiceClient, operation: object): Promise<BulkEnrollmentOperationResult> {
   return new Promise((resolve, reject) => {
     client.runBulkEnrollmentOperation(operation as never, (error, result) => (error ? reject(error) : resolve(result as BulkEnrollmentOperationResult)));
@@ -207,7 +207,7 @@ describe.each<[Backend]>([['embedded'], ['redis']])('the unmodified service SDK 
       expect(read.attestation.type).toBe(created.attestation.type);
       if (read.attestation.type === 'x509') expect(read.attestation.x509?.clientCertificates?.primary?.certificate).toBeUndefined();
 
-      // The SDK sends If-Match because the object carries its etag (service-api.md §6).
+      // The SDK sends If-Match because the object carries its etag (docs/service-rest.md §6).
       read.provisioningStatus = 'disabled';
       read.initialTwin = { tags: { floor: 3 }, properties: { desired: { rate: 5 } } } as never;
       const updated = (await client.createOrUpdateIndividualEnrollment(read)).responseBody;
@@ -286,7 +286,7 @@ describe.each<[Backend]>([['embedded'], ['redis']])('the unmodified service SDK 
       await client.createOrUpdateIndividualEnrollment({ registrationId, attestation: { type: 'symmetricKey' } } as IndividualEnrollment);
     }
 
-    // next() needs the token passed explicitly (service-api.md §10.2); the bound only guards the test.
+    // next() needs the token passed explicitly (docs/service-rest.md §10.2); the bound only guards the test.
     const query = client.createIndividualEnrollmentQuery({ query: '*' }, 3);
     const pages: string[][] = [];
     while (query.hasMoreResults && pages.length < 50) {

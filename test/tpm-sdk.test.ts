@@ -136,7 +136,7 @@ test('the HTTPS 401 challenge on the wire: exactly 401, authenticationKey, keyNa
   expect(Object.keys(challenge.json ?? {}).slice(0, 3)).toEqual(['authenticationKey', 'keyName', 'message']);
   expect(challenge.json).toMatchObject({ keyName: 'registration', errorCode: 401000 });
   const blob = Buffer.from(challenge.json?.authenticationKey as string, 'base64');
-  // Fields 1-5 (796 bytes) and the TPM2B_DATA the Node SDK requires (trap 15), here the encrypted URI.
+  // Fields 1-5 (796 bytes) and the TPM2B_DATA the Node SDK requires (docs/device-wire.md, trap 15), here the encrypted URI.
   const uri = `${dps.connection.idScope}/registrations/${keys.registrationId}`;
   expect(blob).toHaveLength(798 + uri.length);
   expect(tpm.parseActivationBlob(blob).encryptedUri).toHaveLength(2 + uri.length);
@@ -152,7 +152,7 @@ test('Http: 401 challenge, the TPM-signed SAS, assigned with the second blob; th
   const before = hub().telemetryCount(keys.registrationId);
   const output = await runDevice({ mode: 'register', transport: 'http', host: 'localhost', port: portOf(dps.connection.endpoints.https) });
   expect(output.error).toBeUndefined();
-  // register() resolves with the whole operation status for TPM (trap 16), carrying blob(K2) (trap 15).
+  // register() resolves with the whole operation status for TPM (docs/device-wire.md, trap 16), carrying blob(K2) (docs/device-wire.md, trap 15).
   expect(output.result).toMatchObject({ status: 'assigned', registrationState: { registrationId: keys.registrationId, deviceId: keys.registrationId, assignedHub: dps.connection.endpoints.hubs[0], status: 'assigned' } });
   expect(typeof output.result?.registrationState.tpm?.authenticationKey).toBe('string');
   expect(output.hub).toEqual({ connected: true, sent: true });

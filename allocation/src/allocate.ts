@@ -34,7 +34,7 @@ export interface AllocationInput {
 export interface Allocation {
   hub: LinkedHub;
   policy: AllocationPolicy;
-  /** From a custom webhook: overrides the enrollment's initial twin (service-api.md §12). */
+  /** From a custom webhook: overrides the enrollment's initial twin (docs/service-rest.md §12). */
   initialTwin?: InitialTwin;
   /** From a custom webhook: returned to the device in `registrationState.payload`. */
   payload?: unknown;
@@ -51,7 +51,7 @@ export type AllocationWhy =
   | { rule: 'static' }
   | { rule: 'webhook'; webhookUrl: string; iotHubHostName: string };
 
-/** The enrollment's allocationPolicy wins, else the instance default (service-api.md §11). */
+/** The enrollment's allocationPolicy wins, else the instance default (docs/service-rest.md §11). */
 export function allocationPolicyOf(instance: ProvisioningInstance, enrollment: IndividualEnrollment | EnrollmentGroup): AllocationPolicy {
   return enrollment.allocationPolicy ?? instance.allocationPolicy;
 }

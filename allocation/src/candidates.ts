@@ -13,7 +13,7 @@ export function namedHubs(enrollment: IndividualEnrollment | EnrollmentGroup): s
 }
 
 /**
- * The hubs a device may be allocated to (service-api.md §11): the linked hubs the enrollment names
+ * The hubs a device may be allocated to (docs/service-rest.md §11): the linked hubs the enrollment names
  * (a hub with applyAllocationPolicy=false may still be named), else every linked hub that applies
  * the allocation policy. Instance order is kept; names of hubs no longer linked are skipped.
  */

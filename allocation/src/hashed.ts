@@ -4,7 +4,7 @@ import { Errors, type LinkedHub } from '@opendps/model';
 /**
  * The weighted rendezvous score of `hub` for a registration id: -w / ln(u), u in (0,1) from the first
  * 53 bits of SHA-256(lower(registrationId) "\n" hub.name). Highest score wins, so a device keeps its
- * hub while the hub set is unchanged and a new hub takes only its weighted share (service-api.md §11).
+ * hub while the hub set is unchanged and a new hub takes only its weighted share (docs/service-rest.md §11).
  * Byte-for-byte the formula packages/registration used first: changing it would move devices.
  */
 export function rendezvousScore(registrationId: string, hub: LinkedHub): number {

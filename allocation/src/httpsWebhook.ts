@@ -14,7 +14,7 @@ export type WebhookLookup = (
 ) => void;
 
 export interface HttpsWebhookClientOptions {
-  /** Per attempt, connect to the end of the answer. Default 10 000 ms (ARCHITECTURE.md). */
+  /** Per attempt, connect to the end of the answer. Default 10 000 ms (docs/architecture.md). */
   timeoutMs?: number;
   /** Attempts in all, including the first. Default 3. */
   attempts?: number;
@@ -196,7 +196,7 @@ export class HttpsWebhookClient implements WebhookClient {
 }
 
 /**
- * The URL rule (ARCHITECTURE.md): `https://`, or `http://` to a loopback address when allowed;
+ * The URL rule (docs/architecture.md): `https://`, or `http://` to a loopback address when allowed;
  * link-local and metadata hosts only when allowed. Anything else is 400012 before any connection.
  */
 export function checkWebhookUrl(webhookUrl: string, policy: WebhookUrlPolicy = {}): URL {

@@ -2,7 +2,7 @@ import { Errors, type LinkedHub } from '@opendps/model';
 
 /**
  * Where lowest-latency allocation learns how far a device is from each hub. Pluggable: the built-in
- * source reads the config's `latency` map; a deployment may measure instead (ARCHITECTURE.md).
+ * source reads the config's `latency` map; a deployment may measure instead (docs/architecture.md).
  */
 export interface LatencySource {
   /**

@@ -1,7 +1,7 @@
 import type { LinkedHub, RegistrationSubstatus, ReprovisionPolicy } from '@opendps/model';
 import { findHub, hubMatches } from './candidates';
 
-/** The default when an enrollment has none: re-provision and migrate data (service-api.md §13). */
+/** The default when an enrollment has none: re-provision and migrate data (docs/service-rest.md §13). */
 export const DEFAULT_REPROVISION_POLICY: ReprovisionPolicy = { updateHubAssignment: true, migrateDeviceData: true };
 
 export interface ReprovisionInput {
@@ -15,7 +15,7 @@ export interface ReprovisionInput {
   initialHubHostName?: string;
   /** The enrollment's policy; default {updateHubAssignment: true, migrateDeviceData: true}. */
   policy?: Partial<ReprovisionPolicy>;
-  /** A custom webhook returned an initialTwin: it overrides migration (service-api.md §12). */
+  /** A custom webhook returned an initialTwin: it overrides migration (docs/service-rest.md §12). */
   initialTwinOverride?: boolean;
 }
 
@@ -36,7 +36,7 @@ export interface ReprovisionDecision {
 }
 
 /**
- * Re-registration rules (service-api.md §13):
+ * Re-registration rules (docs/service-rest.md §13):
  * - first registration, or the current hub no longer linked: `initial` on the allocated hub, `initialAssignment`;
  * - updateHubAssignment=false ("never"): `keep` on the current hub whatever migrateDeviceData says;
  * - updateHubAssignment + migrateDeviceData: `keep` if the allocated hub is the current one, else `migrate`,

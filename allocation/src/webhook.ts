@@ -10,7 +10,7 @@ import {
 } from '@opendps/model';
 import { findHub } from './candidates';
 
-/** What the device proved, as a custom allocation webhook sees it (service-api.md §12). Holds no secrets. */
+/** What the device proved, as a custom allocation webhook sees it (docs/service-rest.md §12). Holds no secrets. */
 export type RuntimeAttestation =
   | { type: 'x509'; x509: NonNullable<DeviceRegistrationState['x509']> }
   | { type: 'symmetricKey' }
@@ -105,7 +105,7 @@ function webhookView(enrollment: IndividualEnrollment | EnrollmentGroup): Indivi
 
 /**
  * Validates an AllocationResponse, reading its fields case-insensitively (`iotHubHostName` in the
- * JSON examples, `iotHubHostname` in the doc table; service-api.md §12). No or an unknown hub is the
+ * JSON examples, `iotHubHostname` in the doc table; docs/service-rest.md §12). No or an unknown hub is the
  * device-visible 400208; any other malformation is 502202.
  */
 export function parseAllocationResponse(body: unknown, candidates: readonly LinkedHub[]): WebhookAllocation {

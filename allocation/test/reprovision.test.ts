@@ -17,7 +17,7 @@ function decide(extra: Partial<ReprovisionInput> & Pick<ReprovisionInput, 'alloc
   return { hub: decision.hub.name, action: decision.action, substatus: decision.substatus, from: decision.from?.name };
 }
 
-describe('reprovision (service-api.md §13)', () => {
+describe('reprovision (docs/service-rest.md §13)', () => {
   it('defaults to re-provision and migrate', () => {
     expect(DEFAULT_REPROVISION_POLICY).toEqual(MIGRATE);
     expect(decide({ allocated: b, current: { hubHostName: a.hostName } })).toEqual(decide({ allocated: b, current: { hubHostName: a.hostName }, policy: MIGRATE }));

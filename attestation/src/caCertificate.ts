@@ -21,7 +21,7 @@ export interface ValidatedCaCertificate {
 
 /**
  * Checks a CA certificate an operator registers: exactly one certificate, in any accepted form
- * (service-api.md §4), a CA by its basic constraints, and valid now. Throws 400005 otherwise.
+ * (docs/service-rest.md §4), a CA by its basic constraints, and valid now. Throws 400005 otherwise.
  */
 export function validateCaCertificate(certificate: string, now: Date = new Date()): ValidatedCaCertificate {
   const parsed = parseCertificates(certificate);

@@ -2,9 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Errors } from '@opendps/model';
 
 /**
- * SAS tokens (device-protocols.md §1). Field order varies by client and `sr` is encoded by some and
+ * SAS tokens (docs/device-wire.md §1). Field order varies by client and `sr` is encoded by some and
  * not by others, so fields are looked up by name and the HMAC is always computed over `sr` exactly as
- * sent (trap 1 and 2).
+ * sent (docs/device-wire.md, traps 1 and 2).
  */
 export interface SasToken {
   /** `sr` exactly as it appeared on the wire. */
@@ -71,7 +71,7 @@ export interface VerifyOptions {
 }
 
 /**
- * The verification recipe of device-protocols.md §1: signature first (constant time, over `sr` as
+ * The verification recipe of docs/device-wire.md §1: signature first (constant time, over `sr` as
  * sent), then the decoded resource, then expiry. Returns the index of the key that signed it.
  */
 export function verifySasToken(token: SasToken, options: VerifyOptions): number {
@@ -103,7 +103,7 @@ export function createSasToken(options: {
   return `${PREFIX}sr=${sr}&sig=${sig}${skn}&se=${se}`;
 }
 
-/** The group-derived device key: base64(HMAC-SHA256(base64decode(groupKey), registrationId)) (service-api.md §14). */
+/** The group-derived device key: base64(HMAC-SHA256(base64decode(groupKey), registrationId)) (docs/service-rest.md §14). */
 export function deriveDeviceKey(groupKey: string, registrationId: string): string {
   return hmacBase64(groupKey, registrationId);
 }

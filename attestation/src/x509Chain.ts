@@ -5,7 +5,7 @@ import { basicConstraints } from './x509Extensions';
 /**
  * X.509 chains as devices present them in TLS: leaf first, then intermediates, sometimes the root.
  * The TLS socket does not verify them (the server cannot know the trust anchor before it has found
- * the enrollment), so every check happens here, with node:crypto only (ARCHITECTURE.md, principles).
+ * the enrollment), so every check happens here, with node:crypto only (docs/architecture.md, principles).
  */
 export interface ChainOptions {
   /** The instant validity periods are checked against (default: now). */

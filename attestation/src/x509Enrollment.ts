@@ -47,14 +47,14 @@ export interface X509MatchOptions {
   now?: Date;
 }
 
-/** `registrationState.x509` as the registration record and the device answer carry it (service-api.md §14). */
+/** `registrationState.x509` as the registration record and the device answer carry it (docs/service-rest.md §14). */
 export type X509RegistrationInfo = NonNullable<DeviceRegistrationState['x509']>;
 
 export type X509EnrollmentMatch =
   | {
       kind: 'individual';
       enrollment: IndividualEnrollment;
-      /** The enrollment's deviceId if set, else the registration id (service-api.md §14). */
+      /** The enrollment's deviceId if set, else the registration id (docs/service-rest.md §14). */
       deviceId: string;
       x509: X509RegistrationInfo;
     }
@@ -77,7 +77,7 @@ interface GroupCandidate {
 }
 
 /**
- * Finds the enrollment a verified X.509 chain registers through (service-api.md §14): an individual
+ * Finds the enrollment a verified X.509 chain registers through (docs/service-rest.md §14): an individual
  * enrollment for the leaf first, then a group for the first issuer, the next, … up to the root, which
  * the device may leave out (then the group's signing certificate or verified CA must have signed the
  * last certificate sent). The first level with a match decides: if a match there is disabled, the
@@ -145,7 +145,7 @@ export async function matchX509Enrollment(
   );
 }
 
-/** X.509 devices register with the leaf's CN as registration id (service-api.md §14); returns the CN. */
+/** X.509 devices register with the leaf's CN as registration id (docs/service-rest.md §14); returns the CN. */
 function checkCommonName(leaf: X509Certificate, registrationId: string): string {
   const cn = commonName(leaf);
   if (cn === undefined || cn === '') {
@@ -296,7 +296,7 @@ function sameThumbprint(stored: string | undefined, actual: string): boolean {
   return stored !== undefined && stored.replace(/:/g, '').toUpperCase() === actual;
 }
 
-/** A stored certificate in any form the service API accepts (service-api.md §4). */
+/** A stored certificate in any form the service API accepts (docs/service-rest.md §4). */
 function decode(stored: string | undefined): X509Certificate | undefined {
   if (!stored) return undefined;
   try {

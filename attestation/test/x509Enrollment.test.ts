@@ -96,7 +96,7 @@ function caCertificate(name: string, certificate: Issued, isVerified: boolean): 
 const UNKNOWN_CA =
   'No enrollment matches the client certificate and no enrollment group matches any of its issuers (unknown CA).';
 
-describe('matchX509Enrollment (service-api.md §14)', () => {
+describe('matchX509Enrollment (docs/service-rest.md §14)', () => {
   let root: Issued;
   let intermediate1: Issued;
   let intermediate2: Issued;

@@ -1,6 +1,6 @@
 /**
  * Devices for the cross-package suites: the unmodified Azure IoT device SDKs pointed at a local
- * OpenDPS (device-protocols.md §7), and raw MQTT / HTTPS clients that show exactly what is on the wire.
+ * OpenDPS (docs/device-wire.md §7), and raw MQTT / HTTPS clients that show exactly what is on the wire.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -45,8 +45,8 @@ export function portOf(endpoint: string | null | undefined): number {
 }
 
 /**
- * An unmodified provisioning transport aimed at localhost (device-protocols.md §7): Mqtt takes the
- * port in the host; MqttWs and Http force 443 (trap 13), so an injected base carries an agent that
+ * An unmodified provisioning transport aimed at localhost (docs/device-wire.md §7): Mqtt takes the
+ * port in the host; MqttWs and Http force 443 (docs/device-wire.md, trap 13), so an injected base carries an agent that
  * names our port and trusts our CA. Injecting the base is the packages' own (private) constructor
  * parameter; nothing is patched.
  */
@@ -100,7 +100,7 @@ export interface HubDevice {
 
 /**
  * The hub connection an app builds from its registration result: `HostName={assignedHub}` (with the
- * built-in hub's port, device-protocols.md §7) + `DeviceId` + the key, or `x509=true` and the chain.
+ * built-in hub's port, docs/device-wire.md §7) + `DeviceId` + the key, or `x509=true` and the chain.
  */
 export async function connectToHub(assignedHub: string, deviceId: string, credential: DeviceCredential, ca: string): Promise<HubDevice> {
   const connectionString =
@@ -129,7 +129,7 @@ export async function connectToHub(assignedHub: string, deviceId: string, creden
   };
 }
 
-/** The DPS device SAS the Node SDK builds for symmetric keys (raw `sr`, skn=registration; §1). */
+/** The DPS device SAS the Node SDK builds for symmetric keys (raw `sr`, skn=registration; docs/device-wire.md §1). */
 export function deviceSas(idScope: string, registrationId: string, key: string, expiry = Math.floor(Date.now() / 1000) + 3600): string {
   return createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry });
 }
@@ -185,7 +185,7 @@ export function rawHttps(request: RawRequest): Promise<RawResponse> {
   });
 }
 
-/** The Node SDK's register PUT (device-protocols.md §4), raw. */
+/** The Node SDK's register PUT (docs/device-wire.md §4), raw. */
 export function httpsRegister(
   endpoints: DpsEndpoints,
   idScope: string,

@@ -71,7 +71,7 @@ export async function startOpenDps(options: OpenDpsOptions = {}): Promise<OpenDp
 }
 
 /**
- * The unmodified `ProvisioningServiceClient` on any port (service-api.md §9, option B): the SDK's
+ * The unmodified `ProvisioningServiceClient` on any port (docs/service-rest.md §9, option B): the SDK's
  * own RestApiClient over an azure-iot-http-base `Http` whose agent trusts `ca` and whose
  * `defaultPort` is the port of `httpsEndpoint` (`host:port`). The connection string's HostName is
  * the host the SDK connects to and signs for, as `fromConnectionString` does.

@@ -1,6 +1,6 @@
 /**
  * Lets tss.js (the TPM stack of the unmodified `azure-iot-security-tpm`) talk to swtpm
- * (tpm-attestation.md §7). tss.js speaks the Microsoft simulator ("mssim") protocol on two ports:
+ * (docs/tpm.md §7). tss.js speaks the Microsoft simulator ("mssim") protocol on two ports:
  * commands on P (a handshake, then `u32 8 ‖ u8 locality ‖ u32 length ‖ command`, answered
  * `u32 length ‖ response ‖ u32 0`) and platform signals on P + 1 (each `u32 signal`, answered `u32 0`).
  * swtpm's server port takes raw TPM commands over one connection at a time, so every command is

@@ -2,8 +2,8 @@
 /**
  * A TPM device built only from the unmodified SDK packages (`azure-iot-security-tpm` over tss.js,
  * `azure-iot-provisioning-device` Http, Amqp or AmqpWs, `azure-iot-device` Mqtt), in its own process:
- * NODE_EXTRA_CA_CERTS is read at start (device-protocols.md §7) and the TPM Amqp transport takes no CA,
- * and a bad activation blob throws an uncaught TypeError in the SDK (service-api.md §10 quirk 4),
+ * NODE_EXTRA_CA_CERTS is read at start (docs/device-wire.md §7) and the TPM Amqp transport takes no CA,
+ * and a bad activation blob throws an uncaught TypeError in the SDK (docs/service-rest.md §10.4),
  * which must fail this process, not the test runner.
  * argv[2]: JSON {mode: 'keys'|'register', tpmPort, transport?: 'http'|'amqp'|'amqpws', host?, port?, idScope?, registrationId?,
  *   timeoutMs?, tpmWebSocketAgent?}
@@ -86,7 +86,7 @@ function transport() {
     amqp.setTransportOptions({ pollingInterval: 200 });
     return { host: `${options.host}:${options.port}`, transport: amqp };
   }
-  // Http cannot take a port in the host (trap 13): an injected base with an agent naming our port.
+  // Http cannot take a port in the host (docs/device-wire.md, trap 13): an injected base with an agent naming our port.
   const ca = process.env.OPENDPS_CA;
   const base = new HttpBase();
   base.setOptions({ ca, http: { agent: new https.Agent({ port: options.port, ca }) } });
@@ -99,7 +99,7 @@ async function register() {
   const { host, transport: dpsTransport } = transport();
   const client = ProvisioningDeviceClient.create(host, options.idScope, dpsTransport, security);
   const result = await client.register();
-  // For TPM register() resolves with the whole operation status (trap 16).
+  // For TPM register() resolves with the whole operation status (docs/device-wire.md, trap 16).
   const state = result.registrationState || result;
   // As the SDK's TPM sample does: the hub SAS is signed in the TPM with the key it just imported (K2).
   const provider = TpmAuthenticationProvider.fromTpmSecurityClient(state.deviceId, state.assignedHub, security);

@@ -24,7 +24,7 @@ export interface ActivationRandom {
   duplicateOaepSeed?: Buffer;
 }
 
-/** The six fields of the blob, each a TPM2B with its size prefix (tpm-attestation.md §3). */
+/** The six fields of the blob, each a TPM2B with its size prefix (docs/tpm.md §3). */
 export interface ActivationBlobFields {
   /** 1. TPM2B_ID_OBJECT. */
   credentialBlob: Buffer;

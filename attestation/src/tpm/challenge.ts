@@ -27,7 +27,7 @@ export interface TpmChallenge {
 }
 
 /**
- * The TPM challenge (tpm-attestation.md §2): a fresh 32-byte K1 (as DrsServer picks it) wrapped so that
+ * The TPM challenge (docs/tpm.md §2): a fresh 32-byte K1 (as DrsServer picks it) wrapped so that
  * only the TPM holding this EK and SRK can import it. Pure: storing K1 is the caller's business.
  * Checking the EK against the enrollment is the caller's business too; a malformed or unsupported
  * EK or SRK is a 400011.
@@ -46,7 +46,7 @@ export interface TpmDeviceKeyBlob {
 }
 
 /**
- * The second blob (tpm-attestation.md §5): wraps K2, the hub device's primary key, with fresh seeds
+ * The second blob (docs/tpm.md §5): wraps K2, the hub device's primary key, with fresh seeds
  * and inner key. Give `deviceKey` to re-wrap the key a device already has at its hub (re-registration
  * to the same hub keeps its hub identity valid); without it K2 is 32 new random bytes.
  */

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 
 /**
  * AES-CFB with a zero IV, as the TPM uses it for credential, duplication and the DPS URI data.
- * OpenSSL's aes-*-cfb is full-block CFB128, which is the TPM's CFB (tpm-attestation.md §4).
+ * OpenSSL's aes-*-cfb is full-block CFB128, which is the TPM's CFB (docs/tpm.md §4).
  */
 export function aesCfbEncrypt(key: Uint8Array, plaintext: Uint8Array): Buffer {
   const cipher = createCipheriv(cfbName(key), key, Buffer.alloc(16));

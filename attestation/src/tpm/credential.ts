@@ -21,7 +21,7 @@ export interface CredentialRandom {
 }
 
 /**
- * TPM2_MakeCredential in software (Part 1, 24; Part 3, 12.6; tpm-attestation.md §4.6): protects
+ * TPM2_MakeCredential in software (Part 1, 24; Part 3, 12.6; docs/tpm.md §4.6): protects
  * `credential` so that only the TPM holding the protector (the EK) and an object of Name `objectName`
  * (the SRK) can recover it with TPM2_ActivateCredential.
  */

@@ -20,7 +20,7 @@ export interface DuplicateRandom {
 }
 
 /**
- * Duplicates an object to `parent` with both wrappers (Part 1, 23.3; tpm-attestation.md §4.5), as
+ * Duplicates an object to `parent` with both wrappers (Part 1, 23.3; docs/tpm.md §4.5), as
  * TPM2_Import(encryptionKey = innerKey, symmetricAlg = AES-CFB) expects:
  * inner: AES-CFB(innerKey, TPM2B(H(sensitive ‖ name)) ‖ sensitive), hash = the object's nameAlg (SHA-256);
  * outer: AES-CFB(KDFa(seed, "STORAGE", name)) and HMAC(KDFa(seed, "INTEGRITY"), encOuter ‖ name).

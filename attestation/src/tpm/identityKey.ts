@@ -5,7 +5,7 @@ import { marshalTpmtPublic, objectName, type KeyedHashPublic } from './public';
 
 /**
  * PolicyCommandCode(TPM_CC_Duplicate) from an empty policy: the ID key's authPolicy, as DrsServer
- * builds it (tpm-attestation.md §4.4): SHA-256(0^32 ‖ u32 0x16C ‖ u32 0x14B).
+ * builds it (docs/tpm.md §4.4): SHA-256(0^32 ‖ u32 0x16C ‖ u32 0x14B).
  */
 export const IDENTITY_KEY_POLICY: Buffer = (() => {
   const cc = Buffer.alloc(8);

@@ -193,7 +193,7 @@ function writeScheme(w: TpmWriter, scheme: Scheme): void {
 
 /**
  * The object's Name (Part 1, 16): u16 nameAlg ‖ H_nameAlg(TPMT_PUBLIC). Equals `tpm2_readpublic -n`
- * (tpm-attestation.md §4.2).
+ * (docs/tpm.md §4.2).
  */
 export function objectName(marshalledPublic: Buffer, nameAlg: number): Buffer {
   const hash = hashOf(nameAlg);

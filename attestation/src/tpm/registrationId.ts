@@ -21,7 +21,7 @@ export function base32Lower(bytes: Uint8Array): string {
 }
 
 /**
- * The default registration id of a TPM device (service-api.md §14): lowercase unpadded base32 of
+ * The default registration id of a TPM device (docs/service-rest.md §14): lowercase unpadded base32 of
  * SHA-256 over the EK TPM2B_PUBLIC, size prefix included; 52 characters. The EK must parse.
  */
 export function registrationIdFromEndorsementKey(endorsementKey: string): string {

@@ -18,7 +18,7 @@ export interface StorageKey {
 const REQUIRED = TPMA_OBJECT.restricted | TPMA_OBJECT.decrypt;
 
 /**
- * Parses an EK or SRK TPM2B_PUBLIC and accepts only what the device SDKs create (tpm-attestation.md §1
+ * Parses an EK or SRK TPM2B_PUBLIC and accepts only what the device SDKs create (docs/tpm.md §1
  * and §4.1): RSA-2048, nameAlg SHA-256, AES-128-CFB, scheme NULL, a restricted decryption key.
  * Real DPS documents no other types and the C SDK hard-codes these.
  */

@@ -54,7 +54,7 @@ describe('TPM golden vectors', () => {
     expect(hex(srk.name)).toBe(golden.names.srk);
   });
 
-  it('parses the SDK EK template exactly (tpm-attestation.md §1) and marshals it back byte for byte', () => {
+  it('parses the SDK EK template exactly (docs/tpm.md §1) and marshals it back byte for byte', () => {
     const parsed = parseTpm2bPublic(ekBytes);
     const pub = parsed.public as RsaPublic;
     expect(ekBytes.length).toBe(316);

@@ -21,7 +21,7 @@ import { CREDENTIAL_FILE_HEADER, softwareActivateCredential, splitCredentialFile
 import { requireBinaries, runTool, startSwtpm, ToolError, type Swtpm } from './fixtures/swtpm';
 
 /**
- * Independent oracles (tpm-attestation.md §6): a real TPM 2.0 (swtpm/libtpms) driven by tpm2-tools
+ * Independent oracles (docs/tpm.md §6): a real TPM 2.0 (swtpm/libtpms) driven by tpm2-tools
  * activates our credentials and imports our duplicates, and tpm2-tools' own MakeCredential is opened
  * by a software ActivateCredential. Nothing here is skipped: without the binaries the suite fails.
  */

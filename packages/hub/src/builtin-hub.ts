@@ -260,7 +260,7 @@ export class BuiltInHub implements HubConnector {
 
   /**
    * Serves one TLS connection on the hub port: device MQTT when its first byte is a CONNECT (0x10),
-   * else the service REST API over HTTP/1.1 (ARCHITECTURE.md "Contract details").
+   * else the service REST API over HTTP/1.1 (docs/architecture.md "Contract details").
    */
   dispatch(socket: TLSSocket): void {
     socket.on('error', (error) => this.logger.debug({ err: error.message }, 'hub socket error'));
@@ -473,7 +473,7 @@ export class BuiltInHub implements HubConnector {
         await this.answerTwin(client, request.rid, async () => {
           const patch = parseJsonPayload(payload);
           const doc = await this.registry.patchReported(session.deviceId, patch);
-          // trap 17: 204 with a zero-length body; the new version is in the topic.
+          // docs/device-wire.md, trap 17: 204 with a zero-length body; the new version is in the topic.
           return { status: 204, body: Buffer.alloc(0), version: doc.twin.reportedVersion };
         });
         return;

@@ -35,7 +35,7 @@ export interface AuthContext {
 }
 
 /**
- * CONNECT authentication (device-protocols.md §8, §1). The username is
+ * CONNECT authentication (docs/device-wire.md §8, §1). The username is
  * `{HostName}/{deviceId}/?api-version=…`: its HostName must be one of this hub's names and its
  * deviceId must equal the clientId (module identities are not supported). A SAS password is verified
  * against the device's keys for `{HostName}/devices/{deviceId}`; without a password the TLS client

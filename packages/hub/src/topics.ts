@@ -1,5 +1,5 @@
 /**
- * The IoT Hub device MQTT topics (device-protocols.md §8). Devices may publish only these shapes and
+ * The IoT Hub device MQTT topics (docs/device-wire.md §8). Devices may publish only these shapes and
  * subscribe only to their own topic filters; anything else is refused.
  */
 export type DevicePublish =

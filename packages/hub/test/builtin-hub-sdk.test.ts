@@ -5,7 +5,7 @@ import { Client, Message, type Twin } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { addSasDevice, startHub, waitFor, type HubFixture } from './helpers';
 
-/** Interop with the unmodified azure-iot-device + azure-iot-device-mqtt (device-protocols.md §7, §8). */
+/** Interop with the unmodified azure-iot-device + azure-iot-device-mqtt (docs/device-wire.md §7, §8). */
 describe('built-in hub with the Azure IoT device SDK', () => {
   let fixture: HubFixture;
   const clients: Client[] = [];

@@ -70,7 +70,7 @@ export async function addSasDevice(
   return symmetricKey;
 }
 
-/** The hub SAS the device SDK sends (device-protocols.md §1: encoded sr keeping `:port`, no skn). */
+/** The hub SAS the device SDK sends (docs/device-wire.md §1: encoded sr keeping `:port`, no skn). */
 export function deviceToken(hub: BuiltInHub, deviceId: string, key: string, expiry = Math.floor(Date.now() / 1000) + 3600): string {
   return createSasToken({ resource: `${hub.hostName}/devices/${deviceId}`, key, expiry, encodeResource: true });
 }

@@ -8,7 +8,7 @@ import type { BuiltInHub } from '@opendps/hub';
 import { deviceToken, deviceUsername, type HubFixture } from './helpers';
 
 /**
- * The unmodified azure-iothub Registry pointed at a built-in hub (ARCHITECTURE.md "Contract details"):
+ * The unmodified azure-iothub Registry pointed at a built-in hub (docs/architecture.md "Contract details"):
  * `Registry.fromConnectionString` would send `host: 'localhost:port'` to `https.request`, which
  * cannot split a port (ENOTFOUND), so the Registry is built with its public constructor over an
  * azure-iot-http-base RestApiClient whose agent's `defaultPort` is the hub port. The Registry's

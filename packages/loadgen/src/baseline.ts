@@ -114,7 +114,7 @@ export async function startBaselineBroker(options: BaselineOptions): Promise<Bas
   };
 }
 
-/** What real DPS answers a symmetric-key device it has just assigned (device-protocols.md §6). */
+/** What real DPS answers a symmetric-key device it has just assigned (docs/device-wire.md §6). */
 export function assignedBody(registrationId: string, rid: string, assignedHub: string): object {
   const now = new Date().toISOString();
   return {

@@ -5,7 +5,7 @@ import { createSasToken } from '@opendps/attestation';
 
 /**
  * One simulated DPS device registering over MQTT/TLS exactly as the Node provisioning SDK does
- * (device-protocols.md §2, §6): one connection per registration, subscribe, register, follow
+ * (docs/device-wire.md §2, §6): one connection per registration, subscribe, register, follow
  * `assigning` with polls (a new `$rid` per request), retry 429/5xx after `retry-after`, then
  * unsubscribe and disconnect.
  */
@@ -60,7 +60,7 @@ export class DeviceRegistrationError extends Error {
 export const API_VERSION = '2019-03-31';
 export const CLIENT_VERSION = 'azure-iot-provisioning-device/1.9.1';
 export const RESPONSE_TOPIC = '$dps/registrations/res/#';
-/** The `/?` is mandatory: the SDK ignores anything else (trap 4). */
+/** The `/?` is mandatory: the SDK ignores anything else (docs/device-wire.md, trap 4). */
 const RESPONSE_PATTERN = /^\$dps\/registrations\/res\/(.*)\/\?(.*)$/;
 const TOKEN_LIFETIME_SECONDS = 3600;
 
@@ -106,7 +106,7 @@ export async function registerDevice(options: DeviceOptions): Promise<DeviceResu
     const retryAfter = Number(query.get('retry-after'));
     let body: unknown;
     try {
-      body = JSON.parse(payload.toString('ascii')); // the SDK decodes ASCII, then parses (§2)
+      body = JSON.parse(payload.toString('ascii')); // the SDK decodes ASCII, then parses (docs/device-wire.md §2)
     } catch {
       body = new SyntaxError(`the answer on '${topic}' is not JSON`);
     }
@@ -144,7 +144,7 @@ export async function registerDevice(options: DeviceOptions): Promise<DeviceResu
       const { statusCode, body } = answer;
       if (body instanceof Error) throw fail('protocol', body.message, statusCode);
       if (statusCode >= 429) {
-        // Throttled or a server error: the SDK repeats the same request after the delay (§6).
+        // Throttled or a server error: the SDK repeats the same request after the delay (docs/device-wire.md §6).
         retries += 1;
         await wait(answer.retryAfterMs ?? pollingIntervalMs);
         continue;
@@ -208,7 +208,7 @@ function connectOptions(options: DeviceOptions, timeoutMs: number): IClientOptio
     reconnectPeriod: 0, // the SDK never reconnects a provisioning connection
     connectTimeout: timeoutMs,
     username: `${resource}/api-version=${API_VERSION}&ClientVersion=${encodeURIComponent(CLIENT_VERSION)}`,
-    // The symmetric-key DPS token: raw sr, skn=registration, fields in the SDK's order (§1).
+    // The symmetric-key DPS token: raw sr, skn=registration, fields in the SDK's order (docs/device-wire.md §1).
     password: createSasToken({
       resource,
       key: options.key,

@@ -124,7 +124,7 @@ export function runDeviceFleet(options: DeviceFleetOptions): Promise<FleetResult
   });
 }
 
-/** Keys for the devices of a symmetric-key enrollment group (service-api.md §14). */
+/** Keys for the devices of a symmetric-key enrollment group (docs/service-rest.md §14). */
 export function groupDerivedKeys(groupKey: string): (registrationId: string) => string {
   return (registrationId) => deriveDeviceKey(groupKey, registrationId);
 }

@@ -4,7 +4,7 @@ import { parseConnectionString } from '@opendps/model';
 
 /**
  * Just enough of the DPS service API to create enrollments for a benchmark: PUT with a service SAS
- * signed by the owner policy (service-api.md §8). Loopback HTTPS with the server's CA.
+ * signed by the owner policy (docs/service-rest.md §8). Loopback HTTPS with the server's CA.
  */
 export interface ServiceClient {
   putEnrollmentGroup(enrollmentGroupId: string, body: object): Promise<unknown>;

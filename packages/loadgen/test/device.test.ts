@@ -70,7 +70,7 @@ describe('registerDevice against a bare TLS aedes broker', () => {
     for (const connect of connects) {
       const resource = `${ID_SCOPE}/registrations/${connect.clientId}`;
       expect(connect.username).toBe(`${resource}/api-version=2019-03-31&ClientVersion=azure-iot-provisioning-device%2F1.9.1`);
-      // Raw sr, field order sr, sig, skn, se, signed with the group-derived key (device-protocols.md §1).
+      // Raw sr, field order sr, sig, skn, se, signed with the group-derived key (docs/device-wire.md §1).
       expect(connect.password).toMatch(new RegExp(`^SharedAccessSignature sr=${resource}&sig=[^&]+&skn=registration&se=\\d+$`));
       const token = parseSasToken(connect.password);
       expect(verifySasToken(token, { expectedResource: resource, keys: [deriveDeviceKey(GROUP_KEY, connect.clientId)] })).toBe(0);

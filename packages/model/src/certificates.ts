@@ -14,7 +14,7 @@ export interface ParsedCertificate {
 }
 
 /**
- * Accepts every form clients send (service-api.md §4): PEM, one-line PEM (C#), base64 DER (Azure CLI)
+ * Accepts every form clients send (docs/service-rest.md §4): PEM, one-line PEM (C#), base64 DER (Azure CLI)
  * and base64 of the PEM text (C service client). Returns each certificate found, leaf first as given.
  */
 export function parseCertificates(input: string): ParsedCertificate[] {

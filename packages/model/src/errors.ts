@@ -4,7 +4,7 @@ import { utcNow } from './time';
 /**
  * The one error a device or an operator can see. Every front-end maps it to its wire
  * (HTTP response, MQTT status topic, AMQP disposition) and nothing else decides a status.
- * `errorCode` follows DPS: HTTP status x 1000 + n (service-api.md §7).
+ * `errorCode` follows DPS: HTTP status x 1000 + n (docs/service-rest.md §7).
  */
 export class DpsError extends Error {
   readonly trackingId: string = randomUUID();
@@ -46,7 +46,7 @@ const coded =
   (detail, info) =>
     new DpsError(status, errorCode, detail ?? fallback, info);
 
-/** The catalogue of codes. Codes seen on real DPS keep their real value (service-api.md §7). */
+/** The catalogue of codes. Codes seen on real DPS keep their real value (docs/service-rest.md §7). */
 export const Errors = {
   invalidJson: coded(400, 400001, 'The request body is not valid JSON.'),
   invalidField: coded(400, 400002, 'A field of the request is invalid.'),

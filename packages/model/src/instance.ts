@@ -35,7 +35,7 @@ export function parseConnectionString(text: string): Record<string, string> {
   return fields;
 }
 
-/** Whether `reference` (a host name as on Azure, or a hub name) names `hub`; case-insensitive (ARCHITECTURE.md). */
+/** Whether `reference` (a host name as on Azure, or a hub name) names `hub`; case-insensitive (docs/architecture.md). */
 export function hubMatches(hub: Pick<LinkedHub, 'name' | 'hostName'>, reference: string): boolean {
   const wanted = reference.trim().toLowerCase();
   return hub.hostName.toLowerCase() === wanted || hub.name.toLowerCase() === wanted;

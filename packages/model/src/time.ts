@@ -1,5 +1,5 @@
 /**
- * DPS timestamps carry 7 fractional digits (`2022-07-05T21:27:16.8123235Z`, device-protocols.md §6).
+ * DPS timestamps carry 7 fractional digits (`2022-07-05T21:27:16.8123235Z`, docs/device-wire.md §6).
  * JavaScript has milliseconds, so the last four digits are zero.
  */
 export function utcNow(date: Date = new Date()): string {

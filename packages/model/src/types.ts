@@ -1,4 +1,4 @@
-/** The DPS vocabulary (service-api.md §3, device-protocols.md §6). Wire shapes keep the wire names. */
+/** The DPS vocabulary (docs/service-rest.md §3, docs/device-wire.md §6). Wire shapes keep the wire names. */
 
 export type TwinCollection = Record<string, unknown>;
 
@@ -32,7 +32,7 @@ export interface X509CertificateInfo {
 }
 
 export interface X509CertificateWithInfo {
-  /** Accepted on write; never echoed on read (service-api.md §4). */
+  /** Accepted on write; never echoed on read (docs/service-rest.md §4). */
   certificate?: string;
   info?: X509CertificateInfo;
 }
@@ -201,7 +201,7 @@ export interface ProvisioningInstance {
   policies: SharedAccessPolicy[];
   linkedHubs: LinkedHub[];
   allocationPolicy: Exclude<AllocationPolicy, 'custom'>;
-  /** Throttling quotas (service-api.md §15); absent fields take generous defaults. */
+  /** Throttling quotas (docs/service-rest.md §15); absent fields take generous defaults. */
   quotas?: InstanceQuotas;
 }
 

@@ -34,7 +34,7 @@ export interface EnrollmentRules {
 
 /**
  * Registration and enrollment ids: alphanumerics plus `: . _ -`, at most 128 characters, no special
- * character first or last (service.json; service-api.md §14).
+ * character first or last (service.json; docs/service-rest.md §14).
  */
 const ID_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9:._-]{0,126}[A-Za-z0-9])?$/;
 /** IoT Hub device ids: up to 128 of alphanumerics and `- . % _ * ? ! ( ) , : = @ $ '`. */

@@ -45,7 +45,7 @@ function errorCode(run: () => unknown): number | undefined {
   }
 }
 
-describe('parseCertificate accepts every form clients send (service-api.md §4)', () => {
+describe('parseCertificate accepts every form clients send (docs/service-rest.md §4)', () => {
   it('reads PEM, one-line PEM (C#), base64 DER (Azure CLI) and base64 of the PEM (C client) as the same certificate', () => {
     const forms = {
       pem: v3Pem,

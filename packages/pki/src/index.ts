@@ -5,7 +5,7 @@ import forge from 'node-forge';
 /**
  * Certificate generation for the development CA, server certificates and test fleets. Keys come from
  * node:crypto (fast, native); node-forge only assembles and signs certificates. Verification never
- * uses this package (ARCHITECTURE.md: node:crypto on hot paths).
+ * uses this package (docs/architecture.md: node:crypto on hot paths).
  */
 export interface Issued {
   certificatePem: string;

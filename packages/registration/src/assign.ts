@@ -100,7 +100,7 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   // completed move finds it there).
   const existing = (source ? await source.getDevice(attested.deviceId) : undefined) ?? (await target.getDevice(attested.deviceId));
   const identity = await settledTpmKey(context, hubIdentity(attestation, existing?.identity));
-  // The second blob (trap 15): the hub key K2, which only this TPM can import. Built before the hub
+  // The second blob (docs/device-wire.md, trap 15): the hub key K2, which only this TPM can import. Built before the hub
   // is touched; returned with the operation, never kept in the registration record.
   const tpmBlob =
     attested.tpm && identity.authentication.type === 'sas'
@@ -148,7 +148,7 @@ async function settledTpmKey(context: AssignContext, identity: HubDeviceIdentity
 }
 
 /**
- * What the target hub's twin becomes (service-api.md §13): a new device gets the initial twin; a
+ * What the target hub's twin becomes (docs/service-rest.md §13): a new device gets the initial twin; a
  * migration carries tags, desired and reported properties over; a reset replaces them with the
  * initial twin; a device that stays keeps its twin untouched.
  */
@@ -183,7 +183,7 @@ function x509Details({ attested }: Attestation, groupId: string | undefined): No
   };
 }
 
-/** What a custom allocation webhook is told of the device's attestation (service-api.md §12). */
+/** What a custom allocation webhook is told of the device's attestation (docs/service-rest.md §12). */
 function runtimeAttestation({ attested, enrollment }: Attestation): RuntimeAttestation {
   if (attested.attestationType === 'x509') {
     return { type: 'x509', x509: x509Details({ attested, enrollment }, isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined) };

@@ -73,7 +73,7 @@ export async function attest(context: AttestContext, proof: Proof): Promise<Atte
 
 /**
  * Symmetric keys: the individual enrollment of that registration id first, then the symmetric-key
- * groups, whose per-device keys are derived from the group keys (service-api.md §14). The proof is
+ * groups, whose per-device keys are derived from the group keys (docs/service-rest.md §14). The proof is
  * verified before anything about the enrollment (disabled or not) is revealed.
  */
 async function attestSymmetricKey(context: AttestContext, token: string): Promise<Attestation> {
@@ -86,7 +86,7 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
     // A register must carry the TPM keys (HTTPS body, AMQP SASL TPM): the K1-signed token alone
     // would otherwise start registrations after its challenge was answered.
     if (context.purpose === 'register') throw because('wrongAttestation', Errors.unauthorized('A TPM device registers with its TPM keys (tpm.endorsementKey and tpm.storageRootKey).'));
-    // Its HTTPS polls carry only the token it signed with K1 (device-protocols.md §4).
+    // Its HTTPS polls carry only the token it signed with K1 (docs/device-wire.md §4).
     return tpmAttestation(context, await verifyTpmPoll(tpmContext(context), token));
   }
   if (individual) {
@@ -158,7 +158,7 @@ function withReason<T>(reason: 'wrongKey', check: () => T): T {
 }
 
 /**
- * TPM (tpm-attestation.md §2): without a token the device is challenged (a 401 carrying the blob);
+ * TPM (docs/tpm.md §2): without a token the device is challenged (a 401 carrying the blob);
  * with one, a register answers the challenge and a poll proves it still holds K1.
  */
 async function attestTpm(context: AttestContext, proof: Extract<Proof, { kind: 'tpm' }>): Promise<Attestation> {
@@ -199,7 +199,7 @@ function tpmAttestation(context: AttestContext, { enrollment, keys }: TpmAtteste
   };
 }
 
-/** X.509: the chain presented in TLS, matched individual first, then groups up the chain (service-api.md §14). */
+/** X.509: the chain presented in TLS, matched individual first, then groups up the chain (docs/service-rest.md §14). */
 async function attestX509(context: AttestContext, chain: Buffer[]): Promise<Attestation> {
   const { store, idScope, registrationId, now } = context;
   const match = await matchX509Enrollment(parseClientChain(chain), x509Source(store, idScope), { registrationId, now }).catch((error: unknown) => {

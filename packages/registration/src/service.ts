@@ -103,7 +103,7 @@ export interface TpmChallengeIssuer {
   challenge(request: { idScope: string; registrationId: string; endorsementKey: Buffer; storageRootKey: Buffer }): Promise<Buffer>;
 }
 
-/** The registration pipeline (ARCHITECTURE.md steps 3-7), shared by every front-end. */
+/** The registration pipeline (docs/architecture.md steps 3-7), shared by every front-end. */
 export class DpsRegistrationService implements RegistrationService {
   private readonly logger: Logger;
   private readonly answerWithinMs: number;
@@ -178,7 +178,7 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /**
-   * The TPM challenge for the AMQP SASL exchange (tpm-attestation.md §2.2): the same checks and record
+   * The TPM challenge for the AMQP SASL exchange (docs/tpm.md §2.2): the same checks and record
    * as the HTTPS 401, the blob as raw bytes. A refusal is a coded 401 (SASL outcome `auth`).
    */
   readonly tpm: TpmChallengeIssuer = {

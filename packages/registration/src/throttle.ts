@@ -2,7 +2,7 @@ import { Errors, type InstanceQuotas, type ProvisioningInstance } from '@opendps
 import type { Store } from '@opendps/store';
 
 /**
- * Per-instance quotas (service-api.md §15; ARCHITECTURE.md "Throttling quotas are configurable per
+ * Per-instance quotas (docs/service-rest.md §15; docs/architecture.md "Throttling quotas are configurable per
  * instance"). Fixed one-second windows counted with `store.increment`, so every gateway node sharing
  * the store shares the count. DPS throttles register and poll separately; so does this.
  *

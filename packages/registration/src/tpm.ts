@@ -4,7 +4,7 @@ import { enrollments, type Collection, type Store } from '@opendps/store';
 import { because } from './refusal';
 
 /**
- * TPM attestation (tpm-attestation.md §2): a device first registers with its EK and SRK only and is
+ * TPM attestation (docs/tpm.md §2): a device first registers with its EK and SRK only and is
  * answered with a challenge, the activation blob of a fresh key K1 that only its TPM can import; it
  * then signs its DPS SAS with K1 in the TPM. K1 lives in the store (so the answer may land on any
  * node) until the device has its final answer.
@@ -42,7 +42,7 @@ export function tpmChallenges(store: Store, idScope: string): Collection<TpmChal
 
 /**
  * The answer to a TPM register without a token: 401 carrying the activation blob. The HTTPS
- * front-end puts `authenticationKey` and `keyName` at the top of its error body (trap 8).
+ * front-end puts `authenticationKey` and `keyName` at the top of its error body (docs/device-wire.md, trap 8).
  */
 export class TpmChallengeError extends DpsError {
   readonly keyName = TPM_KEY_NAME;

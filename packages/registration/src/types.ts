@@ -13,7 +13,7 @@ export type Proof =
   | { kind: 'tpm'; endorsementKey: string; storageRootKey?: string; token?: string }
   | { kind: 'none' };
 
-/** One registration request, whatever the transport (ARCHITECTURE.md, step 3). */
+/** One registration request, whatever the transport (docs/architecture.md, step 3). */
 export interface RegistrationRequest {
   idScope: string;
   registrationId: string;

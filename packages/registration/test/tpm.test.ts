@@ -185,7 +185,7 @@ describe('TPM attestation', () => {
     open();
     const final = await pollUntilFinal(svc, 'tpm-3', first, { kind: 'sas', token });
     expect(final.body.status).toBe('assigned');
-    // The final answer carries the second blob (trap 15), and it opens to the hub key.
+    // The final answer carries the second blob (docs/device-wire.md, trap 15), and it opens to the hub key.
     const k2 = device.activate(final.body.registrationState?.tpm?.authenticationKey as string);
     expect((await hub.getDevice('tpm-3'))?.identity.authentication).toMatchObject({ symmetricKey: { primaryKey: k2.toString('base64') } });
 

@@ -2,7 +2,7 @@ import { createHash, createHmac, generateKeyPairSync, privateDecrypt, constants,
 import { tpm } from '@opendps/attestation';
 import { softwareActivateCredential } from '../../../attestation/test/tpm/fixtures/softwareTpm';
 
-/** The EK authPolicy of the SDK template: PolicySecret(TPM_RH_ENDORSEMENT) (tpm-attestation.md §1). */
+/** The EK authPolicy of the SDK template: PolicySecret(TPM_RH_ENDORSEMENT) (docs/tpm.md §1). */
 const EK_POLICY = Buffer.from('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa', 'hex');
 
 function rsaPublic(publicKey: KeyObject, objectAttributes: number, authPolicy: Buffer): tpm.RsaPublic {

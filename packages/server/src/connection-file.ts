@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { OWNER_POLICY, serviceConnectionString, type ProvisioningInstance } from '@opendps/model';
 
 /**
- * `<data-dir>/connection.json`, written when every listener is up (ARCHITECTURE.md): what tests,
+ * `<data-dir>/connection.json`, written when every listener is up (docs/architecture.md): what tests,
  * the CLI and users read to reach this server. The first instance's fields stay at the top level.
  * It holds the owner keys, so it is private to the user (0600), like the CA key.
  */

@@ -8,7 +8,7 @@ import type { ServiceTarget } from '../src/cli/target';
 import { startCliServer, tempDir } from './support';
 
 /**
- * Nothing acknowledged is lost (ARCHITECTURE.md, Principles): enrollments written through the
+ * Nothing acknowledged is lost (docs/architecture.md, Principles): enrollments written through the
  * service API to a spawned `opendps start`, the process killed with SIGKILL right after the last
  * acknowledgement, a restart on the same data dir (and the same Redis): every write is there.
  */

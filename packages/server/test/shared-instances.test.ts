@@ -5,7 +5,7 @@ import { createServer, instanceCollection, type RunningServer } from '../src';
 import { callServiceApi } from '../src/cli/service-client';
 import { tempDir } from './support';
 
-/** Several gateway nodes on one Redis share their provisioning instances (ARCHITECTURE.md, State). */
+/** Several gateway nodes on one Redis share their provisioning instances (docs/architecture.md, State). */
 describe('instances shared through Redis', () => {
   let redis: RedisServer;
   const dirs = [tempDir(), tempDir()];

@@ -8,7 +8,7 @@ export interface Principal {
 }
 
 /**
- * Service SAS (service-api.md §8). Several instances share the listener and each has its own keys,
+ * Service SAS (docs/service-rest.md §8). Several instances share the listener and each has its own keys,
  * so the instance is the one whose policy named by `skn` verifies the signature. Then `sr`, decoded,
  * must be a path-segment prefix of `{serviceHostName}/{path}`, and the token must not have expired.
  */

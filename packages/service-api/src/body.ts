@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Errors, parseJson } from '@opendps/model';
 
-/** DPS's maximum message size (service-api.md §15). */
+/** DPS's maximum message size (docs/service-rest.md §15). */
 export const MAX_BODY_BYTES = 96 * 1024;
 /** Past this much an oversized body is no longer drained politely: the connection is cut. */
 const DRAIN_LIMIT_BYTES = 8 * 1024 * 1024;

@@ -25,7 +25,7 @@ async function attachRegistrationState(context: OperationContext, enrollment: In
   if (state && !state.x509?.enrollmentGroupId && !state.symmetricKey?.enrollmentGroupId) enrollment.registrationState = state;
 }
 
-/** PUT is an upsert; `If-Match: *` requires the record to exist and an etag must be current (service-api.md §6). */
+/** PUT is an upsert; `If-Match: *` requires the record to exist and an etag must be current (docs/service-rest.md §6). */
 export function putEnrollmentHandler<T extends Enrollment>(kind: EnrollmentKind<T>): OperationHandler {
   return async (context) => {
     const ifMatch = header(context, 'if-match');

@@ -1,7 +1,7 @@
 import type { AttestationMechanism, X509Certificates } from '@opendps/model';
 
 /**
- * What a read returns. Certificates are never echoed, only their `info` (service-api.md §4), and
+ * What a read returns. Certificates are never echoed, only their `info` (docs/service-rest.md §4), and
  * symmetric keys are omitted as on DPS, which serves them only from `attestationmechanism`.
  */
 export function enrollmentView<T extends { attestation: AttestationMechanism }>(enrollment: T, options = { keys: false }): T {

@@ -7,7 +7,7 @@ import type { OperationResult } from './respond';
 export type ItemType = 'Enrollment' | 'EnrollmentGroup' | 'DeviceRegistration';
 
 /**
- * The query grammar is not published (service-api.md §5): `*` and `SELECT * FROM <collection>` mean
+ * The query grammar is not published (docs/service-rest.md §5): `*` and `SELECT * FROM <collection>` mean
  * "all", anything else is refused. Node samples send `*`; C# samples send the SELECT form, also to
  * the registrations-of-a-group query, so every collection name is accepted on every query route.
  */

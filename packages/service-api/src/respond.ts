@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { DpsError } from '@opendps/model';
 
-/** Node's service SDK JSON-parses a response only when its content type says JSON (service-api.md §9): always send it. */
+/** Node's service SDK JSON-parses a response only when its content type says JSON (docs/service-rest.md §9): always send it. */
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /** What a handler answers; the writer below turns it into the HTTP response. */
@@ -21,7 +21,7 @@ export function sendResult(res: ServerResponse, result: OperationResult): void {
   });
 }
 
-/** The DPS error body, with `x-ms-error-code` and `x-ms-request-id` = trackingId (service-api.md §7). */
+/** The DPS error body, with `x-ms-error-code` and `x-ms-request-id` = trackingId (docs/service-rest.md §7). */
 export function sendError(res: ServerResponse, error: DpsError, headers: Record<string, string> = {}): void {
   write(res, error.status, error.toJSON(), {
     'x-ms-error-code': String(error.errorCode),

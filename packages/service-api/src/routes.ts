@@ -2,7 +2,7 @@ import { Errors, assertEnrollmentGroupId, assertRegistrationId, type AccessRight
 import { certificateRoute, type CertificateOperation } from './certificates-routes';
 
 /**
- * The service API's routes (service-api.md §1). Segments are case-insensitive (Node sends
+ * The service API's routes (docs/service-rest.md §1). Segments are case-insensitive (Node sends
  * `/enrollmentGroups/{id}` but `/enrollmentgroups/{id}/attestationmechanism`), bulk may carry a
  * trailing slash, and ids arrive strict-URL-encoded.
  */
@@ -28,7 +28,7 @@ export interface Route {
   operation: Operation;
   /** The decoded id from the path (a registration id, or a group id). */
   id?: string;
-  /** The policy right the operation needs (service-api.md §8). */
+  /** The policy right the operation needs (docs/service-rest.md §8). */
   right: AccessRight;
 }
 

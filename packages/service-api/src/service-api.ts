@@ -24,7 +24,7 @@ export interface ServiceApi {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-/** The DPS service REST API (service-api.md §1-§10), mounted by the server on its HTTPS listener. */
+/** The DPS service REST API (docs/service-rest.md §1-§10), mounted by the server on its HTTPS listener. */
 export function createServiceApi(options: ServiceApiOptions): ServiceApi {
   const logger = (options.logger ?? silentLogger).child({ category: 'ServiceOperations' });
   return {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-/** A fresh etag, quoted as DPS sends them: `"13003fea-…"` (service-api.md §3). */
+/** A fresh etag, quoted as DPS sends them: `"13003fea-…"` (docs/service-rest.md §3). */
 export function newEtag(): string {
   return `"${randomUUID()}"`;
 }

@@ -50,7 +50,7 @@ export async function answer(exchange: Exchange, request: DpsAmqpRequest): Promi
   }
 }
 
-/** The body repeats the TPM keys (tpm-attestation.md §2.2): they must be the ones SASL attested. */
+/** The body repeats the TPM keys (docs/tpm.md §2.2): they must be the ones SASL attested. */
 function checkTpmKeys(proof: Proof, body: RegisterBody): void {
   if (!body.tpm) return;
   if (proof.kind !== 'tpm') {

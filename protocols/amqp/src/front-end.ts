@@ -30,7 +30,7 @@ export interface DpsAmqpFrontEnd {
   handleConnection(stream: Duplex, context: ConnectionContext): void;
   /** AMQP over TLS; client certificates are requested, and left to the registration service to verify. */
   listen(options: AmqpListenOptions): Promise<AmqpListener>;
-  /** A `/$iothub/websocket` upgrade with subprotocol `AMQPWSB10` (device-protocols.md §5), from the HTTPS listener. */
+  /** A `/$iothub/websocket` upgrade with subprotocol `AMQPWSB10` (docs/device-wire.md §5), from the HTTPS listener. */
   handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
   /**
    * A drain, once every answer was sent: closes each connection with an AMQP close
@@ -89,7 +89,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       opened(connection) {
         clearTimeout(timer);
         const chain = context.clientCertificateChain;
-        // X.509 devices skip SASL altogether (trap 10): the TLS client certificate is the proof.
+        // X.509 devices skip SASL altogether (docs/device-wire.md, trap 10): the TLS client certificate is the proof.
         if (!session.refusal && !session.identity && chain && chain.length > 0) session.identity = { proof: { kind: 'x509', chain } };
         if (!session.identity) {
           if (!session.refusal) connectionLogger.info({}, 'AMQP opened without SASL or a client certificate');
@@ -173,7 +173,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
     container.on('connection_error', (context: EventContext) => log.debug({ err: String(context.error) }, 'AMQP connection failed'));
   }
 
-  /** One request: decode, ask the service, answer on the client's receiver link or reject (§3). */
+  /** One request: decode, ask the service, answer on the client's receiver link or reject (docs/device-wire.md §3). */
   async function request(session: AmqpSession, context: EventContext, log: Logger): Promise<void> {
     const { message, delivery, receiver, connection } = context;
     if (!message || !delivery || !receiver) return;
@@ -208,7 +208,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
       ws.close(1002, 'subprotocol AMQPWSB10 expected');
       return;
     }
-    // Binary messages are a byte stream: AMQP frames need not align with them (§5).
+    // Binary messages are a byte stream: AMQP frames need not align with them (docs/device-wire.md §5).
     handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'amqp-ws'));
   }
 

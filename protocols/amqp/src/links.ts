@@ -8,7 +8,7 @@ export const API_VERSION_PROPERTY = 'com.microsoft:api-version';
 
 /**
  * The client's receiver link (our sender), attached first: its source is
- * `{idScope}/registrations/{registrationId}`. Our attach echoes a non-null source and target (§3).
+ * `{idScope}/registrations/{registrationId}`. Our attach echoes a non-null source and target (docs/device-wire.md §3).
  * Returns the refusal to detach the link with, if any.
  */
 export function attachResponseLink(session: AmqpSession, sender: Sender): DpsError | undefined {

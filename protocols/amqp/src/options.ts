@@ -10,7 +10,7 @@ export interface TpmChallengeRequest {
 }
 
 /**
- * Issues the activation blob (tpm-attestation.md §3) for a device's EK and SRK. Implemented by the
+ * Issues the activation blob (docs/tpm.md §3) for a device's EK and SRK. Implemented by the
  * TPM attestation; it keeps what it needs to verify the SAS the device later signs with it.
  * A refusal (unknown enrollment, wrong EK) is thrown as a DpsError and becomes SASL outcome `auth`.
  */
@@ -36,5 +36,5 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Our Open's idle-time-out: clients heartbeat at half of it; silence for twice as long closes. */
 export const IDLE_TIMEOUT_MS = 120_000;
-/** `retry-after` for a retryable error that carries none (device-protocols.md §6: at least 2). */
+/** `retry-after` for a retryable error that carries none (docs/device-wire.md §6: at least 2). */
 export const DEFAULT_RETRY_AFTER_SECONDS = 2;

@@ -2,13 +2,13 @@ import { Errors } from '@opendps/model';
 import { decodeRegisterBody, type RegisterBody } from '@opendps/registration';
 import type { AmqpMessage } from './rhea';
 
-/** Application properties of a DPS request (device-protocols.md §3). */
+/** Application properties of a DPS request (docs/device-wire.md §3). */
 export const OPERATION_TYPE = 'iotdps-operation-type';
 export const OPERATION_ID = 'iotdps-operation-id';
 export const FORCE_REGISTRATION = 'iotdps-forceRegistration';
 export const REGISTER = 'iotdps-register';
 export const GET_OPERATION_STATUS = 'iotdps-get-operationstatus';
-/** Defined by the SDKs, never sent by Node 1.9.1 (trap 18); answered with the registration state. */
+/** Defined by the SDKs, never sent by Node 1.9.1 (docs/device-wire.md, trap 18); answered with the registration state. */
 export const GET_REGISTRATION = 'iotdps-get-registration';
 
 export type DpsAmqpRequest =

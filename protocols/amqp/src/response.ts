@@ -4,7 +4,7 @@ import { dataSection, sameTypeId, type AmqpError, type AmqpMessage } from './rhe
 import type { AmqpResponse } from './exchange';
 
 /**
- * The response message (trap 9): the request's correlation_id in its own type, a Data section of
+ * The response message (docs/device-wire.md, trap 9): the request's correlation_id in its own type, a Data section of
  * UTF-8 JSON, and `retry-after` (Node) and `Retry-After` (C#) in seconds while assigning.
  */
 export function responseMessage(correlationId: unknown, response: AmqpResponse): AmqpMessage {
@@ -18,14 +18,14 @@ export function responseMessage(correlationId: unknown, response: AmqpResponse):
   };
 }
 
-/** Node retries exactly these two conditions, after `info["retry-after"]` seconds (trap 5). */
+/** Node retries exactly these two conditions, after `info["retry-after"]` seconds (docs/device-wire.md, trap 5). */
 export const THROTTLED = 'com.microsoft:device-container-throttled';
 export const INTERNAL_ERROR = 'amqp:internal-error';
 
 /**
  * A DpsError as the rejection of the request delivery: the DPS error body as description, and a
  * condition that azure-iot-amqp-base translates to the matching error class. Only 429 and 5xx are
- * retryable; every other condition fails `register()` (device-protocols.md §3, §6).
+ * retryable; every other condition fails `register()` (docs/device-wire.md §3, §6).
  */
 export function rejection(error: DpsError): AmqpError {
   const description = JSON.stringify(error.toJSON());

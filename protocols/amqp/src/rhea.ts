@@ -118,7 +118,7 @@ export function refuseOpen(connection: Connection, error: AmqpError): void {
   connection.close(error);
 }
 
-/** A Data section: the DPS client JSON-parses `body.content` (trap 9; an AmqpValue body hangs it). */
+/** A Data section: the DPS client JSON-parses `body.content` (docs/device-wire.md, trap 9; an AmqpValue body hangs it). */
 export function dataSection(content: Buffer): unknown {
   return messageCodec.data_section(content);
 }

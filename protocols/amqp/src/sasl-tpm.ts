@@ -4,7 +4,7 @@ import type { TpmChallenger } from './options';
 import type { SaslServerMechanism } from './rhea';
 import { refuse, succeed, type SaslContext } from './sasl-context';
 
-/** The C client compares the 2-bit seq with an unmasked counter: at most 4 chunks work (trap 11). */
+/** The C client compares the 2-bit seq with an unmasked counter: at most 4 chunks work (docs/device-wire.md, trap 11). */
 export const TPM_MAX_CHUNKS = 4;
 /** Recommended 200-400 data bytes per chunk, so a ~800-byte blob fits 512-byte SASL frames. */
 export const TPM_CHUNK_BYTES = 400;
@@ -13,7 +13,7 @@ const LAST = 0x40;
 
 /**
  * The activation blob as SASL challenges `control ‖ chunk`, control = 0x80 | last 0x40 | seq & 3
- * (device-protocols.md §3). Every chunk carries data, so no challenge is 1 byte long: Node takes
+ * (docs/device-wire.md §3). Every chunk carries data, so no challenge is 1 byte long: Node takes
  * any 1-byte challenge for the SRK request.
  */
 export function activationChallenges(blob: Buffer): Buffer[] {
@@ -58,7 +58,7 @@ type Phase =
   | { name: 'done' };
 
 /**
- * The SASL mechanism `TPM` (device-protocols.md §3, tpm-attestation.md §2.2): init with the EK,
+ * The SASL mechanism `TPM` (docs/device-wire.md §3, docs/tpm.md §2.2): init with the EK,
  * a 1-byte 0x00 challenge for the SRK, the activation blob in chunks, then the TPM SAS as the last
  * response. The SAS goes to the service as the TPM proof, like every other proof.
  */

@@ -7,7 +7,7 @@ import { tpmMechanism } from './sasl-tpm';
 
 /**
  * The mechanisms offered to one connection. ANONYMOUS being present is also what makes rhea accept
- * the plain AMQP header of X.509 devices that skip SASL (trap 10; rhea `lib/connection.js`).
+ * the plain AMQP header of X.509 devices that skip SASL (docs/device-wire.md, trap 10; rhea `lib/connection.js`).
  * Any other name the client picks is answered with outcome `auth` and the connection is closed
  * (rhea alone would send `auth` and keep the connection open).
  */

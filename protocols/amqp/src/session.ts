@@ -23,6 +23,6 @@ export interface AmqpSession {
   identity?: DeviceIdentity;
   /** Why SASL PLAIN's SAS was refused: our Open carries it, then the connection closes (no identity is set). */
   refusal?: DpsError;
-  /** Our sender on the client's receiver link: where responses go (trap 9; there is no reply-to). */
+  /** Our sender on the client's receiver link: where responses go (docs/device-wire.md, trap 9; there is no reply-to). */
   responseSender?: Sender;
 }

@@ -200,7 +200,7 @@ describe('authentication: SASL PLAIN, none, ANONYMOUS, unknown mechanisms, link 
     links.close();
   }
 
-  test('no SASL layer after TLS with a client certificate: X.509, named by the link address (trap 10)', async () => {
+  test('no SASL layer after TLS with a client certificate: X.509, named by the link address (docs/device-wire.md, trap 10)', async () => {
     const { connection, error } = await connectClient(running.port, { cert: leaf.certificatePem, key: leaf.privateKeyPem });
     expect(error).toBeUndefined();
     const links = await attachLinks(connection, addressFor('x509-dev-1'));

@@ -86,7 +86,7 @@ export interface Pki {
 }
 
 let pki: Pki | undefined;
-/** One test CA and a server certificate for localhost and 127.0.0.1 (device-protocols.md §7). */
+/** One test CA and a server certificate for localhost and 127.0.0.1 (docs/device-wire.md §7). */
 export function testPki(): Pki {
   if (!pki) {
     const ca = createRootCa({ commonName: 'OpenDPS AMQP test root' });
@@ -114,7 +114,7 @@ export type Opened = ({ connection: Connection; error?: undefined } | { connecti
   gone: Promise<void>;
 };
 
-/** A rhea client over TLS, as the DPS AMQP transport makes it (§3); resolves once opened or refused. */
+/** A rhea client over TLS, as the DPS AMQP transport makes it (docs/device-wire.md §3); resolves once opened or refused. */
 export function connectClient(port: number, options: Partial<ConnectionOptions> = {}): Promise<Opened> {
   const container = create_container();
   let markGone: () => void = () => undefined;
@@ -156,7 +156,7 @@ export interface Answer {
   response?: Message;
 }
 
-/** The DPS client's links: receiver first, then sender, on the same address (§3). */
+/** The DPS client's links: receiver first, then sender, on the same address (docs/device-wire.md §3). */
 export async function attachLinks(connection: Connection, address: string): Promise<DeviceLinks> {
   const receiver = connection.open_receiver({ source: { address }, properties: { 'com.microsoft:api-version': '2019-03-31' } });
   // A refused attach comes back with a null source, then a detach carrying the error.

@@ -25,7 +25,7 @@ function protonPython(): string {
   throw new Error('Qpid Proton for Python is missing: install the Debian package python3-qpid-proton (apt-get install -y python3-qpid-proton).');
 }
 
-/** A DPS symmetric-key SAS (device-protocols.md §1): HMAC over the raw `sr`, then `se`. */
+/** A DPS symmetric-key SAS (docs/device-wire.md §1): HMAC over the raw `sr`, then `se`. */
 function dpsSas(registrationId: string, key: string): string {
   const sr = `${ID_SCOPE}/registrations/${registrationId}`;
   const se = Math.floor(Date.now() / 1000) + 3600;

@@ -6,7 +6,7 @@ import { RawClient, SASL, SASL_HEADER } from './raw-client';
 /** Raw TPM2B_PUBLIC-like keys: size-prefixed, with zero bytes inside (the init splits on the first two NULs only). */
 const EK = Buffer.concat([Buffer.from([0x01, 0x3a, 0x00, 0x01, 0x00, 0x0b]), Buffer.alloc(310, 0x5a)]);
 const SRK = Buffer.concat([Buffer.from([0x01, 0x1a, 0x00, 0x01, 0x00, 0x0b]), Buffer.alloc(278, 0x3c)]);
-/** ~800 bytes like a real activation blob (tpm-attestation.md §3), every byte distinct by position. */
+/** ~800 bytes like a real activation blob (docs/tpm.md §3), every byte distinct by position. */
 const BLOB = Buffer.from(Array.from({ length: 812 }, (_, i) => (i * 7 + 3) % 256));
 const SAS = `SharedAccessSignature sr=${ID_SCOPE}%2Fregistrations%2Ftpm-dev-1&sig=abc%3D&se=1795684797&skn=registration`;
 
@@ -25,7 +25,7 @@ class FixedChallenger implements TpmChallenger {
   }
 }
 
-describe('activation blob chunking (trap 11)', () => {
+describe('activation blob chunking (docs/device-wire.md, trap 11)', () => {
   test.each([1, 2, 399, 400, 401, 812, 1600, 1601, 5000])('%i bytes: at most 4 challenges, never 1 byte long, control bits and seq', (length) => {
     const blob = Buffer.from(Array.from({ length }, (_, i) => i % 251));
     const challenges = activationChallenges(blob);

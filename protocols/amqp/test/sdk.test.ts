@@ -21,7 +21,7 @@ interface DeviceRun {
   error?: { name?: string; message?: string; condition?: string; description?: string; amqpError?: { condition?: string } };
 }
 
-/** The DPS group-derived key (service-api.md §14): HMAC-SHA256 of the registration id under the group key. */
+/** The DPS group-derived key (docs/service-rest.md §14): HMAC-SHA256 of the registration id under the group key. */
 const deriveKey = (groupKey: string, registrationId: string): string =>
   createHmac('sha256', Buffer.from(groupKey, 'base64')).update(registrationId, 'utf8').digest('base64');
 

@@ -3,7 +3,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createDpsAmqpFrontEnd, type DpsAmqpFrontEnd } from '../src';
 import { ScriptedRegistration, testPki } from './helpers';
 
-/** The HTTPS listener's part (device-protocols.md §5): it hands over `/$iothub/websocket` upgrades. */
+/** The HTTPS listener's part (docs/device-wire.md §5): it hands over `/$iothub/websocket` upgrades. */
 describe('handleWebSocket', () => {
   let frontEnd: DpsAmqpFrontEnd;
   let server: Server;

@@ -57,7 +57,7 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
 
     if (path.kind === 'operationStatus') {
       checkApiVersion(apiVersion);
-      // The Node SDK sends `{}` with a JSON content type on this GET (trap 7): the body means nothing.
+      // The Node SDK sends `{}` with a JSON content type on this GET (docs/device-wire.md, trap 7): the body means nothing.
       // A TPM device polls with its TPM SAS and no keys, so its proof here is `sas`.
       const outcome = await registration.operationStatus({ ...base, operationId: path.operationId, proof: proofOf(req, {}) });
       writeOutcome(res, outcome);

@@ -1,5 +1,5 @@
 /**
- * The device REST API's paths (device-protocols.md §4; device.json):
+ * The device REST API's paths (docs/device-wire.md §4; device.json):
  *   PUT  /{idScope}/registrations/{registrationId}/register
  *   GET  /{idScope}/registrations/{registrationId}/operations/{operationId}
  *   POST /{idScope}/registrations/{registrationId}            (the spec's status lookup)

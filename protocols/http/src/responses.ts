@@ -4,7 +4,7 @@ import { isTpmChallengeError } from '@opendps/registration';
 
 /**
  * Every answer is JSON with this exact type: the Node SDK parses a body only when the type contains
- * `application/json`, and throws an uncaught TypeError otherwise (trap 6).
+ * `application/json`, and throws an uncaught TypeError otherwise (docs/device-wire.md, trap 6).
  */
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -21,7 +21,7 @@ export function writeJson(res: ServerResponse, status: number, body: unknown, he
 
 /**
  * The DPS error body. This is the one place where the TPM challenge will go: real DPS answers the
- * first TPM PUT with 401 and `authenticationKey` + `keyName` at the top level of this body (trap 8;
+ * first TPM PUT with 401 and `authenticationKey` + `keyName` at the top level of this body (docs/device-wire.md, trap 8;
  * Node needs exactly 401 and a string `authenticationKey`, the C SDK needs `keyName`).
  */
 export function errorBody(error: DpsError): object {
@@ -34,7 +34,7 @@ export function errorBody(error: DpsError): object {
 
 /**
  * The HTTP form of a coded error: its status, its body, `x-ms-error-code` and `x-ms-request-id`, and
- * `retry-after` when the error says when to come back (throttling, service-api.md §15).
+ * `retry-after` when the error says when to come back (throttling, docs/service-rest.md §15).
  */
 export function writeError(res: ServerResponse, error: DpsError, headers: Record<string, string> = {}): void {
   const retryAfter = error.info?.['retry-after'];

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
- * One part of the shared HTTPS listener (ARCHITECTURE.md: the device REST API, the service API and
+ * One part of the shared HTTPS listener (docs/architecture.md: the device REST API, the service API and
  * the admin API share one port). The server asks each route in turn whether it claims a pathname.
  */
 export interface HttpRoute {

@@ -4,7 +4,7 @@ import { Errors, silentLogger, type DpsError, type Logger } from '@opendps/model
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { JSON_CONTENT_TYPE, errorBody } from './responses';
 
-/** The one WebSocket path every Azure IoT client hard-codes, MQTT and AMQP alike (device-protocols.md §5). */
+/** The one WebSocket path every Azure IoT client hard-codes, MQTT and AMQP alike (docs/device-wire.md §5). */
 export const WEBSOCKET_PATH = '/$iothub/websocket';
 
 export type WebSocketHandler = (ws: WebSocket, req: IncomingMessage) => void;
@@ -31,7 +31,7 @@ export interface WebSocketUpgrade {
 /**
  * Dispatches `/$iothub/websocket` upgrades by subprotocol (`mqtt`, `AMQPWSB10`; compared
  * case-insensitively). Anything else is answered with a coded DPS error on the raw socket.
- * Clients send no Authorization here: they authenticate inside MQTT CONNECT or AMQP SASL (trap 12).
+ * Clients send no Authorization here: they authenticate inside MQTT CONNECT or AMQP SASL (docs/device-wire.md, trap 12).
  */
 export function createWebSocketUpgrade(
   handlers: Record<string, WebSocketHandler>,

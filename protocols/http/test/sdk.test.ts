@@ -16,7 +16,7 @@ import { ScriptedRegistration, pki, request, startServer, type TestServer } from
 const SCOPE = '0ne00000A0A';
 
 /**
- * The unmodified Node device SDK over HTTPS (device-protocols.md §7): the provisioning host cannot
+ * The unmodified Node device SDK over HTTPS (docs/device-wire.md §7): the provisioning host cannot
  * carry a port, so an azure-iot-http-base `Http` is injected with an agent that names our port.
  */
 function sdkClient(server: TestServer, registrationId: string, key: string) {

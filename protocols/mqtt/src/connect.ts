@@ -30,7 +30,7 @@ export function decideConnect(input: ConnectInput): ConnectDecision {
   if (!username) {
     return refuse(BAD_USERNAME_OR_PASSWORD, 'username is not {idScope}/registrations/{registrationId}/api-version=…');
   }
-  // [dps-mqtt] the client id is the registration id; registration ids are case-insensitive
+  // the client id is the registration id; registration ids are case-insensitive (docs/device-wire.md §2)
   if (input.clientId.toLowerCase() !== username.registrationId.toLowerCase()) {
     return refuse(IDENTIFIER_REJECTED, 'client id does not match the registration id in the username');
   }

@@ -27,7 +27,7 @@ export interface DpsMqttFrontEnd {
   handleConnection(stream: Duplex, context: ConnectionContext): void;
   /** MQTT over TLS; client certificates are requested, and left to the registration service to verify. */
   listen(options: MqttListenOptions): Promise<MqttListener>;
-  /** A `/$iothub/websocket` upgrade with subprotocol `mqtt` (device-protocols.md §5), from the HTTPS listener. */
+  /** A `/$iothub/websocket` upgrade with subprotocol `mqtt` (docs/device-wire.md §5), from the HTTPS listener. */
   handleWebSocket(ws: WebSocket, request: IncomingMessage): void;
   /**
    * A drain, once every answer was sent: ends each connection after what it was sent (MQTT 3.1.1

@@ -16,7 +16,7 @@ export interface HookDependencies {
 }
 
 /**
- * The business decisions, injected into aedes as hooks (STYLE.md): who may connect, what may be
+ * The business decisions, injected into aedes as hooks (docs/architecture.md, Conventions): who may connect, what may be
  * subscribed, and what a PUBLISH means. Everything else (framing, keepalive, acks) is aedes.
  */
 export function createHooks(deps: HookDependencies): AedesHooks {
@@ -24,7 +24,7 @@ export function createHooks(deps: HookDependencies): AedesHooks {
 
   return {
     preConnect(_client, packet, done) {
-      // DPS has no persistent sessions and no will ([dps-mqtt]); a will would come back to us as a
+      // DPS has no persistent sessions and no will (docs/device-wire.md §2); a will would come back to us as a
       // request when the socket drops, so it is dropped here.
       packet.clean = true;
       packet.will = undefined;
@@ -96,7 +96,7 @@ export function createHooks(deps: HookDependencies): AedesHooks {
       session.deadline.requestStarted();
       // Never stored for later subscribers.
       packet.retain = false;
-      // Acknowledge now, answer when the service does (trap 14: PUBACK within 30 s however long
+      // Acknowledge now, answer when the service does (docs/device-wire.md, trap 14: PUBACK within 30 s however long
       // the registration takes). aedes writes the PUBACK when `done` returns.
       done(null);
       const exchange = { service: deps.service, device, context: session.context, maxPayloadBytes: deps.maxPayloadBytes, logger };

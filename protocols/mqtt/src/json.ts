@@ -1,6 +1,6 @@
 /**
  * JSON as 7-bit ASCII: every non-ASCII code unit escaped as \uXXXX. The DPS MQTT client decodes
- * response bodies as ASCII before `JSON.parse` (device-protocols.md trap 4).
+ * response bodies as ASCII before `JSON.parse` (docs/device-wire.md trap 4).
  */
 export function asciiJson(value: unknown): Buffer {
   const text = JSON.stringify(value).replace(

@@ -1,6 +1,6 @@
 import { Errors, type DpsError } from '@opendps/model';
 
-/** The DPS MQTT topic grammar (device-protocols.md §2; [dps-mqtt]). */
+/** The DPS MQTT topic grammar (docs/device-wire.md §2). */
 export const RESPONSE_FILTER = '$dps/registrations/res/#';
 const PREFIX = '$dps/registrations/';
 const REGISTER = /^\$dps\/registrations\/PUT\/iotdps-register\/\?(.*)$/;
@@ -76,7 +76,7 @@ export function parseRequestTopic(topic: string): DpsRequest | undefined {
   };
 }
 
-/** `$dps/registrations/res/{status}/?$rid={rid}[&retry-after={s}]`: the client requires the `/?` (trap 4). */
+/** `$dps/registrations/res/{status}/?$rid={rid}[&retry-after={s}]`: the client requires the `/?` (docs/device-wire.md, trap 4). */
 export function responseTopic(status: number, rid: string, retryAfterSeconds?: number): string {
   const retry = retryAfterSeconds === undefined ? '' : `&retry-after=${retryAfterSeconds}`;
   return `$dps/registrations/res/${status}/?$rid=${rid}${retry}`;

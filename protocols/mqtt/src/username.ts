@@ -12,7 +12,7 @@ const ID_SCOPE = /^[A-Za-z0-9-]{1,64}$/;
 const USERNAME = /^([^/]+)\/registrations\/([^/]+)(?:\/\??(.*))?$/;
 
 /**
- * `{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…` (device-protocols.md §2:
+ * `{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…` (docs/device-wire.md §2:
  * no `?`, any api-version: Node sends 2019-03-31, the C SDK 2021-06-01). A stray `?` is tolerated.
  */
 export function parseUsername(username: string | undefined): DpsUsername | undefined {

@@ -121,7 +121,7 @@ describe('DPS over MQTT/TLS', () => {
     expect(payload.toString()).not.toContain('hunter2');
   });
 
-  test('bodies are ASCII JSON: non-ASCII is escaped as \\uXXXX (trap 4)', async () => {
+  test('bodies are ASCII JSON: non-ASCII is escaped as \\uXXXX (docs/device-wire.md, trap 4)', async () => {
     service.onRegister = async (request) => ({
       status: 200,
       body: { operationId: 'op-1', status: 'assigned', registrationState: { registrationId: request.registrationId, status: 'assigned', payload: { city: 'Zürich', mood: '😀' } } },
@@ -135,7 +135,7 @@ describe('DPS over MQTT/TLS', () => {
     expect(json).toMatchObject({ registrationState: { payload: { city: 'Zürich', mood: '😀' } } });
   });
 
-  test('PUBACK comes at once even when the registration takes longer (trap 14)', async () => {
+  test('PUBACK comes at once even when the registration takes longer (docs/device-wire.md, trap 14)', async () => {
     // The registration is held until the PUBACK has arrived: the ack cannot be waiting for it.
     let finish!: () => void;
     const held = new Promise<void>((resolve) => (finish = resolve));

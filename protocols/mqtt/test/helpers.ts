@@ -89,7 +89,7 @@ export interface Pki {
 }
 
 let pki: Pki | undefined;
-/** One test CA and a server certificate for localhost and 127.0.0.1 (device-protocols.md §7). */
+/** One test CA and a server certificate for localhost and 127.0.0.1 (docs/device-wire.md §7). */
 export function testPki(): Pki {
   if (!pki) {
     const ca = createRootCa({ commonName: 'OpenDPS MQTT test root' });
@@ -111,7 +111,7 @@ export async function startFrontEnd(options: DpsMqttFrontEndOptions): Promise<Ru
   return { frontEnd, port: listener.port, close: () => frontEnd.close() };
 }
 
-/** A device connection as the DPS MQTT client makes it (device-protocols.md §2). */
+/** A device connection as the DPS MQTT client makes it (docs/device-wire.md §2). */
 export function connectDevice(port: number, registrationId: string, extra: Partial<IClientOptions> = {}): Promise<MqttClient> {
   return mqtt.connectAsync(`mqtts://localhost:${port}`, {
     protocolVersion: 4,

@@ -4,7 +4,7 @@ import { MqttBase } from 'azure-iot-mqtt-base';
 import { SymmetricKeySecurityClient } from 'azure-iot-security-symmetric-key';
 import { assigned, ID_SCOPE, operationIdFor, ScriptedRegistration, startFrontEnd, testPki, type Running } from './helpers';
 
-/** The unmodified Node device SDK against this front-end (device-protocols.md §7: injected MqttBase with our CA). */
+/** The unmodified Node device SDK against this front-end (docs/device-wire.md §7: injected MqttBase with our CA). */
 describe('azure-iot-provisioning-device over MQTT', () => {
   let running: Running;
   const service = new ScriptedRegistration(

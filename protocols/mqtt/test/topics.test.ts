@@ -18,7 +18,7 @@ describe('DPS topic and username grammar', () => {
     expect(parseRequestTopic(`$dps/registrations/PUT/iotdps-register/?$rid=${'r'.repeat(129)}`)).toBeUndefined();
   });
 
-  test('response topics keep the mandatory /? (trap 4)', () => {
+  test('response topics keep the mandatory /? (docs/device-wire.md, trap 4)', () => {
     expect(responseTopic(202, 'x', 2)).toBe('$dps/registrations/res/202/?$rid=x&retry-after=2');
     expect(responseTopic(200, 'x')).toBe('$dps/registrations/res/200/?$rid=x');
   });

@@ -7,7 +7,7 @@ import { mqttConnect } from '../../../test/support/tls-records';
 import { createDpsMqttFrontEnd, type DpsMqttFrontEnd } from '../src';
 import { ID_SCOPE, nextMessage, operationIdFor, registerTopic, ScriptedRegistration, testPki, usernameFor } from './helpers';
 
-/** The HTTPS listener's part (device-protocols.md §5): upgrade /$iothub/websocket, subprotocol mqtt. */
+/** The HTTPS listener's part (docs/device-wire.md §5): upgrade /$iothub/websocket, subprotocol mqtt. */
 describe('DPS over MQTT/WebSocket', () => {
   const service = new ScriptedRegistration();
   let frontEnd: DpsMqttFrontEnd;

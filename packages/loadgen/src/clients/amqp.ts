@@ -7,7 +7,7 @@ import { LoadgenError, type Answer, type ClientTarget, type Credentials, type Op
 
 /**
  * DPS over AMQP 1.0, TLS or WebSockets (docs/device-wire.md §3): SASL PLAIN with the SAS for symmetric
- * keys, no SASL at all for X.509 (trap 10), a receiver then a sender on the registration's address.
+ * keys, no SASL at all for X.509 (docs/device-wire.md, trap 10), a receiver then a sender on the registration's address.
  * rhea is handed the stream this module opened, so the TLS handshake is timed on its own.
  */
 const LINK_PROPERTIES = { 'com.microsoft:api-version': API_VERSION, 'com.microsoft:client-version': CLIENT_VERSION };

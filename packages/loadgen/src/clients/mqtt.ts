@@ -7,7 +7,7 @@ import { LoadgenError, type Answer, type ClientTarget, type Credentials, type Op
 
 /** DPS over MQTT, TLS or WebSockets, as the Node provisioning client speaks it (docs/device-wire.md §2). */
 const RESPONSE_TOPIC = '$dps/registrations/res/#';
-/** The `/?` is mandatory (trap 4). */
+/** The `/?` is mandatory (docs/device-wire.md, trap 4). */
 const RESPONSE_PATTERN = /^\$dps\/registrations\/res\/(\d+)\/\?(.*)$/;
 
 export async function openMqtt(target: ClientTarget, credentials: Credentials, webSocket: boolean): Promise<Opened> {

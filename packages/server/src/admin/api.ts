@@ -45,7 +45,7 @@ export const ADMIN_PREFIX = '/admin';
 /**
  * The control-plane API on the HTTPS listener, under `/admin/…` (no clash: the service API claims
  * `/enrollments`, `/enrollmentGroups`, `/registrations`, `/certificates`; devices `/{idScope}/…`,
- * and an ID scope is never `admin`). Authorization (service SAS, service-api.md §8):
+ * and an ID scope is never `admin`). Authorization (service SAS, docs/service-rest.md §8):
  *
  * - the deployment admin key (`opendpsadmin`, `adminConnectionString` in connection.json) may do
  *   everything: list, create, update and remove instances, and manage any instance's hubs;

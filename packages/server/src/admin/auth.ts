@@ -5,7 +5,7 @@ import { Errors, type ProvisioningInstance, type SharedAccessPolicy } from '@ope
 export type AdminCaller = { kind: 'admin' } | { kind: 'instance'; instance: ProvisioningInstance };
 
 /**
- * Service SAS as the service API verifies it (service-api.md §8): `skn` names the admin policy or an
+ * Service SAS as the service API verifies it (docs/service-rest.md §8): `skn` names the admin policy or an
  * instance policy whose key verifies the signature; `sr` must be a segment prefix of `host/path`.
  * An instance policy must grant ServiceConfig.
  */

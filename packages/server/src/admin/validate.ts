@@ -4,7 +4,7 @@ import { MAX_QUOTA } from '@opendps/registration';
 
 /** Instance and hub names, as the config file takes them: letters, digits, `-`, `_`; at most 64. */
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$/;
-/** Azure allows at most 50 linked hubs per instance (service-api.md §15, not adjustable). */
+/** Azure allows at most 50 linked hubs per instance (docs/service-rest.md §15, not adjustable). */
 export const MAX_LINKED_HUBS = 50;
 const POLICIES: ReadonlyArray<ProvisioningInstance['allocationPolicy']> = ['hashed', 'geoLatency', 'static'];
 

@@ -6,7 +6,7 @@ import { UsageError } from './errors';
 
 /**
  * Turns `enrollment create` / `group create` flags into the IndividualEnrollment or EnrollmentGroup
- * body (service-api.md §3). Only the shape is checked here; the service validates the values, and
+ * body (docs/service-rest.md §3). Only the shape is checked here; the service validates the values, and
  * its coded error is what the user sees.
  */
 export type EnrollmentKind = 'individual' | 'group';

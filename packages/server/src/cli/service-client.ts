@@ -27,7 +27,7 @@ export class ServiceApiError extends CliFailure {
 
 /**
  * Calls the DPS service REST API with a SAS token signed by the target's policy key, as the Azure
- * service SDK does (`sr` = the raw HostName, service-api.md §8).
+ * service SDK does (`sr` = the raw HostName, docs/service-rest.md §8).
  */
 export async function callServiceApi(
   target: ServiceTarget,

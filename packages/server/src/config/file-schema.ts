@@ -19,7 +19,7 @@ import { WEBHOOK_LIMITS, parseWebhookValue } from './webhook';
 import { parseOrigins } from './browser';
 
 /**
- * Validates the whole documented config-file shape (ARCHITECTURE.md, "Config file"). Unknown keys
+ * Validates the whole documented config-file shape (docs/config.md). Unknown keys
  * are refused so that a typo does not silently fall back to a default.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The `opendps start` settings: each one a flag, an OPENDPS_* variable and a config-file key
- * (ARCHITECTURE.md, "Run contract"). One table so the three stay in step.
+ * (docs/config.md). One table so the three stay in step.
  */
 export const START_SETTINGS = [
   { flag: 'data-dir', env: 'OPENDPS_DATA_DIR', key: 'dataDir', value: 'PATH', help: 'state, dev CA and connection.json (default ./.opendps)' },

@@ -4,7 +4,7 @@ import type { OriginList } from './browser';
 
 /**
  * The server's configuration: what `opendps start` resolves from flags, OPENDPS_* variables, a
- * config file and defaults (ARCHITECTURE.md, "Run contract" and "Config file").
+ * config file and defaults (docs/config.md).
  */
 
 export interface Ports {
@@ -50,7 +50,7 @@ export interface LatencyConfig {
   table: Record<string, Record<string, number>>;
 }
 
-/** Custom allocation webhook calls (ARCHITECTURE.md "Webhook"); each key falls back to its default. */
+/** Custom allocation webhook calls (docs/architecture.md "Webhook"); each key falls back to its default. */
 export interface WebhookConfig {
   /** Per attempt, connect to the end of the answer (default 10 000 ms). */
   timeoutMs?: number;

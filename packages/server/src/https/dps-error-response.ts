@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { DpsError } from '@opendps/model';
 
-/** The DPS error body with its headers (service-api.md §7): JSON content type, x-ms-error-code, request id. */
+/** The DPS error body with its headers (docs/service-rest.md §7): JSON content type, x-ms-error-code, request id. */
 export function sendDpsError(res: ServerResponse, error: DpsError): void {
   const body = JSON.stringify(error.toJSON());
   res.writeHead(error.status, {

@@ -4,7 +4,7 @@ import { stringValue, type Command, type CommandGroup } from '../command';
 import { UsageError } from '../errors';
 import { EXIT_OK } from '../io';
 
-/** `opendps key derive`: the device key of a symmetric-key enrollment group (service-api.md §14). */
+/** `opendps key derive`: the device key of a symmetric-key enrollment group (docs/service-rest.md §14). */
 const deriveCommand: Command = {
   name: 'derive',
   summary: "Print a device's key derived from its enrollment group's key: base64(HMAC-SHA256(groupKey, registrationId)).",
