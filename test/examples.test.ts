@@ -33,3 +33,24 @@ describe('examples/provision-device.js', () => {
     expect(stdout).toContain('desired properties: {"interval":30');
   });
 });
+
+/** The README's service-SDK example, run as written: create, list and delete an enrollment. */
+describe('examples/manage-enrollments.js', () => {
+  let opendps: OpenDps;
+  beforeAll(async () => {
+    opendps = await startOpenDps();
+  });
+  afterAll(() => opendps.stop());
+
+  it('creates an enrollment with the unmodified service SDK, finds it in a query, deletes it', async () => {
+    const { stdout } = await run(process.execPath, [path.join(root, 'examples/manage-enrollments.js'), 'example-managed'], {
+      cwd: root,
+      env: { ...process.env, OPENDPS_CONNECTION: opendps.server.connectionFile },
+      timeout: 30_000,
+    });
+    expect(stdout).toMatch(/^created example-managed with key 88 characters long$/m);
+    expect(stdout).toMatch(/^enrollments: .*example-managed/m);
+    expect(stdout).toContain('deleted example-managed');
+    expect(await enrollments(opendps.server.store, opendps.connection.idScope).get('example-managed')).toBeUndefined();
+  });
+});
