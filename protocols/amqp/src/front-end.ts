@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import { refusalLogLevel, type RegistrationService } from '@opendps/registration';
-import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, endGracefully, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { answer } from './exchange';
 import { FrameGuard, FrameRefusedError } from './frame-guard';
@@ -220,21 +220,7 @@ export function createDpsAmqpFrontEnd(options: DpsAmqpFrontEndOptions): DpsAmqpF
 
   async function endConnections(lingerMs = 1_000): Promise<void> {
     closed = true;
-    const open = [...closers];
-    await Promise.all(
-      open.map(
-        ([stream, closeGracefully]) =>
-          new Promise<void>((resolve) => {
-            if (stream.destroyed) return resolve();
-            const timer = setTimeout(() => stream.destroy(), lingerMs);
-            stream.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            closeGracefully();
-          }),
-      ),
-    );
+    await Promise.all([...closers].map(([stream, closeGracefully]) => endGracefully(stream, closeGracefully, lingerMs)));
   }
 
   async function close(): Promise<void> {

@@ -1,3 +1,4 @@
 export * from './context';
 export * from './tls-listener';
 export * from './connection-limits';
+export * from './end-gracefully';

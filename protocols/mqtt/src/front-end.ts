@@ -1,7 +1,7 @@
 import { silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connectionContext, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, endGracefully, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
 import { peekConnect } from './connect-peek';
@@ -141,21 +141,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
 
   async function endConnections(lingerMs = 1_000): Promise<void> {
     closed = true;
-    const open = [...streams];
-    await Promise.all(
-      open.map(
-        (stream) =>
-          new Promise<void>((resolve) => {
-            if (stream.destroyed) return resolve();
-            const timer = setTimeout(() => stream.destroy(), lingerMs);
-            stream.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            stream.end();
-          }),
-      ),
-    );
+    await Promise.all([...streams].map((stream) => endGracefully(stream, () => stream.end(), lingerMs)));
   }
 
   async function close(): Promise<void> {
