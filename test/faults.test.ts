@@ -1,0 +1,420 @@
+/**
+ * Faults under load (docs/operations.md "Faults"): a burst of registrations over HTTPS and MQTT runs
+ * while Redis restarts (AOF), while one master of a three-master Redis Cluster is killed and comes
+ * back, while the allocation webhook is down, and while a hub linked by connection string is
+ * unreachable. Every answer a device sees must be `assigned`, `assigning`, a retryable 429/5xx
+ * with `retry-after` on its wire, or (webhook and hub failures, as DPS) a final `failed` with an
+ * errorCode; once the fault clears every device that asks again is assigned; and every device told
+ * `assigned` has its registration record (service API) and its hub identity.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { deriveDeviceKey } from '@opendps/attestation';
+import { generateSymmetricKey, silentLogger } from '@opendps/model';
+import { createServer, type RunningServer } from '@opendps/server';
+import { Redis } from 'ioredis';
+import { openSession } from '../packages/loadgen/src/clients/register';
+import type { Answer, ClientTarget, Transport } from '../packages/loadgen/src/clients/types';
+import { portOf } from './support/devices';
+import { serviceClient } from './support/opendps';
+import { startRedis, type RedisServer } from './support/redis-server';
+
+jest.setTimeout(60_000);
+
+/** One answer as the device saw it. */
+interface Seen {
+  status: number;
+  retryAfter: boolean;
+  outcome?: string;
+  errorCode?: number;
+}
+
+interface DeviceRun {
+  registrationId: string;
+  transport: Transport;
+  answers: Seen[];
+  assigned?: { assignedHub: string; deviceId: string };
+  failedCode?: number;
+  /** Connections lost or requests not answered: the SDKs retry these too; counted, not hidden. */
+  noAnswer: string[];
+}
+
+/** A waiting device never waits longer than this in the test (the retry-after itself is checked on the wire). */
+const MAX_WAIT_MS = 100;
+/** A request that has no answer by then counts as unanswered. */
+const REQUEST_TIMEOUT_MS = 15_000;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function seen(answer: Answer): Seen {
+  const body = (answer.body ?? {}) as { status?: string; errorCode?: number; registrationState?: { errorCode?: number } };
+  return {
+    status: answer.status,
+    retryAfter: answer.retryAfterMs !== undefined,
+    ...(typeof body.status === 'string' ? { outcome: body.status.toLowerCase() } : {}),
+    ...(body.errorCode !== undefined ? { errorCode: body.errorCode } : body.registrationState?.errorCode !== undefined ? { errorCode: body.registrationState.errorCode } : {}),
+  };
+}
+
+/**
+ * One device to a final answer, as the SDKs behave: poll while assigning, repeat a 429/5xx after
+ * its retry-after, reconnect when the connection is lost; stop at `assigned`, `failed`, a refusal,
+ * or `deadline`.
+ */
+async function provision(target: ClientTarget, registrationId: string, key: string, transport: Transport, deadline: number): Promise<DeviceRun> {
+  const run: DeviceRun = { registrationId, transport, answers: [], noAnswer: [] };
+  while (Date.now() < deadline) {
+    let opened: Awaited<ReturnType<typeof openSession>> | undefined;
+    try {
+      opened = await withTimeout(openSession(transport, target, { registrationId, key }), REQUEST_TIMEOUT_MS, 'connect');
+      let request: Parameters<typeof opened.session.request>[0] = { kind: 'register' };
+      while (Date.now() < deadline) {
+        const answer = await withTimeout(opened.session.request(request), REQUEST_TIMEOUT_MS, request.kind);
+        const one = seen(answer);
+        run.answers.push(one);
+        const wait = Math.min(answer.retryAfterMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
+        if (one.status === 429 || one.status >= 500) {
+          await pause(wait);
+          request = { kind: 'register' };
+        } else if (one.outcome === 'assigning') {
+          await pause(wait);
+          request = { kind: 'poll', operationId: (answer.body as { operationId: string }).operationId };
+        } else if (one.outcome === 'assigned') {
+          const state = (answer.body as { registrationState: { assignedHub: string; deviceId: string } }).registrationState;
+          run.assigned = { assignedHub: state.assignedHub, deviceId: state.deviceId };
+          return run;
+        } else {
+          if (one.outcome === 'failed') run.failedCode = one.errorCode ?? -1;
+          return run;
+        }
+      }
+    } catch (error) {
+      run.noAnswer.push((error as Error).message);
+      await pause(MAX_WAIT_MS);
+    } finally {
+      opened?.session.close();
+    }
+  }
+  return run;
+}
+
+interface Burst {
+  runs: DeviceRun[];
+}
+
+/**
+ * `count` devices (HTTPS and MQTT alternately) from `concurrency` clients; `fault` starts once
+ * `faultAfter` devices have finished and the burst goes on while it lasts.
+ */
+async function burst(options: {
+  target: ClientTarget;
+  prefix: string;
+  groupKey: string;
+  count: number;
+  concurrency?: number;
+  faultAfter?: number;
+  fault?: () => Promise<void>;
+  deadlineMs?: number;
+}): Promise<Burst & { faultDone: Promise<void> }> {
+  const { target, prefix, groupKey, count } = options;
+  const deadline = Date.now() + (options.deadlineMs ?? 30_000);
+  const runs: DeviceRun[] = [];
+  let next = 0;
+  let finished = 0;
+  let faultDone: Promise<void> = Promise.resolve();
+  let faultStarted = false;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      const registrationId = `${prefix}-${index}`;
+      const transport: Transport = index % 2 === 0 ? 'https' : 'mqtt';
+      runs.push(await provision(target, registrationId, deriveDeviceKey(groupKey, registrationId), transport, deadline));
+      finished += 1;
+      if (!faultStarted && options.fault && finished >= (options.faultAfter ?? 0)) {
+        faultStarted = true;
+        faultDone = options.fault();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 6 }, worker));
+  return { runs, faultDone };
+}
+
+/** Every answer is assigned/assigning, retryable with retry-after, or (when allowed) a final failure with an errorCode. */
+function expectOnlyAllowedAnswers(runs: DeviceRun[], finalFailureCodes: number[] = []): void {
+  const wrong = runs.flatMap((run) =>
+    run.answers
+      .filter((answer) => {
+        if (answer.status === 200 && answer.outcome === 'assigned') return false;
+        if ((answer.status === 200 || answer.status === 202) && answer.outcome === 'assigning') return false;
+        if ((answer.status === 429 || answer.status >= 500) && answer.retryAfter) return false;
+        if (answer.status === 200 && answer.outcome === 'failed' && finalFailureCodes.includes(answer.errorCode ?? -1)) return false;
+        return true;
+      })
+      .map((answer) => ({ registrationId: run.registrationId, transport: run.transport, ...answer })),
+  );
+  expect(wrong).toEqual([]);
+  expect(runs.flatMap((run) => run.noAnswer.map((reason) => `${run.registrationId}: ${reason}`))).toEqual([]);
+}
+
+interface Deployment {
+  server: RunningServer;
+  target: ClientTarget;
+  service: ReturnType<typeof serviceClient>;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function deploy(options: { redisUrl?: string; instances?: Parameters<typeof createServer>[0]['instances'] } = {}): Promise<Deployment> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-faults-'));
+  const server = await createServer({
+    dataDir,
+    host: 'localhost',
+    ports: { mqtt: 0, amqp: 0, https: 0, hub: 0 },
+    logger: silentLogger,
+    instanceRefreshMs: 100,
+    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+    ...(options.instances ? { instances: options.instances } : {}),
+    timeouts: { webhookAttemptMs: 1000, webhookAttempts: 2, webhookBackoffMs: 10, answerWithinMs: 2000 },
+  });
+  const { connection } = server;
+  const ca = readFileSync(server.caFile, 'utf8');
+  const endpoint = (value: string | null | undefined) => ({ host: 'localhost', port: portOf(value) });
+  const target: ClientTarget = {
+    idScope: connection.idScope,
+    mqtt: endpoint(connection.endpoints.mqtt),
+    amqp: endpoint(connection.endpoints.amqp),
+    https: endpoint(connection.endpoints.https),
+    ca,
+  };
+  const service = serviceClient(connection.serviceConnectionString, connection.endpoints.https, ca);
+  return {
+    server,
+    target,
+    service,
+    dataDir,
+    async stop() {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function enrollGroup(deployment: Deployment, enrollmentGroupId: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const groupKey = generateSymmetricKey();
+  await deployment.service.createOrUpdateEnrollmentGroup({
+    enrollmentGroupId,
+    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: generateSymmetricKey() } },
+    ...extra,
+  } as never);
+  return groupKey;
+}
+
+/** Every device told `assigned` has its registration record and its identity on the built-in hub. */
+async function expectNothingLost(deployment: Deployment, runs: DeviceRun[], hubName = 'hub-1'): Promise<void> {
+  const hub = deployment.server.hubs.get(hubName.toLowerCase());
+  expect(hub).toBeDefined();
+  const missing: string[] = [];
+  for (const run of runs) {
+    if (!run.assigned) continue;
+    const { responseBody: record } = await deployment.service.getDeviceRegistrationState(run.registrationId);
+    if (record.status !== 'assigned' || record.deviceId !== run.assigned.deviceId || record.assignedHub !== run.assigned.assignedHub) {
+      missing.push(`${run.registrationId}: record ${record.status}`);
+    }
+    if (!(await hub!.getDevice(run.assigned.deviceId))) missing.push(`${run.registrationId}: no hub identity`);
+  }
+  expect(missing).toEqual([]);
+}
+
+/** After the fault: every device that was not assigned asks again and is. */
+async function expectRetriesAssigned(target: ClientTarget, groupKey: string, runs: DeviceRun[]): Promise<DeviceRun[]> {
+  const deadline = Date.now() + 20_000;
+  const again = await Promise.all(
+    runs.filter((run) => !run.assigned).map((run) => provision(target, run.registrationId, deriveDeviceKey(groupKey, run.registrationId), run.transport, deadline)),
+  );
+  expect(again.filter((run) => !run.assigned).map((run) => `${run.registrationId}: ${JSON.stringify(run.answers.at(-1))}`)).toEqual([]);
+  return again;
+}
+
+describe('Redis restarted under load (AOF on)', () => {
+  let redis: RedisServer;
+  let deployment: Deployment;
+
+  beforeAll(async () => {
+    redis = await startRedis({ appendonly: true });
+    deployment = await deploy({ redisUrl: redis.url });
+  });
+  afterAll(async () => {
+    await deployment?.stop();
+    await redis?.stop();
+  });
+
+  test('every answer is final or retryable, nothing acknowledged is lost, every retry is assigned', async () => {
+    const groupKey = await enrollGroup(deployment, 'restart-fleet');
+    const { runs, faultDone } = await burst({
+      target: deployment.target,
+      prefix: 'restart',
+      groupKey,
+      count: 80,
+      faultAfter: 20,
+      fault: () => redis.restart(),
+    });
+    await faultDone;
+    expectOnlyAllowedAnswers(runs);
+    const again = await expectRetriesAssigned(deployment.target, groupKey, runs);
+    await expectNothingLost(deployment, [...runs, ...again]);
+    expect(runs.filter((run) => run.assigned).length + again.length).toBe(80);
+  });
+});
+
+/** Three masters on free ports whose cluster-bus ports (port + 10000) are valid too. */
+async function startClusterNode(): Promise<RedisServer> {
+  for (;;) {
+    const node = await startRedis({
+      appendonly: true,
+      // `always`: a SIGKILLed master loses nothing it acknowledged (docs/operations.md "Faults" bounds `everysec`).
+      args: ['--appendfsync', 'always', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '500', '--cluster-announce-ip', '127.0.0.1'],
+    });
+    if (node.port + 10000 < 65536) return node;
+    await node.stop();
+  }
+}
+
+async function clusterOk(nodes: RedisServer[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    const states = await Promise.all(
+      nodes.map(async (node) => {
+        const client = new Redis(node.url, { lazyConnect: true, retryStrategy: () => null });
+        try {
+          await client.connect();
+          return String(await client.call('CLUSTER', 'INFO'));
+        } catch {
+          return '';
+        } finally {
+          client.disconnect();
+        }
+      }),
+    );
+    if (states.every((state) => /cluster_state:ok/.test(state))) return;
+    if (i > 400) throw new Error('the cluster did not come up');
+    await pause(25);
+  }
+}
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`${command} exited ${code}: ${output}`))));
+  });
+}
+
+describe('Redis Cluster (three masters), one master killed under load', () => {
+  let nodes: RedisServer[] = [];
+  let deployment: Deployment;
+
+  beforeAll(async () => {
+    nodes = [await startClusterNode(), await startClusterNode(), await startClusterNode()];
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await clusterOk(nodes);
+    deployment = await deploy({ redisUrl: nodes[0]!.url });
+  });
+  afterAll(async () => {
+    await deployment?.stop();
+    await Promise.all(nodes.map((node) => node.stop()));
+  });
+
+  test('the slots of the killed master answer retryably, and it loses nothing once back', async () => {
+    const groupKey = await enrollGroup(deployment, 'cluster-fleet');
+    const victim = nodes[1]!;
+    const { runs, faultDone } = await burst({
+      target: deployment.target,
+      prefix: 'cluster',
+      groupKey,
+      count: 80,
+      faultAfter: 20,
+      fault: async () => {
+        victim.kill();
+        // The outage itself: long enough for the others to mark it failed (node timeout 500 ms).
+        await pause(1500);
+        await victim.restart();
+        await clusterOk(nodes);
+      },
+    });
+    await faultDone;
+    expectOnlyAllowedAnswers(runs);
+    const retryable = runs.flatMap((run) => run.answers.filter((answer) => answer.status === 503).map(() => run.transport));
+    // The outage was seen, over both wires (with retry-after, checked above).
+    expect(retryable).toContain('https');
+    expect(retryable).toContain('mqtt');
+    const again = await expectRetriesAssigned(deployment.target, groupKey, runs);
+    await expectNothingLost(deployment, [...runs, ...again]);
+  });
+});
+
+/** An HTTP allocation webhook that can go down and come back on the same port. */
+class Webhook {
+  private server: http.Server | undefined;
+  port = 0;
+  constructor(private readonly hubHostName: () => string) {}
+  async up(): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ iotHubHostName: this.hubHostName() }));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  }
+}
+
+describe('the allocation webhook down under load', () => {
+  let deployment: Deployment;
+  let webhook: Webhook;
+
+  beforeAll(async () => {
+    deployment = await deploy();
+    webhook = new Webhook(() => deployment.server.connection.instances[0]!.linkedHubs[0]!.hostName);
+    await webhook.up();
+  });
+  afterAll(async () => {
+    await webhook?.down();
+    await deployment?.stop();
+  });
+
+  test('a device the webhook could not answer is failed with its errorCode (as DPS), and assigned once it is back', async () => {
+    const groupKey = await enrollGroup(deployment, 'webhook-fleet', {
+      allocationPolicy: 'custom',
+      customAllocationDefinition: { webhookUrl: `http://127.0.0.1:${webhook.port}/allocate`, apiVersion: '2019-03-31' },
+    });
+    const { runs, faultDone } = await burst({ target: deployment.target, prefix: 'webhook', groupKey, count: 60, faultAfter: 15, fault: () => webhook.down() });
+    await faultDone;
+    expectOnlyAllowedAnswers(runs, [502201, 504201]);
+    expect(runs.filter((run) => run.failedCode !== undefined).length).toBeGreaterThan(0);
+    await webhook.up();
+    const again = await expectRetriesAssigned(deployment.target, groupKey, runs);
+    await expectNothingLost(deployment, [...runs, ...again]);
+  });
+});
