@@ -8,7 +8,7 @@
  * `assigned` has its registration record (service API) and its hub identity.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -173,15 +173,17 @@ interface Deployment {
   target: ClientTarget;
   service: ReturnType<typeof serviceClient>;
   dataDir: string;
-  stop(): Promise<void>;
+  stop(keepData?: boolean): Promise<void>;
 }
 
-async function deploy(options: { redisUrl?: string; instances?: Parameters<typeof createServer>[0]['instances'] } = {}): Promise<Deployment> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-faults-'));
+async function deploy(
+  options: { redisUrl?: string; instances?: Parameters<typeof createServer>[0]['instances']; dataDir?: string; httpsPort?: number; mqttPort?: number } = {},
+): Promise<Deployment> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'opendps-faults-'));
   const server = await createServer({
     dataDir,
     host: 'localhost',
-    ports: { mqtt: 0, amqp: 0, https: 0, hub: 0 },
+    ports: { mqtt: options.mqttPort ?? 0, amqp: 0, https: options.httpsPort ?? 0, hub: 0 },
     logger: silentLogger,
     instanceRefreshMs: 100,
     ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
@@ -204,9 +206,9 @@ async function deploy(options: { redisUrl?: string; instances?: Parameters<typeo
     target,
     service,
     dataDir,
-    async stop() {
+    async stop(keepData = false) {
       await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -222,8 +224,8 @@ async function enrollGroup(deployment: Deployment, enrollmentGroupId: string, ex
 }
 
 /** Every device told `assigned` has its registration record and its identity on the built-in hub. */
-async function expectNothingLost(deployment: Deployment, runs: DeviceRun[], hubName = 'hub-1'): Promise<void> {
-  const hub = deployment.server.hubs.get(hubName.toLowerCase());
+async function expectNothingLost(deployment: Deployment, runs: DeviceRun[], hubServer: RunningServer = deployment.server): Promise<void> {
+  const hub = hubServer.hubs.get('hub-1');
   expect(hub).toBeDefined();
   const missing: string[] = [];
   for (const run of runs) {
@@ -268,7 +270,8 @@ describe('Redis restarted under load (AOF on)', () => {
       groupKey,
       count: 80,
       faultAfter: 20,
-      fault: () => redis.restart(),
+      // Down for as long as a restart of a large data set might take, not just the instant of a restart.
+      fault: () => redis.restart(1500),
     });
     await faultDone;
     expectOnlyAllowedAnswers(runs);
@@ -416,5 +419,44 @@ describe('the allocation webhook down under load', () => {
     await webhook.up();
     const again = await expectRetriesAssigned(deployment.target, groupKey, runs);
     await expectNothingLost(deployment, [...runs, ...again]);
+  });
+});
+
+describe('a hub linked by connection string unreachable under load', () => {
+  /** The "Azure" side: another OpenDPS whose built-in hub serves the IoT Hub REST API. */
+  let remote: Deployment;
+  let dps: Deployment;
+  let remotePorts: { httpsPort: number; mqttPort: number };
+
+  beforeAll(async () => {
+    remote = await deploy();
+    remotePorts = { httpsPort: portOf(remote.server.connection.endpoints.https), mqttPort: portOf(remote.server.connection.endpoints.mqtt) };
+    // The provisioning side trusts the remote hub's certificate: both start from one development CA.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-faults-'));
+    for (const file of ['ca.pem', 'ca-key.pem']) copyFileSync(path.join(remote.dataDir, file), path.join(dataDir, file));
+    const connectionString = remote.server.hubs.get('hub-1')!.connectionString;
+    dps = await deploy({ dataDir, instances: [{ name: 'default', linkedHubs: [{ name: 'azure', connectionString }] }] });
+  });
+  afterAll(async () => {
+    await dps?.stop();
+    await remote?.stop();
+  });
+
+  test('a device whose hub cannot be reached is failed with hubUnavailable (as DPS), and assigned once it is back', async () => {
+    const groupKey = await enrollGroup(dps, 'remote-fleet');
+    const { runs, faultDone } = await burst({
+      target: dps.target,
+      prefix: 'remote',
+      groupKey,
+      count: 60,
+      faultAfter: 15,
+      fault: () => remote.stop(true),
+    });
+    await faultDone;
+    expectOnlyAllowedAnswers(runs, [503001]);
+    expect(runs.filter((run) => run.failedCode === 503001).length).toBeGreaterThan(0);
+    remote = await deploy({ dataDir: remote.dataDir, ...remotePorts });
+    const again = await expectRetriesAssigned(dps.target, groupKey, runs);
+    await expectNothingLost(dps, [...runs, ...again], remote.server);
   });
 });
