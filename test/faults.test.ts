@@ -14,12 +14,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deriveDeviceKey } from '@opendps/attestation';
-import { generateSymmetricKey, silentLogger } from '@opendps/model';
+import { generateSymmetricKey, parseConnectionString, silentLogger } from '@opendps/model';
+import { createSasToken } from '@opendps/attestation';
 import { createServer, type RunningServer } from '@opendps/server';
 import { Redis } from 'ioredis';
 import { openSession } from '../packages/loadgen/src/clients/register';
 import type { Answer, ClientTarget, Transport } from '../packages/loadgen/src/clients/types';
-import { portOf } from './support/devices';
+import { hubTwin, portOf, rawHttps, startGateway, type Gateway } from './support/devices';
 import { serviceClient } from './support/opendps';
 import { startRedis, type RedisServer } from './support/redis-server';
 
@@ -72,9 +73,12 @@ function seen(answer: Answer): Seen {
  * its retry-after, reconnect when the connection is lost; stop at `assigned`, `failed`, a refusal,
  * or `deadline`.
  */
-async function provision(target: ClientTarget, registrationId: string, key: string, transport: Transport, deadline: number): Promise<DeviceRun> {
+async function provision(targets: ClientTarget | ClientTarget[], registrationId: string, key: string, transport: Transport, deadline: number): Promise<DeviceRun> {
   const run: DeviceRun = { registrationId, transport, answers: [], noAnswer: [] };
-  while (Date.now() < deadline) {
+  const candidates = Array.isArray(targets) ? targets : [targets];
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    // Behind a load balancer, a lost connection is retried on the next node.
+    const target = candidates[attempt % candidates.length]!;
     let opened: Awaited<ReturnType<typeof openSession>> | undefined;
     try {
       opened = await withTimeout(openSession(transport, target, { registrationId, key }), REQUEST_TIMEOUT_MS, 'connect');
@@ -118,7 +122,7 @@ interface Burst {
  * `faultAfter` devices have finished and the burst goes on while it lasts.
  */
 async function burst(options: {
-  target: ClientTarget;
+  target: ClientTarget | ClientTarget[];
   prefix: string;
   groupKey: string;
   count: number;
@@ -139,7 +143,9 @@ async function burst(options: {
       const index = next++;
       const registrationId = `${prefix}-${index}`;
       const transport: Transport = index % 2 === 0 ? 'https' : 'mqtt';
-      runs.push(await provision(target, registrationId, deriveDeviceKey(groupKey, registrationId), transport, deadline));
+      // Several nodes: each device starts on one of them in turn (index / 2, so both wires reach each node).
+      const start = Array.isArray(target) ? [...target.slice(Math.floor(index / 2) % target.length), ...target.slice(0, Math.floor(index / 2) % target.length)] : target;
+      runs.push(await provision(start, registrationId, deriveDeviceKey(groupKey, registrationId), transport, deadline));
       finished += 1;
       if (!faultStarted && options.fault && finished >= (options.faultAfter ?? 0)) {
         faultStarted = true;
@@ -152,7 +158,7 @@ async function burst(options: {
 }
 
 /** Every answer is assigned/assigning, retryable with retry-after, or (when allowed) a final failure with an errorCode. */
-function expectOnlyAllowedAnswers(runs: DeviceRun[], finalFailureCodes: number[] = []): void {
+function expectOnlyAllowedAnswers(runs: DeviceRun[], finalFailureCodes: number[] = [], lostConnections = false): void {
   const wrong = runs.flatMap((run) =>
     run.answers
       .filter((answer) => {
@@ -165,6 +171,7 @@ function expectOnlyAllowedAnswers(runs: DeviceRun[], finalFailureCodes: number[]
       .map((answer) => ({ registrationId: run.registrationId, transport: run.transport, ...answer })),
   );
   expect(wrong).toEqual([]);
+  if (lostConnections) return;
   expect(runs.flatMap((run) => run.noAnswer.map((reason) => `${run.registrationId}: ${reason}`))).toEqual([]);
 }
 
@@ -240,7 +247,7 @@ async function expectNothingLost(deployment: Deployment, runs: DeviceRun[], hubS
 }
 
 /** After the fault: every device that was not assigned asks again and is. */
-async function expectRetriesAssigned(target: ClientTarget, groupKey: string, runs: DeviceRun[]): Promise<DeviceRun[]> {
+async function expectRetriesAssigned(target: ClientTarget | ClientTarget[], groupKey: string, runs: DeviceRun[]): Promise<DeviceRun[]> {
   const deadline = Date.now() + 20_000;
   const again = await Promise.all(
     runs.filter((run) => !run.assigned).map((run) => provision(target, run.registrationId, deriveDeviceKey(groupKey, run.registrationId), run.transport, deadline)),
@@ -458,5 +465,73 @@ describe('a hub linked by connection string unreachable under load', () => {
     remote = await deploy({ dataDir: remote.dataDir, ...remotePorts });
     const again = await expectRetriesAssigned(dps.target, groupKey, runs);
     await expectNothingLost(dps, [...runs, ...again], remote.server);
+  });
+});
+
+describe('an OpenDPS node killed under load (two nodes on one Redis)', () => {
+  let redis: RedisServer;
+  let a: Gateway;
+  let b: Gateway;
+  const targetOf = (node: Gateway): ClientTarget => ({
+    idScope: node.connection.idScope,
+    mqtt: { host: 'localhost', port: node.endpoints.mqttPort },
+    amqp: { host: 'localhost', port: portOf(node.connection.endpoints.amqp) },
+    https: { host: 'localhost', port: node.endpoints.httpsPort },
+    ca: node.ca,
+  });
+  const serviceToken = (node: Gateway) => {
+    const fields = parseConnectionString(node.connection.serviceConnectionString);
+    return createSasToken({ resource: fields.HostName ?? '', key: fields.SharedAccessKey ?? '', keyName: fields.SharedAccessKeyName ?? '', expiry: Math.floor(Date.now() / 1000) + 3600 });
+  };
+  const serviceGet = (node: Gateway, path: string) =>
+    rawHttps({ port: node.endpoints.httpsPort, ca: node.ca, method: 'GET', path: `${path}?api-version=2021-10-01`, headers: { authorization: serviceToken(node) } });
+
+  beforeAll(async () => {
+    redis = await startRedis({ appendonly: true });
+    // A short lease: an operation the killed node held is taken over by a poll on the other soon.
+    const env = { OPENDPS_LEASE_SECONDS: '1', OPENDPS_ANSWER_WITHIN_MS: '500' };
+    a = await startGateway(['--redis-url', redis.url], env);
+    b = await startGateway(['--redis-url', redis.url], env);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis?.stop();
+  });
+
+  test('devices of the killed node lose their connection, retry on the other, and nothing told assigned is lost', async () => {
+    const groupKey = generateSymmetricKey();
+    const created = await rawHttps({
+      port: a.endpoints.httpsPort,
+      ca: a.ca,
+      method: 'PUT',
+      path: '/enrollmentGroups/killed-fleet?api-version=2021-10-01',
+      headers: { authorization: serviceToken(a), 'content-type': 'application/json' },
+      body: JSON.stringify({ enrollmentGroupId: 'killed-fleet', attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: generateSymmetricKey() } } }),
+    });
+    expect(created.status).toBe(200);
+    const { runs, faultDone } = await burst({
+      target: [targetOf(a), targetOf(b)],
+      prefix: 'killed',
+      groupKey,
+      count: 80,
+      faultAfter: 20,
+      fault: () => a.kill(),
+    });
+    await faultDone;
+    // A crash closes connections mid-request (the SDKs retry those); every answer sent is still allowed.
+    expectOnlyAllowedAnswers(runs, [], true);
+    // The crash was felt: some devices lost their connection to A mid-registration.
+    expect(runs.filter((run) => run.noAnswer.length > 0).length).toBeGreaterThan(0);
+    const again = await expectRetriesAssigned([targetOf(b)], groupKey, runs);
+    const hub = b.connection.instances[0]!.linkedHubs[0]!.connectionString!;
+    const missing: string[] = [];
+    for (const run of [...runs.filter((r) => r.assigned), ...again]) {
+      const record = await serviceGet(b, `/registrations/${run.registrationId}`);
+      if (record.status !== 200 || record.json?.status !== 'assigned') missing.push(`${run.registrationId}: record ${record.status}`);
+      const twin = await hubTwin(hub, b.ca, run.assigned!.deviceId);
+      if (twin.status !== 200) missing.push(`${run.registrationId}: hub identity ${twin.status}`);
+    }
+    expect(missing).toEqual([]);
+    expect(runs.length).toBe(80);
   });
 });
