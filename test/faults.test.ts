@@ -17,7 +17,6 @@ import { deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, parseConnectionString, silentLogger } from '@opendps/model';
 import { createSasToken } from '@opendps/attestation';
 import { createServer, type RunningServer } from '@opendps/server';
-import { Redis } from 'ioredis';
 import { openSession } from '../packages/loadgen/src/clients/register';
 import type { Answer, ClientTarget, Transport } from '../packages/loadgen/src/clients/types';
 import { hubTwin, portOf, rawHttps, startGateway, type Gateway } from './support/devices';
@@ -84,7 +83,7 @@ async function provision(targets: ClientTarget | ClientTarget[], registrationId:
       opened = await withTimeout(openSession(transport, target, { registrationId, key }), REQUEST_TIMEOUT_MS, 'connect');
       let request: Parameters<typeof opened.session.request>[0] = { kind: 'register' };
       while (Date.now() < deadline) {
-        const answer = await withTimeout(opened.session.request(request), REQUEST_TIMEOUT_MS, request.kind);
+        const answer: Answer = await withTimeout(opened.session.request(request), REQUEST_TIMEOUT_MS, request.kind);
         const one = seen(answer);
         run.answers.push(one);
         const wait = Math.min(answer.retryAfterMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
@@ -303,22 +302,10 @@ async function startClusterNode(): Promise<RedisServer> {
 
 async function clusterOk(nodes: RedisServer[]): Promise<void> {
   for (let i = 0; ; i++) {
-    const states = await Promise.all(
-      nodes.map(async (node) => {
-        const client = new Redis(node.url, { lazyConnect: true, retryStrategy: () => null });
-        try {
-          await client.connect();
-          return String(await client.call('CLUSTER', 'INFO'));
-        } catch {
-          return '';
-        } finally {
-          client.disconnect();
-        }
-      }),
-    );
+    const states = await Promise.all(nodes.map((node) => run('redis-cli', ['-p', String(node.port), 'CLUSTER', 'INFO']).catch(() => '')));
     if (states.every((state) => /cluster_state:ok/.test(state))) return;
-    if (i > 400) throw new Error('the cluster did not come up');
-    await pause(25);
+    if (i > 200) throw new Error('the cluster did not come up');
+    await pause(50);
   }
 }
 
