@@ -1,8 +1,8 @@
 /**
- * Faults under load (docs/operations.md "Faults"): a burst of registrations over HTTPS and MQTT runs
- * while Redis restarts (AOF), while one master of a three-master Redis Cluster is killed and comes
- * back, while the allocation webhook is down, and while a hub linked by connection string is
- * unreachable. Every answer a device sees must be `assigned`, `assigning`, a retryable 429/5xx
+ * Faults under load (docs/operations.md "Faults"): a burst of registrations over HTTPS, MQTT and AMQP
+ * runs while Redis restarts (AOF), while one master of a three-master Redis Cluster is killed and
+ * comes back, while one of two OpenDPS nodes is SIGKILLed, while the allocation webhook is down, and
+ * while a hub linked by connection string is unreachable. Every answer a device sees must be `assigned`, `assigning`, a retryable 429/5xx
  * with `retry-after` on its wire, or (webhook and hub failures, as DPS) a final `failed` with an
  * errorCode; once the fault clears every device that asks again is assigned; and every device told
  * `assigned` has its registration record (service API) and its hub identity.
@@ -112,12 +112,15 @@ async function provision(targets: ClientTarget | ClientTarget[], registrationId:
   return run;
 }
 
+/** The wires a burst's devices use in turn. */
+const WIRES: readonly Transport[] = ['https', 'mqtt', 'amqp'];
+
 interface Burst {
   runs: DeviceRun[];
 }
 
 /**
- * `count` devices (HTTPS and MQTT alternately) from `concurrency` clients; `fault` starts once
+ * `count` devices (HTTPS, MQTT and AMQP in turn) from `concurrency` clients; `fault` starts once
  * `faultAfter` devices have finished and the burst goes on while it lasts.
  */
 async function burst(options: {
@@ -141,9 +144,10 @@ async function burst(options: {
     while (next < count) {
       const index = next++;
       const registrationId = `${prefix}-${index}`;
-      const transport: Transport = index % 2 === 0 ? 'https' : 'mqtt';
-      // Several nodes: each device starts on one of them in turn (index / 2, so both wires reach each node).
-      const start = Array.isArray(target) ? [...target.slice(Math.floor(index / 2) % target.length), ...target.slice(0, Math.floor(index / 2) % target.length)] : target;
+      const transport = WIRES[index % WIRES.length]!;
+      // Several nodes: each device starts on one of them in turn (index / wires, so every wire reaches each node).
+      const first = Math.floor(index / WIRES.length) % (Array.isArray(target) ? target.length : 1);
+      const start = Array.isArray(target) ? [...target.slice(first), ...target.slice(0, first)] : target;
       runs.push(await provision(start, registrationId, deriveDeviceKey(groupKey, registrationId), transport, deadline));
       finished += 1;
       if (!faultStarted && options.fault && finished >= (options.faultAfter ?? 0)) {
@@ -354,10 +358,10 @@ describe('Redis Cluster (three masters), one master killed under load', () => {
     });
     await faultDone;
     expectOnlyAllowedAnswers(runs);
-    const retryable = runs.flatMap((run) => run.answers.filter((answer) => answer.status === 503).map(() => run.transport));
-    // The outage was seen, over both wires (with retry-after, checked above).
-    expect(retryable).toContain('https');
-    expect(retryable).toContain('mqtt');
+    // AMQP carries any 5xx as `amqp:internal-error` (the condition the SDK retries); the body keeps the code.
+    const retryable = runs.flatMap((run) => run.answers.filter((answer) => answer.errorCode === 503002).map(() => run.transport));
+    // The outage was seen, over every wire (with retry-after, checked above).
+    expect(new Set(retryable)).toEqual(new Set(WIRES));
     const again = await expectRetriesAssigned(deployment.target, groupKey, runs);
     await expectNothingLost(deployment, [...runs, ...again]);
   });
