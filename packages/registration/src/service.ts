@@ -88,6 +88,7 @@ const NOT_ATTESTATION: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
   'tpmChallengeIssued',
   'operationNotFound',
   'registrationNotFound',
+  'storeUnavailable',
   'internal',
 ]);
 

@@ -5,7 +5,7 @@ import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
 import { Errors, generateSymmetricKey, isDpsError, type ProvisioningInstance } from '@opendps/model';
 import { createRootCa, createServerCertificate } from '@opendps/pki';
-import { DpsRegistrationService } from '@opendps/registration';
+import { DpsRegistrationService, refusalReason } from '@opendps/registration';
 import { SqliteStore, enrollmentGroups, registrations, type Collection, type Store } from '@opendps/store';
 
 /**
@@ -92,6 +92,8 @@ describe('a store unavailable during the assignment', () => {
       retryAfter: '2',
     });
     expect(await registrations(store, idScope).get('device-1')).toBeUndefined();
+    // Traced and counted as what it is, not as an unreachable hub (both are 503).
+    expect(refusalReason(refused)).toBe('storeUnavailable');
 
     down.value = false;
     const outcome = await register('device-1');
