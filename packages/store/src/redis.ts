@@ -99,10 +99,22 @@ export class RedisStore implements Store {
       redisOptions: { connectTimeout: options.connectTimeoutMs ?? 5000, ...(username ? { username } : {}), ...(password ? { password } : {}), ...(tls ? { tls } : {}) },
     });
     cluster.on('error', (error: Error) => options.onError?.(error));
-    await new Promise<void>((resolve, reject) => {
-      cluster.once('ready', resolve);
-      cluster.once('end', () => reject(new Error(`Redis Cluster at ${redactUrl(url)} is unreachable`)));
-    });
+    // Fail fast at start, as for a standalone Redis: a cluster that never becomes ready is an error.
+    const startTimeoutMs = options.connectTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const unreachable = () => reject(new Error(`Redis Cluster at ${redactUrl(url)} is unreachable or not ready`));
+        timer = setTimeout(unreachable, startTimeoutMs);
+        cluster.once('ready', resolve);
+        cluster.once('end', unreachable);
+      });
+    } catch (error) {
+      cluster.disconnect();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     return new RedisStore(cluster, { ownsClient: true });
   }
 

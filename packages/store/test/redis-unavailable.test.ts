@@ -42,3 +42,12 @@ test('a real error reply is not made retryable', async () => {
   const failure = await collection.get('x').catch((error: unknown) => error);
   expect(String(failure)).toMatch(/WRONGTYPE/);
 });
+
+test('connect() to a cluster node whose cluster is not ready fails at start with the reason', async () => {
+  const lonely = await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] });
+  try {
+    await expect(RedisStore.connect(lonely.url, { connectTimeoutMs: 300 })).rejects.toThrow(/Redis Cluster at .* is unreachable or not ready/);
+  } finally {
+    await lonely.stop();
+  }
+});
