@@ -25,8 +25,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILL, at once (a crash); restart() may follow. */
   kill(): void;
-  /** Stop (gracefully, unless already killed) and start again on the same port and directory. */
-  restart(): Promise<void>;
+  /** Stop (gracefully, unless already killed) and start again on the same port and directory, after `downMs` (default 0). */
+  restart(downMs?: number): Promise<void>;
 }
 
 /**
@@ -89,8 +89,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     kill() {
       child?.kill('SIGKILL');
     },
-    async restart() {
+    async restart(downMs = 0) {
       await halt('SIGTERM');
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
       await launch();
     },
   };

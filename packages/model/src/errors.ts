@@ -106,6 +106,7 @@ export const Errors = {
   webhookFailed: coded(502, 502201, 'The custom allocation webhook failed.'),
   webhookInvalidResponse: coded(502, 502202, 'The custom allocation webhook returned an invalid response.'),
   hubUnavailable: coded(503, 503001, 'The IoT hub could not be reached.'),
+  storeUnavailable: coded(503, 503002, 'The state store is unavailable; retry after the given delay.'),
   webhookTimeout: coded(504, 504201, 'The custom allocation webhook did not answer in time.'),
 } as const;
 

@@ -25,6 +25,7 @@ export type RefusalReason =
   | 'noHub'
   | 'webhookFailed'
   | 'hubUnavailable'
+  | 'storeUnavailable'
   | 'operationNotFound'
   | 'registrationNotFound'
   | 'unauthorized'
@@ -64,6 +65,8 @@ export function refusalReason(error: unknown): RefusalReason {
     case 502202:
     case 504201:
       return 'webhookFailed';
+    case 503002:
+      return 'storeUnavailable';
   }
   if (error.status === 429) return 'throttled';
   if (error.status === 503) return 'hubUnavailable';

@@ -76,6 +76,8 @@ export interface RegistrationServiceOptions {
   refusalTraceTtlSeconds?: number;
 }
 
+const STORE_UNAVAILABLE = Errors.storeUnavailable().errorCode;
+
 /** Refusals counted and logged but not stored: no instance to store under, no usable id, or a flood. */
 const UNSTORED_REFUSALS: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['unknownIdScope', 'invalidRequest', 'throttled', 'tpmChallengeIssued']);
 /** Refusals that are not a failed attestation (the request never got as far, or got past it). */
@@ -86,6 +88,7 @@ const NOT_ATTESTATION: ReadonlySet<RefusalReason> = new Set<RefusalReason>([
   'tpmChallengeIssued',
   'operationNotFound',
   'registrationNotFound',
+  'storeUnavailable',
   'internal',
 ]);
 
@@ -405,6 +408,9 @@ export class DpsRegistrationService implements RegistrationService {
       return { ...record, status: 'assigned', registrationState };
     } catch (caught) {
       const error = toDpsError(caught);
+      // A store that cannot answer now is no verdict on the device: it is told to retry (503,
+      // retry-after) and the operation stays `assigning`, never recorded `failed` for good.
+      if (error.errorCode === STORE_UNAVAILABLE) throw caught;
       if (error.status >= 500) this.logger.error({ registrationId: record.registrationId, err: String(caught) }, 'registration failed');
       const now = utcNow();
       const failed: DeviceRegistrationState = {

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { Errors } from '@opendps/model';
+import { Errors, isDpsError } from '@opendps/model';
 import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
 import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
 import { newEtag, strongEtag } from './etag';
@@ -88,7 +88,34 @@ export class RedisStore implements Store {
       throw new Error(`Redis at ${redactUrl(url)} is unreachable: ${reason}`);
     }
     connected = true;
-    return new RedisStore(client, { ownsClient: true });
+    // The same URL may name one node of a Redis Cluster (docs/config.md): a plain client there would
+    // be answered MOVED for most keys, so the cluster is reached through ioredis's Cluster instead.
+    const info = String(await client.info('cluster').catch(() => ''));
+    if (!/cluster_enabled:1/.test(info)) return new RedisStore(client, { ownsClient: true });
+    const { host, port, username, password, tls } = client.options;
+    client.disconnect();
+    const cluster = new Cluster([{ host, port }], {
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      redisOptions: { connectTimeout: options.connectTimeoutMs ?? 5000, ...(username ? { username } : {}), ...(password ? { password } : {}), ...(tls ? { tls } : {}) },
+    });
+    cluster.on('error', (error: Error) => options.onError?.(error));
+    // Fail fast at start, as for a standalone Redis: a cluster that never becomes ready is an error.
+    const startTimeoutMs = options.connectTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const unreachable = () => reject(new Error(`Redis Cluster at ${redactUrl(url)} is unreachable or not ready`));
+        timer = setTimeout(unreachable, startTimeoutMs);
+        cluster.once('ready', resolve);
+        cluster.once('end', unreachable);
+      });
+    } catch (error) {
+      cluster.disconnect();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    return new RedisStore(cluster, { ownsClient: true });
   }
 
   collection<T>(scope: string, name: string): Collection<T> {
@@ -97,7 +124,7 @@ export class RedisStore implements Store {
 
   async increment(key: string, windowSeconds: number): Promise<number> {
     const window = checkWindow(windowSeconds);
-    return this.open().opendpsIncrement(`opendps:counter:${checkCounterKey(key)}`, window);
+    return this.command((client) => client.opendpsIncrement(`opendps:counter:${checkCounterKey(key)}`, window));
   }
 
   async close(): Promise<void> {
@@ -112,11 +139,25 @@ export class RedisStore implements Store {
   moveOnce(fromPrefix: string, to: RedisCollection<unknown>): Promise<void> {
     let move = this.moves.get(fromPrefix);
     if (!move) {
-      move = moveDocuments(this.open(), fromPrefix, to);
+      move = this.command((client) => moveDocuments(client, fromPrefix, to));
       this.moves.set(fromPrefix, move);
       move.catch(() => this.moves.delete(fromPrefix));
     }
     return move;
+  }
+
+  /**
+   * @internal One Redis round trip (or script). A Redis that cannot answer now (down, restarting,
+   * a cluster slot without its master) is a coded 503 with `retry-after`, which devices retry
+   * (docs/device-wire.md §6); any other failure stays what it was.
+   */
+  async command<R>(run: (client: Client) => Promise<R>): Promise<R> {
+    const client = this.open();
+    try {
+      return await run(client);
+    } catch (error) {
+      throw isUnavailable(error) ? Errors.storeUnavailable(undefined, { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) }) : error;
+    }
   }
 
   /** @internal */
@@ -172,7 +213,7 @@ export class RedisCollection<T> implements Collection<T> {
   async get(id: string): Promise<StoredDocument<T> | undefined> {
     await this.moved();
     const folded = foldId(id);
-    const [etag, value] = await this.store.open().hmget(`${this.prefix}doc:${folded}`, 'e', 'v');
+    const [etag, value] = await this.store.command((client) => client.hmget(`${this.prefix}doc:${folded}`, 'e', 'v'));
     return etag && value ? { id: folded, etag, value: JSON.parse(value) as T } : undefined;
   }
 
@@ -185,12 +226,12 @@ export class RedisCollection<T> implements Collection<T> {
     const required = options.requires ?? [];
     const requiredKeys = required.map((document) => `${this.neighbour(document.collection)}doc:${foldId(document.id)}`);
     const etag = newEtag();
-    const outcome = await this.store
-      .open()
-      .opendpsPut(
+    const outcome = await this.store.command((client) =>
+      client.opendpsPut(
         this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,
         options.limit?.count ?? 0, required.length, ...requiredKeys, ...members,
-      );
+      ),
+    );
     if (outcome === 409) throw Errors.conflict();
     if (outcome === 412) throw Errors.preconditionFailed();
     if (outcome === 507 && options.limit) throw options.limit.error();
@@ -203,7 +244,7 @@ export class RedisCollection<T> implements Collection<T> {
     await this.moved();
     const guard = options.unlessIndexed;
     const guardArgs = guard ? [`${this.neighbour(guard.collection)}${indexSource(guard.index, guard.key)}`, this.neighbour(guard.collection)] : [];
-    const outcome = await this.store.open().opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs);
+    const outcome = await this.store.command((client) => client.opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs));
     if (outcome === 412) throw Errors.preconditionFailed();
     if (outcome === 409 && guard) throw guard.error();
     return outcome === 1;
@@ -214,7 +255,7 @@ export class RedisCollection<T> implements Collection<T> {
     const size = pageSizeOf(options);
     const after = decodeContinuation(options.continuation) ?? '';
     const source = options.where ? indexSource(options.where.index, options.where.key) : 'ids';
-    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, source, after, size + 1);
+    const rows = await this.store.command((client) => client.opendpsRange(this.ids, this.prefix, source, after, size + 1));
     const documents = toDocuments<T>(rows);
     const items = documents.slice(0, size);
     const last = items[items.length - 1];
@@ -223,13 +264,13 @@ export class RedisCollection<T> implements Collection<T> {
 
   async findByIndex(index: string, key: string): Promise<StoredDocument<T>[]> {
     await this.moved();
-    const rows = await this.store.open().opendpsRange(this.ids, this.prefix, indexSource(index, key), '', 0);
+    const rows = await this.store.command((client) => client.opendpsRange(this.ids, this.prefix, indexSource(index, key), '', 0));
     return toDocuments<T>(rows);
   }
 
   async count(): Promise<number> {
     await this.moved();
-    return this.store.open().opendpsCount(this.ids, this.prefix);
+    return this.store.command((client) => client.opendpsCount(this.ids, this.prefix));
   }
 
 }
@@ -276,6 +317,18 @@ function toDocuments<T>(rows: string[]): StoredDocument<T>[] {
 }
 
 /** The URL without its password, for error messages and logs. */
+/** Seconds a device is told to wait when Redis cannot answer (a restart or a failover takes about that). */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+/** Replies of a Redis that is up but cannot serve the key now; other replies are real errors (e.g. a script bug). */
+const TRANSIENT_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS|MOVED|ASK)\b/;
+
+/** A failure of reaching Redis (connection lost, retries exhausted, cluster down) rather than of the command. */
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error) || isDpsError(error)) return false;
+  if (error.name === 'ReplyError') return TRANSIENT_REPLY.test(error.message);
+  return true;
+}
+
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
