@@ -1,21 +1,10 @@
-import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 import fc from 'fast-check';
+import { streamedRequest as request } from '../../../test/support/streamed-request';
 import { DpsError } from '@opendps/model';
 import { MAX_BODY_BYTES, readJsonBody } from '../src/rest/body';
 
 /** Seeded, bounded: the hub's REST API reads a body before it answers anything. */
 const RUNS = { seed: 1, numRuns: 200 };
-
-function request(chunks: Buffer[], headers: Record<string, string>): IncomingMessage {
-  const req = Object.assign(new Readable({ read() {} }), { headers, complete: false });
-  setImmediate(() => {
-    for (const chunk of chunks) req.push(chunk);
-    req.complete = true;
-    req.push(null);
-  });
-  return req as unknown as IncomingMessage;
-}
 
 describe('the hub REST body reader on arbitrary requests', () => {
   test('JSON within the limit is parsed; anything else is a coded error (413 past the limit)', async () => {
