@@ -2,19 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
-import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
 import { SqliteStore, enrollmentGroups, enrollments, registrations } from '@opendps/store';
+import { testInstance } from './fixtures';
 
 const idScope = '0ne0000ABCD';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [],
-  allocationPolicy: 'hashed',
-};
+const instance = testInstance(idScope);
 /** No hub is reached by these tests: every case is decided before allocation. */
 const noHubs: HubDirectory = {
   connector: () => {

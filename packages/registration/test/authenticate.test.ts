@@ -5,16 +5,10 @@ import { createSasToken, deriveDeviceKey } from '@opendps/attestation';
 import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
 import { createRegistrationThrottle, DpsRegistrationService, type HubDirectory, type RegistrationThrottle } from '@opendps/registration';
 import { SqliteStore, enrollmentGroups, enrollments, registrations, type Collection, type Store } from '@opendps/store';
+import { testInstance } from './fixtures';
 
 const idScope = '0ne0000AUTH';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [],
-  allocationPolicy: 'hashed',
-};
+const instance = testInstance(idScope);
 const noHubs: HubDirectory = {
   connector: () => {
     throw new Error('no hub expected');

@@ -3,24 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSasToken } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
-import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
 import { RedisStore, SqliteStore, enrollments, type Store } from '@opendps/store';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
+import { ONE_HUB, testInstance } from './fixtures';
 
 /**
  * Every operationId a device receives can be polled on every node for the operation's lifetime,
  * the one of a register answered at once (200 `assigned`) too.
  */
 const idScope = '0ne0000B0B1';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [{ name: 'hub-1', hostName: 'localhost:8883', allocationWeight: 1, applyAllocationPolicy: true }],
-  allocationPolicy: 'hashed',
-};
+const instance = testInstance(idScope, { linkedHubs: ONE_HUB });
 const key = generateSymmetricKey();
 
 function hubsOn(store: Store): HubDirectory {

@@ -3,24 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSasToken } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
-import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import { DpsRegistrationService, type HubDirectory, type RegistrationOutcome, type RegistrationServiceOptions } from '@opendps/registration';
 import { SqliteStore, enrollments } from '@opendps/store';
+import { ONE_HUB, testInstance } from './fixtures';
 
 /**
  * The service's clock and durations are options: leases, SAS expiry and quota windows follow an
  * injected clock, so these tests move it instead of waiting.
  */
 const idScope = '0ne0000C10C';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [{ name: 'hub-1', hostName: 'localhost:8883', allocationWeight: 1, applyAllocationPolicy: true }],
-  allocationPolicy: 'hashed',
-  quotas: { registrationsPerSecond: 2 },
-};
+const instance = testInstance(idScope, { linkedHubs: ONE_HUB, quotas: { registrationsPerSecond: 2 } });
 const keys = new Map<string, string>();
 
 let dir: string;

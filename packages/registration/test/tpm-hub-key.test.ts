@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import { BuiltInHub, type HubConnector } from '@opendps/hub';
 import {
   DpsRegistrationService,
@@ -16,6 +16,7 @@ import {
 import { RedisStore, SqliteStore, enrollments, type Collection, type Store } from '@opendps/store';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
 import { SoftwareTpm } from './tpmSoftwareDevice';
+import { ONE_HUB, testInstance } from './fixtures';
 
 /**
  * The TPM hub key (K2) is settled once per device in the shared store: two gateway nodes finishing
@@ -23,14 +24,7 @@ import { SoftwareTpm } from './tpmSoftwareDevice';
  * blobs of the same K2, and the hub holds that key.
  */
 const idScope = '0ne0000RACE';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [{ name: 'hub-1', hostName: 'localhost:8883', allocationWeight: 1, applyAllocationPolicy: true }],
-  allocationPolicy: 'hashed',
-};
+const instance = testInstance(idScope, { linkedHubs: ONE_HUB });
 const device = new SoftwareTpm();
 
 /** The store as one node sees it, telling the test each final operation record this node writes. */

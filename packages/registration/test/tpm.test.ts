@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createSasToken } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
-import { generateSymmetricKey, type ProvisioningInstance } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import {
   DpsRegistrationService,
   isTpmChallengeError,
@@ -16,6 +16,7 @@ import {
 } from '@opendps/registration';
 import { SqliteStore, enrollments, registrations } from '@opendps/store';
 import { SoftwareTpm } from './tpmSoftwareDevice';
+import { ONE_HUB, testInstance } from './fixtures';
 
 /**
  * TPM attestation in the registration service, with a software TPM whose every integrity check is
@@ -23,14 +24,7 @@ import { SoftwareTpm } from './tpmSoftwareDevice';
  * open is exactly what the service sent it.
  */
 const idScope = '0ne0000TPM1';
-const instance: ProvisioningInstance = {
-  name: 'default',
-  idScope,
-  serviceHostName: 'localhost',
-  policies: [],
-  linkedHubs: [{ name: 'hub-1', hostName: 'localhost:8883', allocationWeight: 1, applyAllocationPolicy: true }],
-  allocationPolicy: 'hashed',
-};
+const instance = testInstance(idScope, { linkedHubs: ONE_HUB });
 
 let dir: string;
 let store: SqliteStore;
