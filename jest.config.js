@@ -6,7 +6,9 @@ const path = require('node:path');
 const packageDirs = ['packages', 'protocols']
   .flatMap((group) => fs.readdirSync(path.join(__dirname, group)).map((name) => path.join(group, name)))
   .concat(['attestation', 'allocation'])
-  .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'package.json')));
+  .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'package.json')))
+  // The console is a browser bundle, not a TypeScript package with src/index.ts: tests load it built.
+  .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'src/index.ts')));
 
 const moduleNameMapper = {};
 for (const dir of packageDirs) {

@@ -6,17 +6,15 @@
  * MQTT/WS: all on the browser host name, whose TLS asks for no client certificate. No flags that
  * weaken TLS, no page-side tricks. One browser launch for the file.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSymmetricKey } from '@opendps/model';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, type Chromium } from './support/chromium';
 import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
 
-const CHROMIUM = '/usr/bin/chromium';
 const FILES: Record<string, string> = {
   '/mqtt.min.js': path.join(__dirname, 'node_modules/mqtt/dist/mqtt.min.js'),
   '/rhea-umd.js': path.join(__dirname, '../protocols/amqp/node_modules/rhea/dist/rhea-umd.js'),
@@ -38,25 +36,13 @@ let dps: OpenDps;
 let pages: Server;
 let origin = '';
 let otherOrigin = '';
+let chromium: Chromium;
 let browser: BrowserContext;
 let page: Page;
-const scratch: string[] = [];
 const key = generateSymmetricKey();
 const consoleLines: string[] = [];
 
-/** A fresh NSS database holding the development CA as the only trust anchor Chromium adds. */
-function nssHome(caFile: string): string {
-  const home = mkdtempSync(path.join(tmpdir(), 'opendps-chromium-home-'));
-  scratch.push(home);
-  const db = path.join(home, '.pki', 'nssdb');
-  mkdirSync(db, { recursive: true });
-  execFileSync('certutil', ['-N', '-d', `sql:${db}`, '--empty-password']);
-  execFileSync('certutil', ['-A', '-d', `sql:${db}`, '-n', 'opendps-dev-ca', '-t', 'C,,', '-i', caFile]);
-  return home;
-}
-
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium libnss3-tools (.ci/run does)`);
   // The page's own origin comes first: the server allows exactly it for CORS and WebSockets.
   pages = createHttpServer((req, res) => {
     const file = FILES[req.url ?? ''];
@@ -77,22 +63,15 @@ beforeAll(async () => {
       initialTwin: { properties: { desired: { interval: 42 } } },
     } as never);
   }
-  const profile = mkdtempSync(path.join(tmpdir(), 'opendps-chromium-profile-'));
-  scratch.push(profile);
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    // Chromium reads its NSS database from $HOME/.pki/nssdb, also headless.
-    env: { ...process.env, HOME: nssHome(dps.server.caFile) },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  chromium = await launchChromium(dps.server.caFile);
+  browser = chromium.context;
   page = await openPage(origin);
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await chromium?.close();
   await dps?.stop();
   await new Promise((resolve) => pages?.close(resolve));
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 async function openPage(at: string): Promise<Page> {

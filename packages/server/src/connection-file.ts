@@ -28,6 +28,8 @@ export interface Endpoints {
   browser?: { https: string; websocket: string };
   /** The metrics port (`/metrics`, `/healthz`, `/readyz`), when one is configured. */
   metrics?: string | null;
+  /** The web console: `https://{browser host}:{port}/console/` (docs/console.md). */
+  console?: string;
 }
 
 export interface InstanceConnection {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { distDir as consoleDistDir } from '@opendps/console';
 import type { BuiltInHub } from '@opendps/hub';
 import type { Logger, ProvisioningInstance } from '@opendps/model';
 import { createServiceApi } from '@opendps/service-api';
@@ -9,6 +10,7 @@ import { browserHostOf, validateConfigFile, webhookPolicy, withDefaults, type Co
 import { CONNECTION_FILE, connectionInfo, writeConnectionFile, type ConnectionInfo, type Endpoints } from './connection-file';
 import { connectionLimitsOf, createDevicePlane } from './device-plane';
 import { openHubEvents } from './hub-events';
+import { consoleRoute } from './console';
 import { HubManager, hubConnectRouter, hubRestRoute } from './hubs';
 import { createHttpsListener } from './https';
 import { bootstrapInstances, createInstanceRegistry } from './instances';
@@ -178,6 +180,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       endpoints = { mqtt: at(ports.mqtt), amqp: at(ports.amqp), https: `${config.host}:${ports.https}`, hubs: hubManager.hostNames() };
       endpoints.websocket = webSocketUrl(config.host, ports.https);
       if (browserHost) endpoints.browser = { https: `${browserHost}:${ports.https}`, websocket: webSocketUrl(browserHost, ports.https) };
+      endpoints.console = `https://${endpoints.browser?.https ?? endpoints.https}/console/`;
       if (config.metrics) endpoints.metrics = ports.metrics === undefined ? null : `${metricsHost(config.metrics.bind, config.host)}:${ports.metrics}`;
       const next = { ...connectionInfo(registry.instances(), endpoints, pki.caFile, hubManager.connectionStrings()), adminConnectionString: adminString };
       const text = JSON.stringify(next);
@@ -202,6 +205,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
       routes: [
         healthRoute(readiness),
         hubRestRoute(hubManager),
+        consoleRoute({ distDir: consoleDistDir }),
         createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
         createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
         ...devices.routes,
@@ -254,7 +258,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         store: store.kind,
         connectionFile: join(config.dataDir, CONNECTION_FILE),
       },
-      `OpenDPS ready on https://${endpoints?.https ?? ''}`,
+      `OpenDPS ready on https://${endpoints?.https ?? ''}; console at ${endpoints?.console ?? ''}`,
     );
     let draining: Promise<DrainReport> | undefined;
     const drain = async (): Promise<DrainReport> => {

@@ -1,0 +1,1 @@
+export { CONSOLE_CSP, CONSOLE_PREFIX, consoleRoute, type ConsoleRouteOptions } from './route';
