@@ -10,3 +10,4 @@ export * from './tls';
 export * from './http-timeouts';
 export * from './twin-limits';
 export * from './webhook-url';
+export * from './http-body';

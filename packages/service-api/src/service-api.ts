@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { isDpsError, silentLogger, toDpsError, type Logger, type ProvisioningInstance, type WebhookUrlPolicy } from '@opendps/model';
+import { isDpsError, readJsonBody, silentLogger, toDpsError, type Logger, type ProvisioningInstance, type WebhookUrlPolicy } from '@opendps/model';
 import type { Store } from '@opendps/store';
 import { authenticate, authorize } from './auth';
-import { readJsonBody } from './body';
 import { handlers } from './handlers';
 import { sendError, sendResult } from './respond';
 import { isServiceApiPath, resolveRoute } from './routes';
+
+/** DPS's maximum message size (docs/service-rest.md §15). */
+export const MAX_BODY_BYTES = 96 * 1024;
 
 export interface ServiceApiOptions {
   store: Store;
@@ -42,7 +44,7 @@ export function createServiceApi(options: ServiceApiOptions): ServiceApi {
         const principal = authenticate(headerValue(req.headers.authorization), options.instances(), pathname);
         line.instance = principal.instance.name;
         authorize(principal, route.right);
-        const body = await readJsonBody(req);
+        const body = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });
         const result = await handlers[route.operation]({
           store: options.store,
           instance: principal.instance,

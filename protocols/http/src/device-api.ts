@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Errors, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import { Errors, readBody, RequestAborted, silentLogger, toDpsError, type Logger } from '@opendps/model';
 import {
   checkApiVersion,
   checkSameRegistration,
@@ -9,12 +9,14 @@ import {
   type RegistrationOutcome,
   type RegistrationService,
 } from '@opendps/registration';
-import { DEFAULT_MAX_BODY_BYTES, RequestAborted, readBody } from './body';
 import { applyCors, type CorsOrigins } from './cors';
 import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
 import { proofOf } from './proof';
 import { writeError, writeJson } from './responses';
 import type { HttpRoute } from './route';
+
+/** Device request bodies are small: a registration id, TPM public keys and a custom payload (DPS allows 96 KiB). */
+export const DEFAULT_MAX_BODY_BYTES = 96 * 1024;
 
 export interface DeviceApiOptions {
   registration: RegistrationService;
@@ -51,7 +53,7 @@ export function createDeviceApi(options: DeviceApiOptions): HttpRoute {
       return;
     }
 
-    const raw = await readBody(req, maxBodyBytes);
+    const raw = await readBody(req, { maxBytes: maxBodyBytes });
     const base = { idScope: path.idScope, registrationId: path.registrationId, transport: 'https' as const };
     const apiVersion = url.searchParams.get('api-version');
 

@@ -4,5 +4,5 @@ export { createWebSocketUpgrade, WEBSOCKET_PATH, type WebSocketHandler, type Web
 export type { HttpRoute } from './route';
 export { isDevicePath, parseDevicePath, type DevicePath } from './paths';
 export { peerCertificateChain } from '@opendps/model';
-export { DEFAULT_MAX_BODY_BYTES } from './body';
+export { DEFAULT_MAX_BODY_BYTES } from './device-api';
 export { JSON_CONTENT_TYPE } from './responses';

@@ -1,14 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { assertDeviceId, Errors, httpServerTimeouts, toDpsError, type DpsError, type HttpTimeouts, type Logger } from '@opendps/model';
+import { assertDeviceId, Errors, httpServerTimeouts, readJsonBody, toDpsError, type DpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import type { BuiltInHub } from '../builtin-hub';
 import { authenticateService } from './auth';
-import { readJsonBody } from './body';
 import { deleteDevice, getDevice, listDevices, putDevice, queryDevices } from './devices';
 import { sendIotHubError } from './errors';
 import { writeJson } from './respond';
 import { getTwin, patchTwin, replaceTwin } from './twins';
 import type { RestRequest, RestResult } from './types';
+
+/** Two 32 KB twin sections, tags and JSON overhead fit well within this. */
+export const MAX_BODY_BYTES = 256 * 1024;
 
 type Handler = (hub: BuiltInHub, request: RestRequest, deviceId: string) => Promise<RestResult>;
 
@@ -59,7 +61,7 @@ async function handle(hub: BuiltInHub, req: IncomingMessage, res: ServerResponse
   try {
     authenticateService(req.headers.authorization, url.pathname, { hostNames: hub.hostNames, policy: hub.accessPolicy });
     const { handler, deviceId } = route(req.method ?? 'GET', url.pathname);
-    const body = await readJsonBody(req);
+    const body = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES });
     const request: RestRequest = {
       headers: req.headers as RestRequest['headers'],
       query: url.searchParams,
