@@ -11,3 +11,4 @@ export * from './http-timeouts';
 export * from './twin-limits';
 export * from './webhook-url';
 export * from './http-body';
+export * from './http-json';

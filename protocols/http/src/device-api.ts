@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Errors, readBody, RequestAborted, silentLogger, toDpsError, type Logger } from '@opendps/model';
+import { Errors, readBody, RequestAborted, silentLogger, toDpsError, writeJson, type Logger } from '@opendps/model';
 import {
   checkApiVersion,
   checkSameRegistration,
@@ -12,7 +12,7 @@ import {
 import { applyCors, type CorsOrigins } from './cors';
 import { METHOD_OF, isDevicePath, parseDevicePath, type DevicePath } from './paths';
 import { proofOf } from './proof';
-import { writeError, writeJson } from './responses';
+import { writeError } from './responses';
 import type { HttpRoute } from './route';
 
 /** Device request bodies are small: a registration id, TPM public keys and a custom payload (DPS allows 96 KiB). */

@@ -5,4 +5,4 @@ export type { HttpRoute } from './route';
 export { isDevicePath, parseDevicePath, type DevicePath } from './paths';
 export { peerCertificateChain } from '@opendps/model';
 export { DEFAULT_MAX_BODY_BYTES } from './device-api';
-export { JSON_CONTENT_TYPE } from './responses';
+export { JSON_CONTENT_TYPE } from '@opendps/model';

@@ -1,23 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { DpsError } from '@opendps/model';
+import { writeJson, type DpsError } from '@opendps/model';
 import { isTpmChallengeError } from '@opendps/registration';
-
-/**
- * Every answer is JSON with this exact type: the Node SDK parses a body only when the type contains
- * `application/json`, and throws an uncaught TypeError otherwise (docs/device-wire.md, trap 6).
- */
-export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
-
-export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.writableEnded || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': JSON_CONTENT_TYPE,
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
 
 /**
  * The DPS error body. This is the one place where the TPM challenge will go: real DPS answers the

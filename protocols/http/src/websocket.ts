@@ -1,8 +1,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Errors, silentLogger, type DpsError, type Logger } from '@opendps/model';
+import { Errors, JSON_CONTENT_TYPE, silentLogger, type DpsError, type Logger } from '@opendps/model';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
-import { JSON_CONTENT_TYPE, errorBody } from './responses';
+import { errorBody } from './responses';
 
 /** The one WebSocket path every Azure IoT client hard-codes, MQTT and AMQP alike (docs/device-wire.md §5). */
 export const WEBSOCKET_PATH = '/$iothub/websocket';

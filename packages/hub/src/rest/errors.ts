@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { DpsError } from '@opendps/model';
-import { writeJson } from './respond';
+import { writeJson, type DpsError } from '@opendps/model';
 
 /**
  * IoT Hub error codes by DPS error name (status + errorCode). azure-iothub (and azure-iot-http-base)

@@ -1,11 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { assertDeviceId, Errors, httpServerTimeouts, readJsonBody, toDpsError, type DpsError, type HttpTimeouts, type Logger } from '@opendps/model';
+import { assertDeviceId, Errors, httpServerTimeouts, readJsonBody, writeJson, toDpsError, type DpsError, type HttpTimeouts, type Logger } from '@opendps/model';
 import type { BuiltInHub } from '../builtin-hub';
 import { authenticateService } from './auth';
 import { deleteDevice, getDevice, listDevices, putDevice, queryDevices } from './devices';
 import { sendIotHubError } from './errors';
-import { writeJson } from './respond';
 import { getTwin, patchTwin, replaceTwin } from './twins';
 import type { RestRequest, RestResult } from './types';
 
