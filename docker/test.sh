@@ -184,6 +184,9 @@ backends_up() { curl -s "http://127.0.0.1:$lb_stats/stats;csv" | awk -F, '$2 ~ /
 for _ in $(seq 100); do [ "$(backends_up)" = 9 ] && break; sleep 0.1; done
 [ "$(backends_up)" = 9 ] || fail "HAProxy does not see all nine backends up: $(curl -s "http://127.0.0.1:$lb_stats/stats;csv")"
 phase "HAProxy up: https :$lb_https, mqtt :$lb_mqtt, amqp :$lb_amqp, 9/9 backends up ($([ "$readyz" = yes ] && echo '/readyz over TLS' || echo 'TCP') checks)"
+console_status=$(curl -s --cacert "$work/node1/ca.pem" -o "$work/console.html" -w '%{http_code}' "https://127.0.0.1:$lb_https/console/" || true)
+[ "$console_status" = 200 ] && grep -q 'id="app"' "$work/console.html" || fail "the image does not serve the web console: /console/ answered HTTP $console_status"
+say "the web console is served from the image: /console/ 200 through HAProxy"
 
 # 6. The devices, through HAProxy, with node 2 killed a third of the way in.
 group_id=docker-test-$$
