@@ -4,6 +4,7 @@
 // two node:crypto HMACs per key, and GroupKeySearch (precomputed key states, JavaScript blocks).
 //
 //   pnpm -s build && node bench/scale/group-search.mjs --groups 10000 --rounds 5
+import { Buffer } from 'node:buffer';
 import { createHmac, randomBytes } from 'node:crypto';
 import process from 'node:process';
 import attestation from '../../attestation/dist/index.js';
