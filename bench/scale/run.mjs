@@ -214,11 +214,14 @@ async function walkPages(connection, idScope) {
   let continuation;
   let items = 0;
   let rssMaxKb = rssBefore;
+  const rssSamplesKb = [];
   for (let page = 0; page < pagesToWalk; page++) {
     const answer = await query(continuation);
     times.push(answer.ms);
     items += answer.items;
     if (page % 100 === 0) rssMaxKb = Math.max(rssMaxKb, rssKb(server.pid));
+    // The RSS over a long walk, to tell a plateau (bounded) from a climb with the pages read.
+    if (page % 1000 === 999) rssSamplesKb.push(rssKb(server.pid) - rssBefore);
     continuation = answer.continuation;
     if (!continuation) break;
   }
@@ -233,6 +236,7 @@ async function walkPages(connection, idScope) {
     pageSize,
     items,
     rssMaxGrowthKb: rssMaxKb - rssBefore,
+    rssGrowthEvery1000PagesKb: rssSamplesKb,
     p50Ms: Number(times[Math.floor(times.length / 2)].toFixed(2)),
     maxMs: Number(times[times.length - 1].toFixed(2)),
     middlePageMs: Number(fromMiddle.ms.toFixed(2)),
