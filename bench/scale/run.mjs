@@ -29,7 +29,9 @@ const storeKind = args.store ?? 'sqlite';
 const enrollmentCount = Number(args.enrollments ?? 1000);
 const groupCount = Number(args.groups ?? 10);
 const registrations = Number(args.registrations ?? 500);
-const pagesToWalk = Number(args.pages ?? 50);
+/** `--pages all` walks the whole collection (the continuation until none is returned). */
+const pagesToWalk = args.pages === 'all' ? Infinity : Number(args.pages ?? 50);
+const pageSize = Number(args['page-size'] ?? 100);
 const clockTicks = 100; // USER_HZ on Linux
 
 const sharedKey = Buffer.from(randomBytes(32)).toString('base64');
@@ -109,6 +111,8 @@ try {
     await phase('individual', { ids: individualIds(registrations * 4, 2), key: sharedKey, concurrency: 16 }),
     await phase('group, first registration', { ids: groupIds, groupKey, concurrency: 1 }),
     await phase('group, again', { ids: groupIds, groupKey, concurrency: 1 }),
+    // A key no group has: every key of every group is tried before the 401 (primaries, then secondaries).
+    await phase('group, unknown key (401)', { ids: groupIds.slice(0, 100).map((id) => `stranger-${id}`), groupKey: Buffer.from(randomBytes(32)).toString('base64'), concurrency: 1 }),
   ];
   const paging = await walkPages(connection, idScope);
   const report = { store: storeKind, enrollments: enrollmentCount, groups: groupCount, rows, paging, serverRssKb: rssKb(server.pid) };
@@ -154,7 +158,7 @@ async function seed(store, idScope) {
     const key = last ? groupKey : Buffer.from(randomBytes(32)).toString('base64');
     await groups.put({
       enrollmentGroupId: last ? targetGroup : `group-${pad(i)}`,
-      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: key } },
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: Buffer.from(randomBytes(32)).toString('base64') } },
       provisioningStatus: 'enabled',
       createdDateTimeUtc: now,
     });
@@ -172,7 +176,7 @@ function runClient(spec) {
 }
 
 /**
- * The service API's enrollment query, `pagesToWalk` pages of 100 from the start, then one page from
+ * The service API's enrollment query, `pagesToWalk` pages of `pageSize` from the start, then one page from
  * the middle (a continuation after the middle id): time per page and the server's RSS around it.
  */
 async function walkPages(connection, idScope) {
@@ -188,7 +192,7 @@ async function walkPages(connection, idScope) {
         {
           host, port: Number(port), agent, method: 'POST', path: '/enrollments/query?api-version=2021-10-01',
           headers: {
-            authorization: token, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-ms-max-item-count': '100',
+            authorization: token, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-ms-max-item-count': String(pageSize),
             ...(continuation ? { 'x-ms-continuation': continuation } : {}),
           },
         },
@@ -208,9 +212,16 @@ async function walkPages(connection, idScope) {
   const rssBefore = rssKb(server.pid);
   const times = [];
   let continuation;
+  let items = 0;
+  let rssMaxKb = rssBefore;
+  const rssSamplesKb = [];
   for (let page = 0; page < pagesToWalk; page++) {
     const answer = await query(continuation);
     times.push(answer.ms);
+    items += answer.items;
+    if (page % 100 === 0) rssMaxKb = Math.max(rssMaxKb, rssKb(server.pid));
+    // The RSS over a long walk, to tell a plateau (bounded) from a climb with the pages read.
+    if (page % 1000 === 999) rssSamplesKb.push(rssKb(server.pid) - rssBefore);
     continuation = answer.continuation;
     if (!continuation) break;
   }
@@ -222,7 +233,10 @@ async function walkPages(connection, idScope) {
   void idScope;
   return {
     pages: times.length,
-    pageSize: 100,
+    pageSize,
+    items,
+    rssMaxGrowthKb: rssMaxKb - rssBefore,
+    rssGrowthEvery1000PagesKb: rssSamplesKb,
     p50Ms: Number(times[Math.floor(times.length / 2)].toFixed(2)),
     maxMs: Number(times[times.length - 1].toFixed(2)),
     middlePageMs: Number(fromMiddle.ms.toFixed(2)),

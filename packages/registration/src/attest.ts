@@ -15,6 +15,7 @@ import {
   type X509CertificateInfo,
 } from '@opendps/model';
 import { caCertificates, enrollmentGroups, enrollments, registrations, type Store } from '@opendps/store';
+import { symmetricKeyGroupSearch } from './group-keys';
 import { because, x509Reason } from './refusal';
 import { answerTpmChallenge, issueTpmChallenge, TpmChallengeError, verifyTpmPoll, type TpmAttested } from './tpm';
 import type { Proof } from './types';
@@ -110,10 +111,12 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
   const remembered = await rememberedGroup(store, idScope, registrationId);
   const again = remembered && groupAttestation(context, sas, remembered);
   if (again) return again;
-  const groups = await enrollmentGroups(store, idScope).findByAttestationType('symmetricKey');
-  groups.sort((a, b) => a.enrollmentGroupId.localeCompare(b.enrollmentGroupId));
-  for (const group of groups) {
-    const matched = groupAttestation(context, sas, group);
+  // A new device: its group is found among this node's copy of the group keys (group-keys.ts), and
+  // the group it names is read and verified here like any other.
+  const search = await symmetricKeyGroupSearch(store, idScope);
+  for (const enrollmentGroupId of search.candidates(sas, registrationId)) {
+    const group = await enrollmentGroups(store, idScope).get(enrollmentGroupId);
+    const matched = group && groupAttestation(context, sas, group);
     if (matched) return matched;
   }
   // No individual enrollment, and no group key derives a key this token was signed with.

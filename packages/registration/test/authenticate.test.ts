@@ -125,7 +125,7 @@ describe('RegistrationService.authenticate (a SAS checked without registering)',
     const down = (): Promise<never> => Promise.reject(new Error('the store is down'));
     const broken: Store = {
       kind: 'sqlite',
-      collection: <T>() => ({ get: down, put: down, delete: down, list: down, findByIndex: down, count: down }) as Collection<T>,
+      collection: <T>() => ({ get: down, put: down, delete: down, list: down, findByIndex: down, count: down, version: down }) as Collection<T>,
       increment: async () => 1,
       close: async () => undefined,
     };

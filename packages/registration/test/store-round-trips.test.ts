@@ -34,6 +34,7 @@ function counted(inner: Store, calls: string[]): Store {
         list: wrap('list'),
         findByIndex: wrap('findByIndex'),
         count: wrap('count'),
+        version: wrap('version'),
       } as Collection<T>;
     },
     increment(key, windowSeconds) {

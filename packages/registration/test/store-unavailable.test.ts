@@ -29,6 +29,7 @@ function flaky(inner: Store, down: { value: boolean }): Store {
         list: (...args) => collection.list(...args),
         findByIndex: (...args) => collection.findByIndex(...args),
         count: () => collection.count(),
+        version: () => collection.version(),
         put: (...args) => (down.value ? Promise.reject(Errors.storeUnavailable(undefined, { 'retry-after': '2' })) : collection.put(...args)),
       };
     },

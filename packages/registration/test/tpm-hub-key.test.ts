@@ -42,6 +42,7 @@ function reportingFinals(store: Store, onFinal: (record: OperationRecord) => voi
         list: (options) => inner.list(options),
         findByIndex: (index, key) => inner.findByIndex(index, key),
         count: () => inner.count(),
+        version: () => inner.version(),
         async put(id, value, options) {
           const written = await inner.put(id, value, options);
           const record = value as unknown as OperationRecord;

@@ -12,6 +12,7 @@
  *   P exp          zset  id -> expiry (epoch ms) of documents with a TTL, for the sweep
  *   P ix:<id>      set   the index members of the document ("<index>:<key>"), to undo them
  *   P idx:<member> zset  the ids under one index key, score 0
+ *   P version      string the version token of a versioned collection (store.ts VERSIONED_COLLECTIONS)
  */
 
 const PRELUDE = `
@@ -41,8 +42,9 @@ end
 
 /**
  * KEYS[1] = P ids. ARGV: prefix, id, etag, value, ifMatch ('' none, '*', or a quoted etag),
- * ifNoneMatch ('' or '*'), ttl ms ('0' none), limit ('0' none), the number N of required
- * documents, their N hash keys (same slot), then the index members.
+ * ifNoneMatch ('' or '*'), ttl ms ('0' none), limit ('0' none), versioned ('1': the etag becomes
+ * the collection's version, '' not), the number N of required documents, their N hash keys (same
+ * slot), then the index members.
  * Returns 0 (written), 409, 412, 507 (limit reached by a new document) or 1000 + i (required
  * document i missing).
  */
@@ -54,9 +56,9 @@ local doc = prefix .. 'doc:' .. id
 local current = redis.call('HGET', doc, 'e')
 if ARGV[6] == '*' and current then return 409 end
 if ARGV[5] ~= '' and (not current or (ARGV[5] ~= '*' and ARGV[5] ~= current)) then return 412 end
-local required = tonumber(ARGV[9])
+local required = tonumber(ARGV[10])
 for i = 1, required do
-  if redis.call('EXISTS', ARGV[9 + i]) == 0 then return 1000 + i end
+  if redis.call('EXISTS', ARGV[10 + i]) == 0 then return 1000 + i end
 end
 local limit = tonumber(ARGV[8])
 if limit > 0 and not current then
@@ -73,16 +75,18 @@ if ttl > 0 then
   redis.call('ZADD', prefix .. 'exp', at, id)
 end
 local ix = prefix .. 'ix:' .. id
-for i = 10 + required, #ARGV do
+for i = 11 + required, #ARGV do
   redis.call('ZADD', prefix .. 'idx:' .. ARGV[i], 0, id)
   redis.call('SADD', ix, ARGV[i])
 end
+if ARGV[9] == '1' then redis.call('SET', prefix .. 'version', ARGV[3]) end
 return 0
 `;
 
 /**
- * KEYS[1] = P ids. ARGV: prefix, id, ifMatch, then optionally a guard: the index zset of another
- * collection (same slot) and that collection's prefix. Returns 1 (deleted), 0 (nothing there),
+ * KEYS[1] = P ids. ARGV: prefix, id, ifMatch, the collection's next version ('' when it keeps
+ * none), then optionally a guard: the index zset of another collection (same slot) and that
+ * collection's prefix. Returns 1 (deleted), 0 (nothing there),
  * 412, or 409 when a live document of the other collection is under the guard's index key.
  */
 export const DELETE = `${PRELUDE}
@@ -91,12 +95,13 @@ sweep(prefix, now_ms())
 local current = redis.call('HGET', prefix .. 'doc:' .. id, 'e')
 if not current then return 0 end
 if ARGV[3] ~= '' and ARGV[3] ~= '*' and ARGV[3] ~= current then return 412 end
-if ARGV[4] then
-  for _, other in ipairs(redis.call('ZRANGEBYLEX', ARGV[4], '-', '+')) do
-    if redis.call('EXISTS', ARGV[5] .. 'doc:' .. other) == 1 then return 409 end
+if ARGV[5] then
+  for _, other in ipairs(redis.call('ZRANGEBYLEX', ARGV[5], '-', '+')) do
+    if redis.call('EXISTS', ARGV[6] .. 'doc:' .. other) == 1 then return 409 end
   end
 end
 drop(prefix, id)
+if ARGV[4] ~= '' then redis.call('SET', prefix .. 'version', ARGV[4]) end
 return 1
 `;
 

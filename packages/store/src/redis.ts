@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { Errors, isDpsError } from '@opendps/model';
-import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
+import { VERSIONED_COLLECTIONS, type Collection, type DeleteOptions, type ListOptions, type Page, type PutOptions, type Store, type StoredDocument } from './store';
 import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
 import { newEtag, strongEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
@@ -186,6 +186,7 @@ function prefixOf(scope: string, name: string): string {
 export class RedisCollection<T> implements Collection<T> {
   readonly ids: string;
   readonly prefix: string;
+  private readonly versioned: boolean;
 
   constructor(
     private readonly store: RedisStore,
@@ -194,6 +195,7 @@ export class RedisCollection<T> implements Collection<T> {
   ) {
     this.prefix = prefixOf(scope, name);
     this.ids = `${this.prefix}ids`;
+    this.versioned = VERSIONED_COLLECTIONS.has(name);
   }
 
   /** A co-located collection's documents may still sit under its own hash tag (the layout before). */
@@ -229,7 +231,7 @@ export class RedisCollection<T> implements Collection<T> {
     const outcome = await this.store.command((client) =>
       client.opendpsPut(
         this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,
-        options.limit?.count ?? 0, required.length, ...requiredKeys, ...members,
+        options.limit?.count ?? 0, this.versioned ? '1' : '', required.length, ...requiredKeys, ...members,
       ),
     );
     if (outcome === 409) throw Errors.conflict();
@@ -244,7 +246,7 @@ export class RedisCollection<T> implements Collection<T> {
     await this.moved();
     const guard = options.unlessIndexed;
     const guardArgs = guard ? [`${this.neighbour(guard.collection)}${indexSource(guard.index, guard.key)}`, this.neighbour(guard.collection)] : [];
-    const outcome = await this.store.command((client) => client.opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), ...guardArgs));
+    const outcome = await this.store.command((client) => client.opendpsDelete(this.ids, this.prefix, foldId(id), condition(options.ifMatch), this.versioned ? newEtag() : '', ...guardArgs));
     if (outcome === 412) throw Errors.preconditionFailed();
     if (outcome === 409 && guard) throw guard.error();
     return outcome === 1;
@@ -273,6 +275,12 @@ export class RedisCollection<T> implements Collection<T> {
     return this.store.command((client) => client.opendpsCount(this.ids, this.prefix));
   }
 
+  async version(): Promise<string | undefined> {
+    if (!this.versioned) throw Errors.internal(`The collection '${this.name}' keeps no version.`);
+    const version = await this.store.command((client) => client.get(`${this.prefix}version`));
+    return version ?? undefined;
+  }
+
 }
 
 /**
@@ -287,9 +295,9 @@ async function moveDocuments(client: Client, fromPrefix: string, to: RedisCollec
     if (etag && value) {
       const members = await client.smembers(`${fromPrefix}ix:${id}`);
       const ttl = await client.pttl(`${fromPrefix}doc:${id}`);
-      await client.opendpsPut(to.ids, to.prefix, id, etag, value, '', '*', ttl > 0 ? ttl : 0, 0, 0, ...members);
+      await client.opendpsPut(to.ids, to.prefix, id, etag, value, '', '*', ttl > 0 ? ttl : 0, 0, '', 0, ...members);
     }
-    await client.opendpsDelete(`${fromPrefix}ids`, fromPrefix, id, '');
+    await client.opendpsDelete(`${fromPrefix}ids`, fromPrefix, id, '', '');
     await client.zrem(`${fromPrefix}ids`, id);
   }
 }

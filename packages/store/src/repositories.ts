@@ -62,8 +62,10 @@ export interface EnrollmentGroupRepository extends Repository<EnrollmentGroup> {
   findBySigningSubject(subjectName: string): Promise<EnrollmentGroup[]>;
   /** Groups whose caReferences name this CA certificate. */
   findByCaReference(caName: string): Promise<EnrollmentGroup[]>;
-  /** Groups of one attestation type (at most 100 symmetric-key groups per instance). */
+  /** Groups of one attestation type (Azure allows at most 100 symmetric-key groups per instance; OpenDPS sets no limit). */
   findByAttestationType(type: AttestationType): Promise<EnrollmentGroup[]>;
+  /** Replaced by every write of a group (store.ts `Collection.version`): whether a node's copy of the groups is current. */
+  version(): Promise<string | undefined>;
 }
 
 export interface RegistrationRepository extends Repository<DeviceRegistrationState> {
@@ -207,6 +209,7 @@ export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroup
     findBySigningSubject: (subjectName) => find(collection, INDEXES.subject, subjectName),
     findByCaReference: (caName) => find(collection, INDEXES.caReference, caName),
     findByAttestationType: (type) => find(collection, INDEXES.attestationType, type),
+    version: () => collection.version(),
   };
 }
 

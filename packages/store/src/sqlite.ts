@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { Errors } from '@opendps/model';
-import type { Collection, DeleteOptions, ListOptions, Page, PutOptions, Store, StoredDocument } from './store';
+import { VERSIONED_COLLECTIONS, type Collection, type DeleteOptions, type ListOptions, type Page, type PutOptions, type Store, type StoredDocument } from './store';
 import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
 import { etagMatches, newEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
@@ -12,7 +12,7 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** Version 1. Expiry times are epoch milliseconds; NULL means the row lives until deleted. */
 const SCHEMA_V1 = `
@@ -29,6 +29,17 @@ const SCHEMA_V1 = `
   CREATE INDEX index_entries_by_document ON index_entries (scope, collection, id);
   CREATE TABLE counters (key TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
   CREATE INDEX counters_expiry ON counters (expires_at);
+`;
+
+/**
+ * Version 2: the version token of each versioned collection (store.ts VERSIONED_COLLECTIONS). An
+ * OpenDPS that knows only version 1 would write groups without replacing it, so it refuses the file.
+ */
+const SCHEMA_V2 = `
+  CREATE TABLE collection_versions (
+    scope TEXT NOT NULL, collection TEXT NOT NULL, version TEXT NOT NULL,
+    PRIMARY KEY (scope, collection)
+  ) WITHOUT ROWID;
 `;
 
 interface DocumentRow {
@@ -116,11 +127,15 @@ export class SqliteStore implements Store {
 }
 
 class SqliteCollection<T> implements Collection<T> {
+  private readonly versioned: boolean;
+
   constructor(
     private readonly store: SqliteStore,
     private readonly scope: string,
     private readonly name: string,
-  ) {}
+  ) {
+    this.versioned = VERSIONED_COLLECTIONS.has(name);
+  }
 
   async get(id: string): Promise<StoredDocument<T> | undefined> {
     const row = this.store.open().get.get({ ...this.where(), id: foldId(id), now: this.store.now() }) as DocumentRow | undefined;
@@ -150,6 +165,7 @@ class SqliteCollection<T> implements Collection<T> {
       s.upsert.run({ ...this.where(), id: folded, etag, value: text, expiresAt: ttl === undefined ? null : now + ttl });
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
       for (const [index, key] of entries) s.insertIndexEntry.run({ ...this.where(), id: folded, index, key });
+      if (this.versioned) s.setVersion.run({ ...this.where(), version: etag });
     })();
     return { id: folded, etag, value: JSON.parse(text) as T };
   }
@@ -168,6 +184,7 @@ class SqliteCollection<T> implements Collection<T> {
       }
       s.deleteDocument.run({ ...this.where(), id: folded });
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
+      if (this.versioned) s.setVersion.run({ ...this.where(), version: newEtag() });
       return true;
     })();
   }
@@ -199,6 +216,12 @@ class SqliteCollection<T> implements Collection<T> {
     return row.n;
   }
 
+  async version(): Promise<string | undefined> {
+    if (!this.versioned) throw Errors.internal(`The collection '${this.name}' keeps no version.`);
+    const row = this.store.open().getVersion.get(this.where()) as { version: string } | undefined;
+    return row?.version;
+  }
+
   private where() {
     return { scope: this.scope, collection: this.name };
   }
@@ -219,6 +242,10 @@ function migrate(db: Database.Database): void {
     if (version < 1) {
       db.exec(SCHEMA_V1);
       db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+    }
+    if (version < 2) {
+      db.exec(SCHEMA_V2);
+      db.prepare('INSERT INTO schema_version (version) VALUES (2)').run();
     }
   }).immediate();
 }
@@ -249,6 +276,9 @@ const SQL = {
      JOIN documents d ON d.scope = e.scope AND d.collection = e.collection AND d.id = e.id
      WHERE e.scope = @scope AND e.collection = @collection AND e.index_name = @index AND e.key = @key AND ${LIVE}
      ORDER BY e.id`,
+  setVersion: `INSERT INTO collection_versions (scope, collection, version) VALUES (@scope, @collection, @version)
+     ON CONFLICT (scope, collection) DO UPDATE SET version = excluded.version`,
+  getVersion: 'SELECT version FROM collection_versions WHERE scope = @scope AND collection = @collection',
   count: `SELECT count(*) AS n FROM documents d WHERE d.scope = @scope AND d.collection = @collection AND ${LIVE}`,
   increment: `INSERT INTO counters (key, value, expires_at) VALUES (@key, 1, @expiresAt)
      ON CONFLICT (key) DO UPDATE SET

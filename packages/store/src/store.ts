@@ -79,7 +79,21 @@ export interface Collection<T> {
   /** Every document under an index key (thumbprints, group ids); cost independent of collection size. */
   findByIndex(index: string, key: string): Promise<StoredDocument<T>[]>;
   count(): Promise<number>;
+  /**
+   * For a collection of `VERSIONED_COLLECTIONS`: a token that every put and delete replaces in the
+   * same atomic step as the write, so a node that caches the collection knows, with one small read,
+   * whether its copy is current. Undefined before the first write. Documents that expire by TTL do not
+   * change it. Throws for any other collection (nothing maintains one there).
+   */
+  version(): Promise<string | undefined>;
 }
+
+/**
+ * The collections whose writes maintain a version (`Collection.version`). Kept to those that nodes
+ * cache, so the writes of the hot collections (registrations, operations) pay nothing for it.
+ * The symmetric-key groups are tried against each new device's token (docs/scale.md).
+ */
+export const VERSIONED_COLLECTIONS: ReadonlySet<string> = new Set(['enrollmentGroups']);
 
 /**
  * `requires` and `unlessIndexed` may name only a collection that shares the written one's atomic

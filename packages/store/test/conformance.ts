@@ -406,6 +406,33 @@ export function describeStoreConformance(
       });
     });
 
+    test('a versioned collection: every put and delete replaces its version, in any scope on its own; expiry and failed writes do not', async () => {
+      const groups = store.collection<Doc>(scope, 'enrollmentGroups');
+      const elsewhere = store.collection<Doc>(`${scope}-other`, 'enrollmentGroups');
+      expect(await groups.version()).toBeUndefined();
+      const seen = new Set<string | undefined>([undefined]);
+      const changed = async () => {
+        const version = await groups.version();
+        expect(seen.has(version)).toBe(false);
+        seen.add(version);
+      };
+      const written = await groups.put('g-1', { name: 'a' });
+      await changed();
+      await groups.put('g-1', { name: 'b' }, { indexes: { attestationType: ['symmetrickey'] } });
+      await changed();
+      const current = await groups.version();
+      await expectDpsError(groups.put('g-1', { name: 'c' }, { ifMatch: written.etag }), 412, 412001);
+      await expectDpsError(groups.put('g-1', { name: 'c' }, { ifNoneMatch: '*' }), 409, 409001);
+      expect(await groups.delete('nothing-there')).toBe(false);
+      expect(await groups.version()).toBe(current);
+      await elsewhere.put('g-1', { name: 'other scope' });
+      expect(await groups.version()).toBe(current);
+      expect(await groups.delete('g-1')).toBe(true);
+      await changed();
+      // Only the collections nodes cache keep one; asking another is a programming error.
+      await expect(docs.version()).rejects.toMatchObject({ status: 500 });
+    });
+
     test('bad input is a coded 400, not a crash', async () => {
       await expectDpsError(docs.put('', { name: 'x' }), 400, 400002);
       await expectDpsError(docs.get(undefined as unknown as string), 400, 400002);

@@ -32,13 +32,33 @@ describe('SqliteStore', () => {
 
     const raw = new Database(file, { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }]);
+    expect(raw.prepare('SELECT version FROM schema_version ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }]);
     raw.close();
 
     const again = new SqliteStore(file);
     expect(await again.collection('s', 'enrollments').get('dev-1')).toEqual(written);
     expect(await again.collection('s', 'enrollments').findByIndex('k', 'V')).toEqual([written]);
     await again.close();
+  });
+
+  test('a file of schema 1 is brought to 2 when opened: its documents stay, the group version starts', async () => {
+    const store = new SqliteStore(file);
+    const written = await store.collection('s', 'enrollmentGroups').put('g-1', { a: 1 });
+    await store.close();
+    const raw = new Database(file);
+    raw.exec('DROP TABLE collection_versions; DELETE FROM schema_version WHERE version = 2;');
+    raw.close();
+
+    const again = new SqliteStore(file);
+    const groups = again.collection('s', 'enrollmentGroups');
+    expect(await groups.get('g-1')).toEqual(written);
+    expect(await groups.version()).toBeUndefined();
+    await groups.put('g-2', { a: 2 });
+    expect(await groups.version()).toEqual(expect.any(String));
+    await again.close();
+    const check = new Database(file, { readonly: true });
+    expect(check.prepare('SELECT version FROM schema_version ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }]);
+    check.close();
   });
 
   test('refuses a database written by a newer schema', async () => {

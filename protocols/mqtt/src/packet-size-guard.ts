@@ -1,4 +1,8 @@
 import { Duplex } from 'node:stream';
+import { endGracefully } from '@opendps/protocol-base';
+
+/** How long a client that sent DISCONNECT has to close its side before it is cut off. */
+const GOODBYE_LINGER_MS = 2_000;
 
 /**
  * Sits between the socket and the MQTT parser and closes a connection whose next packet declares
@@ -11,24 +15,28 @@ export class PacketSizeGuard extends Duplex {
   private multiplier = 1;
   private lengthBytes = 0;
   private remaining = 0;
+  /** The peer sent DISCONNECT: it closes its side next, and must see our FIN, not a reset. */
+  private peerSaidGoodbye = false;
 
   constructor(
     private readonly inner: Duplex,
     private readonly maxPacketBytes: number,
   ) {
     super({ allowHalfOpen: false });
-    inner.on('data', (chunk: Buffer) => {
-      const problem = this.inspect(chunk);
-      if (problem) {
-        this.destroy(new Error(problem));
-        return;
-      }
-      if (!this.push(chunk)) inner.pause();
-    });
+    inner.on('data', this.onData);
     inner.on('end', () => this.push(null));
     inner.on('error', (error: Error) => this.destroy(error));
     inner.on('close', () => this.destroy());
   }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const problem = this.inspect(chunk);
+    if (problem) {
+      this.destroy(new Error(problem));
+      return;
+    }
+    if (!this.push(chunk)) this.inner.pause();
+  };
 
   override _read(): void {
     this.inner.resume();
@@ -51,8 +59,22 @@ export class PacketSizeGuard extends Duplex {
     done();
   }
 
+  /**
+   * aedes destroys the connection when the client sends DISCONNECT [MQTT-3.14.4-2]. Destroying a
+   * socket whose peer's close_notify and FIN are still unread makes the kernel answer with a reset,
+   * and a client still reading (mqtt.js waits for our side to close) fails with ECONNRESET after a
+   * successful exchange. So after a DISCONNECT the socket is ended (close_notify, FIN) and closes
+   * when the peer's FIN arrives, or is cut off after `GOODBYE_LINGER_MS`.
+   */
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    this.inner.destroy();
+    if (!error && this.peerSaidGoodbye && !this.inner.destroyed) {
+      // Whatever still arrives is read and dropped, so the peer's FIN is seen.
+      this.inner.off('data', this.onData);
+      this.inner.resume();
+      void endGracefully(this.inner, () => this.inner.end(), GOODBYE_LINGER_MS);
+    } else {
+      this.inner.destroy();
+    }
     done(error);
   }
 
@@ -61,6 +83,8 @@ export class PacketSizeGuard extends Duplex {
     let at = 0;
     while (at < chunk.length) {
       if (this.expect === 'type') {
+        // [MQTT-2.2.1] the packet type is the high nibble of the first byte; 14 is DISCONNECT
+        if ((chunk[at] ?? 0) >> 4 === 14) this.peerSaidGoodbye = true;
         at += 1;
         this.expect = 'length';
         this.length = 0;

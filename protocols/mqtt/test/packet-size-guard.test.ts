@@ -134,3 +134,59 @@ describe('the DPS MQTT front-end behind the guard', () => {
     }
   });
 });
+
+describe('PacketSizeGuard after a DISCONNECT', () => {
+  /** An in-memory socket: what the guard writes is collected, what the peer sends is pushed. */
+  function socketPair() {
+    const socket = new Duplex({ allowHalfOpen: false, read() {}, write: (_chunk, _encoding, done) => done() });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    return { socket, closed };
+  }
+  const DISCONNECT = Buffer.from([0xe0, 0x00]);
+  const PINGREQ = Buffer.from([0xc0, 0x00]);
+
+  afterEach(() => jest.useRealTimers());
+
+  test('aedes destroying the connection after DISCONNECT ends the socket (FIN) and it closes on the peer FIN, not by a reset', async () => {
+    const { socket, closed } = socketPair();
+    const guard = new PacketSizeGuard(socket, 100);
+    guard.resume();
+    socket.push(DISCONNECT);
+    await new Promise((resolve) => setImmediate(resolve));
+    guard.destroy(); // what aedes does on DISCONNECT [MQTT-3.14.4-2]
+    expect(socket.writableEnded).toBe(true);
+    expect(socket.destroyed).toBe(false);
+    socket.push(Buffer.from('late bytes are read and dropped')); // a reset comes from unread bytes
+    socket.push(null); // the client's FIN
+    await closed;
+    expect(socket.destroyed).toBe(true);
+  });
+
+  test('a client that sent DISCONNECT but never closes its side is cut off after the linger', async () => {
+    jest.useFakeTimers();
+    const { socket } = socketPair();
+    const guard = new PacketSizeGuard(socket, 100);
+    guard.resume();
+    socket.push(DISCONNECT);
+    await jest.advanceTimersByTimeAsync(0);
+    guard.destroy();
+    expect(socket.destroyed).toBe(false);
+    await jest.advanceTimersByTimeAsync(1_999);
+    expect(socket.destroyed).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(socket.destroyed).toBe(true);
+  });
+
+  test('without a DISCONNECT, or on an error, destroying the guard destroys the socket at once', async () => {
+    for (const [sent, error] of [[PINGREQ, undefined], [DISCONNECT, new Error('broken')]] as const) {
+      const { socket } = socketPair();
+      const guard = new PacketSizeGuard(socket, 100);
+      guard.on('error', () => undefined);
+      guard.resume();
+      socket.push(sent);
+      await new Promise((resolve) => setImmediate(resolve));
+      guard.destroy(error);
+      expect(socket.destroyed).toBe(true);
+    }
+  });
+});

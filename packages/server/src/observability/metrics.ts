@@ -193,6 +193,7 @@ export class ServerMetrics implements RegistrationMetrics {
           list: timed('list', (options) => collection.list(options)),
           findByIndex: timed('findByIndex', (index, key) => collection.findByIndex(index, key)),
           count: timed('count', () => collection.count()),
+          version: timed('version', () => collection.version()),
         };
       },
       increment,
