@@ -16,7 +16,11 @@ export function LineChart({ title, lines, slots, format, unit }: { title: string
   const max = niceMax(Math.max(0, ...lines.flatMap((line) => line.values.filter((value): value is number => value !== undefined))));
   const x = (i: number) => (slots <= 1 ? WIDTH : (i * WIDTH) / (slots - 1));
   const y = (value: number) => HEIGHT - (value / max) * HEIGHT;
-  const latest = lines.map((line) => `${line.name} ${format(lastValue(line.values) ?? 0)}`).join(', ');
+  const shown = (values: (number | undefined)[]) => {
+    const value = values[values.length - 1];
+    return value === undefined ? '—' : format(value);
+  };
+  const latest = lines.map((line) => `${line.name} ${shown(line.values)}`).join(', ');
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
@@ -38,7 +42,7 @@ export function LineChart({ title, lines, slots, format, unit }: { title: string
         {lines.map((line, index) => (
           <li key={line.name}>
             <span class={`swatch series-${index % 6}`} aria-hidden="true" />
-            {line.name} <strong>{format(lastValue(line.values) ?? 0)}</strong>
+            {line.name} <strong>{shown(line.values)}</strong>
           </li>
         ))}
       </ul>
@@ -61,11 +65,6 @@ function path(points: ([number, number] | undefined)[]): string {
   }
   if (run === 1) d += 'h0';
   return d;
-}
-
-function lastValue(values: (number | undefined)[]): number | undefined {
-  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== undefined) return values[i];
-  return undefined;
 }
 
 /** A round top for the scale (1, 2, 5 × 10^n), so the axis label reads well. */

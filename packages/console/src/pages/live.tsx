@@ -35,6 +35,9 @@ interface Point {
   latency: Map<string, number | undefined>;
 }
 
+/** What the page drew last, kept while the console is open so that coming back shows the recent past. */
+let memory: { name: string; kept: MetricsSnapshot[]; points: Point[] } | undefined;
+
 /**
  * Live view: this node's counters for the current instance, read every 2 s
  * (`GET /admin/instances/{name}/metrics`), drawn as rates and latency percentiles.
@@ -42,8 +45,9 @@ interface Point {
 export function LivePage() {
   const api = useSession();
   const name = api.session.instance.name;
-  const [readings, setReadings] = useState<MetricsSnapshot[]>([]);
-  const [points, setPoints] = useState<Point[]>([]);
+  const remembered = memory?.name === name ? memory : undefined;
+  const [readings, setReadings] = useState<MetricsSnapshot[]>(remembered?.kept ?? []);
+  const [points, setPoints] = useState<Point[]>(remembered?.points ?? []);
   const [error, setError] = useState<unknown>();
   const apiRef = useRef(api);
   apiRef.current = api;
@@ -51,18 +55,26 @@ export function LivePage() {
   useEffect(() => {
     let stopped = false;
     let busy = false;
-    let kept: MetricsSnapshot[] = [];
+    let kept: MetricsSnapshot[] = memory?.name === name ? memory.kept : [];
+    let drawn: Point[] = memory?.name === name ? memory.points : [];
     const read = async () => {
       if (busy || stopped) return;
       busy = true;
       try {
         const { body } = await apiRef.current.admin<MetricsSnapshot>('GET', `/admin/instances/${encodeURIComponent(name)}/metrics`);
         if (stopped) return;
-        const previous = kept[kept.length - 1];
+        let previous = kept[kept.length - 1];
+        // After the page was closed a while, a rate over the whole absence would mislead: start over.
+        if (previous && body.time - previous.time > 3 * POLL_MS) {
+          kept = [];
+          previous = undefined;
+        }
         kept = [...kept, body].slice(-(LATENCY_WINDOW + 1));
+        if (previous) drawn = [...drawn, point(kept, previous, body)].slice(-SLOTS);
+        memory = { name, kept, points: drawn };
         setReadings(kept);
+        setPoints(drawn);
         setError(undefined);
-        if (previous) setPoints((old) => [...old, point(kept, previous, body)].slice(-SLOTS));
       } catch (caught) {
         if (!stopped) setError(caught);
       } finally {
