@@ -106,6 +106,8 @@ it('links a second built-in hub that new devices must go to; the registration re
 
   // Bad input: a coded refusal in words, and nothing linked.
   await page.getByRole('button', { name: 'Link a hub' }).click();
+  // The form takes the focus on its first field (keyboard users land in it).
+  await page.getByRole('textbox', { name: 'Name', exact: true }).and(page.locator(':focus')).waitFor();
   await page.getByLabel('Name', { exact: true }).fill('broken');
   await page.getByLabel('An Azure IoT Hub (or another hub) by its connection string').check();
   await page.getByRole('textbox', { name: 'Connection string' }).fill('not a connection string');
@@ -128,6 +130,7 @@ it('links a second built-in hub that new devices must go to; the registration re
 
   // The first hub no longer applies the allocation policy: hashed allocation has hub-2 alone to choose.
   await page.getByRole('button', { name: `Edit ${first}` }).click();
+  await page.getByRole('spinbutton', { name: 'Allocation weight' }).and(page.locator(':focus')).waitFor();
   await page.getByLabel(/^Apply the allocation policy/).uncheck();
   await page.getByRole('button', { name: 'Save' }).click();
   await page.locator(`tr[data-hub="${first}"]`).filter({ hasText: 'not applied' }).waitFor();

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ASSIGNMENTS, totalsBy, type MetricsSnapshot } from '../charts/metrics';
 import { ErrorBanner } from '../components/error-banner';
 import { ConfirmDialog } from '../ops/confirm';
+import { useFocusFirstField } from '../ops/focus';
 import { useSession, type LinkedHubView } from '../session';
 
 /** A linked hub as `GET /admin/instances/{name}/hubs` shows it. */
@@ -125,7 +126,7 @@ export function HubsPage() {
         </span>
       </div>
       <ErrorBanner error={error} onDismiss={() => setError(undefined)} />
-      {draft ? <HubForm draft={draft} setDraft={setDraft} busy={busy} onSubmit={save} /> : null}
+      {draft ? <HubForm key={draft.editing?.name ?? ''} draft={draft} setDraft={setDraft} busy={busy} onSubmit={save} /> : null}
       {hubs === undefined ? (
         <p class="loading">Loading the hubs…</p>
       ) : hubs.length === 0 ? (
@@ -195,8 +196,9 @@ function HubForm({ draft, setDraft, busy, onSubmit }: { draft: Draft; setDraft: 
   const set = (fields: Partial<Draft>) => setDraft({ ...draft, ...fields });
   const value = (event: Event) => (event.target as HTMLInputElement).value;
   const editing = draft.editing !== undefined;
+  const ref = useFocusFirstField<HTMLFormElement>();
   return (
-    <form class="card hub-form" onSubmit={onSubmit} aria-labelledby="hub-form-title">
+    <form ref={ref} class="card hub-form" onSubmit={onSubmit} aria-labelledby="hub-form-title">
       <h2 id="hub-form-title">{editing ? `Edit ${draft.name}` : 'Link a hub'}</h2>
       <label for="hub-name">Name</label>
       <input

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { ErrorBanner } from '../components/error-banner';
 import { ConfirmDialog } from '../ops/confirm';
 import { CopyButton } from '../ops/copy';
+import { useFocusFirstField } from '../ops/focus';
 import { useSession, type InstanceView } from '../session';
 
 const POLICIES = [
@@ -41,6 +42,7 @@ export function InstancesPage() {
   const [created, setCreated] = useState<InstanceView>();
   const [removing, setRemoving] = useState<InstanceView>();
   const [notice, setNotice] = useState('');
+  const formRef = useFocusFirstField<HTMLFormElement>(draft !== undefined);
 
   const add = async (event: Event) => {
     event.preventDefault();
@@ -112,7 +114,7 @@ export function InstancesPage() {
         </div>
       ) : null}
       {draft ? (
-        <form class="card" onSubmit={add} aria-labelledby="instance-form-title">
+        <form ref={formRef} class="card" onSubmit={add} aria-labelledby="instance-form-title">
           <h2 id="instance-form-title">Add an instance</h2>
           <label for="instance-name">Name</label>
           <input
