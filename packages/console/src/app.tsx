@@ -1,5 +1,5 @@
 import type { ComponentType } from 'preact';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { call } from './api';
 import { remember, remembered, type Credentials } from './credentials';
 import { CertificatesPage } from './pages/certificates';
@@ -83,6 +83,13 @@ function Console({ session, setSession }: { session: Session; setSession: (next:
 
   const pages = PAGES.filter((entry) => !entry.adminOnly || session.admin);
   const entry = pages.find((candidate) => route.path === candidate.path || route.path.startsWith(`${candidate.path}/`)) ?? pages[0]!;
+  // After navigating, focus moves to the page (keyboard and screen-reader users start there, not in the menu).
+  const shown = useRef(entry.path);
+  useEffect(() => {
+    if (shown.current === entry.path) return;
+    shown.current = entry.path;
+    document.getElementById('main')?.focus();
+  }, [entry.path]);
 
   return (
     <SessionContext.Provider value={api}>

@@ -18,6 +18,7 @@ import { Lifecycle } from './lifecycle';
 import { createLogger } from './logger';
 import { createMetricsListener, createReadiness, healthRoute, type Readiness } from './observability/health';
 import { ServerMetrics } from './observability/metrics';
+import { metricsSnapshotRoute } from './observability/metrics-snapshot';
 import { ensureSharedDevPki } from './pki/dev-pki';
 import { withBrowserHost } from './pki/browser-tls';
 import { hubSniCallback } from './pki/hub-certificates';
@@ -206,6 +207,7 @@ export async function createServer(options: ServerOptions): Promise<RunningServe
         healthRoute(readiness),
         hubRestRoute(hubManager),
         consoleRoute({ distDir: consoleDistDir }),
+        metricsSnapshotRoute({ metrics, host: config.host, adminPolicy, registry }),
         createAdminApi({ store, host: config.host, adminPolicy, registry, hubs: hubManager, apply, ca: caPem, logger }),
         createServiceApi({ store, instances: registry.instances, logger, webhooks: webhookPolicy(config) }),
         ...devices.routes,

@@ -53,6 +53,7 @@ export class ServerMetrics implements RegistrationMetrics {
   readonly registry = new Registry();
   private readonly attestations: Children<Child<object>>;
   private readonly registrations: Children<Child<object>>;
+  private readonly registrationProtocols: Children<Child<object>>;
   private readonly assignments: Children<Child<object>>;
   private readonly refusals: Children<Child<object>>;
   private readonly throttled: Children<Child<object>>;
@@ -79,6 +80,13 @@ export class ServerMetrics implements RegistrationMetrics {
       registers,
     });
     this.registrations = new Children((instance, hub, status) => registration.labels(instance, hub, status));
+    const registrationProtocol = new Counter({
+      name: 'opendps_registration_attempts_by_protocol_total',
+      help: 'The registration attempts of opendps_registration_attempts_total, by device protocol instead of hub.',
+      labelNames: ['instance', 'protocol', 'status'],
+      registers,
+    });
+    this.registrationProtocols = new Children((instance, protocol, status) => registrationProtocol.labels(instance, protocol, status));
     const assignment = new Counter({
       name: 'opendps_device_assignments_total',
       help: 'Devices assigned to an IoT hub (Azure DPS DeviceAssignments).',
@@ -145,6 +153,7 @@ export class ServerMetrics implements RegistrationMetrics {
     if (trace.outcome === 'refused' && trace.request !== 'register') return;
     const hub = trace.assignment?.chosen.name ?? '';
     this.registrations.get(trace.instance, hub, trace.outcome).inc();
+    this.registrationProtocols.get(trace.instance, trace.transport, trace.outcome).inc();
     if (trace.outcome === 'assigned') this.assignments.get(trace.instance, hub).inc();
   }
 
