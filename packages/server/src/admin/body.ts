@@ -23,9 +23,10 @@ export async function readBody(req: IncomingMessage): Promise<unknown> {
   return parseJson(text);
 }
 
-export function sendJson(res: ServerResponse, status: number, body?: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
   const payload = body === undefined ? '' : JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(payload)),
     'x-ms-request-id': randomUUID(),

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { getTwin, patchTwin, queryDevices, type BuiltInHub, type RestRequest, type RestResult } from '@opendps/hub';
 import { Errors, type LinkedHub } from '@opendps/model';
-import { readBody } from './body';
+import { readBody, sendJson } from './body';
 
 /**
  * A built-in hub's devices and twins through the admin API (docs/service-rest.md §17), for the
@@ -52,12 +51,5 @@ function restRequest(headers: RestRequest['headers'], body: unknown, url: URL, i
 }
 
 function send(res: ServerResponse, result: RestResult): void {
-  const payload = result.body === undefined ? '' : JSON.stringify(result.body);
-  res.writeHead(result.status, {
-    ...result.headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(payload)),
-    'x-ms-request-id': randomUUID(),
-  });
-  res.end(payload);
+  sendJson(res, result.status, result.body, result.headers);
 }
