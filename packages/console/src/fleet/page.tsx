@@ -3,6 +3,7 @@
  * group (keys derived per device) or an individual enrollment, over MQTT/WS or AMQP/WS to DPS, then
  * MQTT/WS to their hub. Loaded as a chunk of its own with the protocol clients.
  */
+import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { errorText } from '../api';
 import { ErrorBanner } from '../components/error-banner';
@@ -230,10 +231,12 @@ export function FleetPage() {
           ? 'No devices running.'
           : `${summary.total} devices: ${summary.assigned} assigned, ${summary.failed} failed, ${summary.connected} connected, ${summary.sent} messages sent`}
       </p>
-      {views.length ? <DeviceTable views={views} onStop={(id) => fleet.stop(id)} hubs={api.session.instance.linkedHubs} /> : null}
+      {views.length ? <DeviceTable views={views} onStop={stopDevice} hubs={api.session.instance.linkedHubs} /> : null}
     </section>
   );
 }
+
+const stopDevice = (registrationId: string) => fleet.stop(registrationId);
 
 const PHASE_TEXT: Record<Phase, string> = {
   waiting: 'waiting',
@@ -264,45 +267,64 @@ function DeviceTable({ views, onStop, hubs }: { views: DeviceView[]; onStop: (re
           </tr>
         </thead>
         <tbody>
-          {views.map((view) => {
-            const name = hubName(view.assignedHub);
-            return (
-              <tr key={view.registrationId} data-registration-id={view.registrationId}>
-                <th scope="row">
-                  {view.registrationId}
-                  <span class="fleet-transport">{view.transport === 'mqtt' ? 'MQTT/WS' : 'AMQP/WS'}</span>
-                </th>
-                <td>
-                  <span class={`chip chip-${view.phase}`}>{PHASE_TEXT[view.phase]}</span>
-                </td>
-                <td class="fleet-step">{view.step}</td>
-                <td>{view.assignedHub ?? '—'}</td>
-                <td>{view.sent}</td>
-                <td class="fleet-desired">
-                  {view.desired ? (
-                    <>
-                      <code>{JSON.stringify(view.desired)}</code>
-                      {view.desiredVersion !== undefined ? <span class="hint"> v{view.desiredVersion}</span> : null}
-                      {name && view.deviceId ? (
-                        <a href={href('/devices', { hub: name, device: view.deviceId })} aria-label={`Edit the twin of ${view.deviceId}`}>
-                          edit
-                        </a>
-                      ) : null}
-                    </>
-                  ) : (
-                    '—'
-                  )}
-                </td>
-                <td>
-                  <button type="button" class="link" onClick={() => onStop(view.registrationId)} disabled={view.phase === 'stopped' || view.phase === 'failed'} aria-label={`Stop ${view.registrationId}`}>
-                    Stop
-                  </button>
-                </td>
-              </tr>
-            );
-          })}
+          {views.map((view) => (
+            <DeviceRow key={view.registrationId} view={view} hubName={hubName(view.assignedHub)} onStop={onStop} />
+          ))}
         </tbody>
       </table>
     </div>
   );
+}
+
+interface RowProps {
+  view: DeviceView;
+  hubName: string | undefined;
+  onStop: (registrationId: string) => void;
+}
+
+/**
+ * One device's row. Views are replaced, never mutated, on each change: a row whose device did not
+ * change skips rendering, so a telemetry tick of one device re-renders one row, not the table.
+ */
+class DeviceRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    return next.view !== this.props.view || next.hubName !== this.props.hubName;
+  }
+
+  override render({ view, hubName, onStop }: RowProps) {
+    return (
+      <tr data-registration-id={view.registrationId}>
+        <th scope="row">
+          {view.registrationId}
+          <span class="fleet-transport">{view.transport === 'mqtt' ? 'MQTT/WS' : 'AMQP/WS'}</span>
+        </th>
+        <td>
+          <span class={`chip chip-${view.phase}`}>{PHASE_TEXT[view.phase]}</span>
+        </td>
+        <td class="fleet-step">{view.step}</td>
+        <td>{view.assignedHub ?? '—'}</td>
+        <td>{view.sent}</td>
+        <td class="fleet-desired">
+          {view.desired ? (
+            <>
+              <code>{JSON.stringify(view.desired)}</code>
+              {view.desiredVersion !== undefined ? <span class="hint"> v{view.desiredVersion}</span> : null}
+              {hubName && view.deviceId ? (
+                <a href={href('/devices', { hub: hubName, device: view.deviceId })} aria-label={`Edit the twin of ${view.deviceId}`}>
+                  edit
+                </a>
+              ) : null}
+            </>
+          ) : (
+            '—'
+          )}
+        </td>
+        <td>
+          <button type="button" class="link" onClick={() => onStop(view.registrationId)} disabled={view.phase === 'stopped' || view.phase === 'failed'} aria-label={`Stop ${view.registrationId}`}>
+            Stop
+          </button>
+        </td>
+      </tr>
+    );
+  }
 }
