@@ -48,6 +48,12 @@ afterAll(async () => {
   await dps?.stop();
 });
 
+/** Waits (polling, bounded) for a server-side state the page caused. */
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
 const summary = (page: Page) => page.locator('.fleet-summary');
 /**
  * What page-side predicates see of the DOM (the suites are typed without the DOM library). Functions,
@@ -186,5 +192,10 @@ it('opens the fleet from a shared link with an enrollment’s parameters: a wron
   await second.getByRole('button', { name: 'Start devices' }).click();
   await row(second, SOLO).locator('.chip').filter({ hasText: 'connected' }).waitFor({ timeout: 30_000 });
   expect(((await service().getDeviceRegistrationState(SOLO)).responseBody as unknown as { status: string }).status).toBe('assigned');
+  expect(hub().isConnected(SOLO)).toBe(true);
+  // Signing out ends the devices (their keys came with the session): the hub sees the device go.
+  await second.getByRole('button', { name: 'Sign out' }).click();
+  await until(() => !hub().isConnected(SOLO));
+  expect(hub().isConnected(SOLO)).toBe(false);
   await second.close();
 }, 60_000);

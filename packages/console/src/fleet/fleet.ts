@@ -5,6 +5,7 @@
  */
 import { register, RegistrationError, type Transport } from './dps';
 import { deriveDeviceKey } from './device-keys';
+import { SIGN_OUT_EVENT } from '../session';
 import { HubSession } from './hub-session';
 
 export type Phase = 'waiting' | 'registering' | 'assigned' | 'connected' | 'failed' | 'stopped';
@@ -186,6 +187,9 @@ export class Fleet {
  * to change a twin) and are shown again on return. Stop all ends them.
  */
 export const fleet = new Fleet();
+
+// Signing out ends the devices: their keys came with the session.
+addEventListener(SIGN_OUT_EVENT, () => fleet.stopAll());
 
 function mergePatch(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
