@@ -141,7 +141,11 @@ async function mqttChannel(request: RegisterRequest): Promise<DpsChannel> {
           ? `$dps/registrations/PUT/iotdps-register/?$rid=${id}`
           : `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${id}&operationId=${encodeURIComponent(operationId ?? '')}`;
       return new Promise<Answer>((resolve, reject) => {
-        const off = client.onMessage((answerTopic, payload) => {
+        const off = () => {
+          offMessage();
+          offClose();
+        };
+        const offMessage = client.onMessage((answerTopic, payload) => {
           const match = DPS_ANSWER.exec(answerTopic);
           const params = new URLSearchParams(match?.[2] ?? '');
           if (!match || params.get('$rid') !== id) return;
@@ -149,7 +153,10 @@ async function mqttChannel(request: RegisterRequest): Promise<DpsChannel> {
           const retry = params.get('retry-after');
           resolve({ status: Number(match[1]), retryAfter: retry === null ? undefined : Number(retry), body: parseJson(text(payload)) });
         });
-        client.onClose((reason) => reject(new RegistrationError(`The DPS connection closed (${reason})`)));
+        const offClose = client.onClose((reason) => {
+          off();
+          reject(new RegistrationError(`The DPS connection closed (${reason})`));
+        });
         const body = kind === 'register' ? JSON.stringify({ registrationId }) : ' ';
         client.publish(topic, body, 1).catch((error: Error) => {
           off();

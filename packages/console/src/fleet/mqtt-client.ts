@@ -47,12 +47,13 @@ export class MqttWsClient {
     const client = new MqttWsClient(ws, options.timeoutMs ?? 15_000);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => client.close(`no CONNACK within ${client.timeoutMs} ms`), client.timeoutMs);
-      client.onClose((reason) => {
+      const offClose = client.onClose((reason) => {
         clearTimeout(timer);
         reject(new Error(`MQTT connection closed before CONNACK (${reason})`));
       });
       client.connack = (code) => {
         clearTimeout(timer);
+        offClose();
         if (code !== 0) {
           client.close(`CONNACK ${code}`);
           reject(new Error(`MQTT connection refused: ${connackReason(code)} (CONNACK ${code})`));
@@ -79,8 +80,9 @@ export class MqttWsClient {
     return () => this.handlers.delete(handler);
   }
 
-  onClose(handler: (reason: string) => void): void {
+  onClose(handler: (reason: string) => void): () => void {
     this.closeHandlers.add(handler);
+    return () => this.closeHandlers.delete(handler);
   }
 
   /** Resolves with the granted QoS of each filter (0x80 is a refusal). */
