@@ -12,7 +12,7 @@ import { LivePage } from './pages/live';
 import { RegistrationsPage } from './pages/registrations';
 import { SignIn } from './pages/sign-in';
 import { href, useRoute } from './router';
-import { openSession, serviceCredentials, SessionContext, type Session, type SessionApi } from './session';
+import { openSession, serviceCredentials, SessionContext, SIGN_OUT_EVENT, type Session, type SessionApi } from './session';
 import { ThemeToggle } from './theme';
 
 interface PageEntry {
@@ -76,6 +76,8 @@ function Console({ session, setSession }: { session: Session; setSession: (next:
       },
       signOut: () => {
         remember(undefined);
+        // Pages that keep work running past their own visit (the device fleet) end it here.
+        dispatchEvent(new Event(SIGN_OUT_EVENT));
         setSession(undefined);
       },
     };

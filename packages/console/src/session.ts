@@ -49,6 +49,9 @@ export interface SessionApi {
   signOut(): void;
 }
 
+/** Dispatched on `window` when the user signs out. */
+export const SIGN_OUT_EVENT = 'opendps:sign-out';
+
 export const SessionContext = createContext<SessionApi | undefined>(undefined);
 
 export function useSession(): SessionApi {

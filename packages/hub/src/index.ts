@@ -7,6 +7,8 @@ export { mergePatch } from './twin';
 export type { DevicePrecondition } from './registry';
 export { dispatchByFirstByte, MQTT_CONNECT_FIRST_BYTE, type FirstByteRoutes } from './dispatch';
 export { createHubRestServer, authenticateService, iotHubErrorBody, iotHubErrorCode } from './rest';
+// The admin API's view of built-in hub devices reuses the REST handlers (packages/server/src/admin/hub-devices.ts).
+export { getTwin, patchTwin, queryDevices, type RestRequest, type RestResult } from './rest';
 export {
   AzureIotHubConnector,
   IotHubRestClient,

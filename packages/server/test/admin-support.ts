@@ -19,6 +19,7 @@ export function httpsCall(options: {
   authorization?: string;
   body?: unknown;
   rawBody?: string;
+  headers?: Record<string, string>;
 }): Promise<HttpsAnswer> {
   const payload = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   return new Promise((resolve, reject) => {
@@ -30,6 +31,7 @@ export function httpsCall(options: {
         path: options.path,
         ca: options.ca,
         headers: {
+          ...options.headers,
           ...(options.authorization ? { authorization: options.authorization } : {}),
           ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         },

@@ -19,6 +19,7 @@ import type { HubManager, SyncResult } from '../hubs';
 import type { Route } from '../https';
 import { instanceCollection, type InstanceRegistry } from '../instances';
 import { authenticateAdmin, type AdminCaller } from './auth';
+import { handleHubDevices } from './hub-devices';
 import { readBody, sendJson } from './body';
 import { assertName, MAX_LINKED_HUBS, parseHubLink, parseInstanceCreation, parseInstanceUpdate, type HubLink } from './validate';
 
@@ -64,6 +65,7 @@ export const ADMIN_PREFIX = '/admin';
  * | DELETE | /admin/instances/{name}/hubs/{hub} | | 204 |
  * | GET | /admin/instances/{name}/registrations/{id}/trace | | 200 the last outcome's trace (docs/observability.md "Registration traces") |
  * | DELETE | /admin/instances/{name}/registrations/{id}/trace | | 204 |
+ * | GET, PATCH | /admin/instances/{name}/hubs/{hub}/devices[/{id}/twin] | | a built-in hub's devices and twins (./hub-devices.ts) |
  */
 export function createAdminApi(options: AdminApiOptions): Route {
   const collection = instanceCollection(options.store);
@@ -74,7 +76,8 @@ export function createAdminApi(options: AdminApiOptions): Route {
     const pathname = new URL(req.url ?? '/', 'https://admin.invalid').pathname;
     const segments = pathname.split('/').filter(Boolean).map(decode);
     const traced = segments[3]?.toLowerCase() === 'registrations';
-    if (segments[0]?.toLowerCase() !== 'admin' || segments[1]?.toLowerCase() !== 'instances' || segments.length > (traced ? 6 : 5)) throw Errors.notFound();
+    const hubDevices = segments[3]?.toLowerCase() === 'hubs' && segments[5]?.toLowerCase() === 'devices';
+    if (segments[0]?.toLowerCase() !== 'admin' || segments[1]?.toLowerCase() !== 'instances' || segments.length > (traced ? 6 : hubDevices ? 8 : 5)) throw Errors.notFound();
     const caller = authenticateAdmin(header(req.headers.authorization), {
       host: options.host,
       adminPolicy: options.adminPolicy,
@@ -104,6 +107,11 @@ export function createAdminApi(options: AdminApiOptions): Route {
       return sendJson(res, 200, (await readable(caller, name)).linkedHubs.map(hubView));
     }
     const hubName = assertName(rawHub, 'hub');
+    if (hubDevices) {
+      const hub = findHub(await readable(caller, name), hubName);
+      if (!hub) throw Errors.hubNotFound(`Instance '${name}' links no hub '${hubName}'.`);
+      return handleHubDevices(req, res, hub, options.hubs.hubs.get(hub.name.toLowerCase()), segments.slice(6));
+    }
     if (method === 'GET') {
       const hub = findHub(await readable(caller, name), hubName);
       if (!hub) throw Errors.hubNotFound(`Instance '${name}' links no hub '${hubName}'.`);

@@ -10,7 +10,7 @@ export function readBody(req: IncomingMessage): Promise<unknown> {
   return readJsonBody(req, { maxBytes: MAX_ADMIN_BODY_BYTES });
 }
 
-/** A JSON answer with its request id. */
-export function sendJson(res: ServerResponse, status: number, body?: unknown): void {
-  writeJson(res, status, body, { 'x-ms-request-id': randomUUID() });
+/** A JSON answer with its request id (and an etag or continuation token when given). */
+export function sendJson(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  writeJson(res, status, body, { ...headers, 'x-ms-request-id': randomUUID() });
 }
