@@ -87,7 +87,7 @@ export function DataTable<T>(props: {
         </button>
       </form>
       <ErrorBanner error={error} />
-      <div class="table-wrap">
+      <div class="table-wrap" tabIndex={0} role="region" aria-label={props.caption}>
         <table aria-busy={busy}>
           <caption class="visually-hidden">{props.caption}</caption>
           <thead>

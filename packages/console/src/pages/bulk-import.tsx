@@ -139,7 +139,7 @@ export function BulkImport({ kind, onDone }: { kind: EnrollmentKind; onDone: () 
         </p>
       ) : null}
       {results ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Import results">
           <table>
             <caption>
               Import results: {results.filter((result) => result.ok).length} of {results.length} rows succeeded

@@ -200,26 +200,24 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
     const recordId = form.id.trim();
     setBusy(true);
     try {
+      const body = toRecord(kind, form, base, twinCheck.twin);
       if (id === undefined) {
-        // PUT is an upsert: check first so that "create" never overwrites someone's enrollment.
-        const existing = await api.service('GET', path(recordId)).then(
-          () => true,
-          (caught: unknown) => {
-            if (caught instanceof ApiError && caught.status === 404) return false;
-            throw caught;
-          },
-        );
-        if (existing) throw new Error(`A ${kind.noun} with the id "${recordId}" already exists.`);
+        // PUT is an upsert; a bulk "create" of one item is create-only (409001 when the id exists,
+        // docs/service-rest.md §6), so a new enrollment never overwrites someone else's.
+        const { body: result } = await api.service<{ errors: { errorCode: number; errorStatus: string }[] }>('POST', kind.apiPath, { body: { mode: 'create', [kind.bulkField]: [body] } });
+        const failure = result.errors[0];
+        if (failure) throw new ApiError(Math.floor(failure.errorCode / 1000), failure.errorCode, failure.errorStatus);
+        setSaved(`Saved ${kind.noun} ${recordId}.`);
+        navigate(`${kind.route}/${encodeURIComponent(recordId)}`);
+        return;
       }
-      const headers: Record<string, string> = base?.etag ? { 'if-match': base.etag } : {};
-      const { body } = await api.service<EnrollmentRecord>('PUT', path(recordId), { body: toRecord(kind, form, base, twinCheck.twin), headers });
-      setBase(body);
-      setForm(toForm(kind, body));
+      const { body: written } = await api.service<EnrollmentRecord>('PUT', path(recordId), { body, headers: base?.etag ? { 'if-match': base.etag } : {} });
+      setBase(written);
+      setForm(toForm(kind, written));
       setSaved(`Saved ${kind.noun} ${recordId}.`);
-      if (id === undefined) navigate(`${kind.route}/${encodeURIComponent(recordId)}`);
     } catch (caught) {
       setError(caught);
-      setConflict(caught instanceof ApiError && caught.isConflict);
+      setConflict(id !== undefined && caught instanceof ApiError && caught.isConflict);
     } finally {
       setBusy(false);
     }

@@ -120,7 +120,7 @@ export function TraceView({ trace, nested }: { trace: RegistrationTrace; nested?
         {assignment ? (
           <li>
             <strong>Allocation.</strong> Policy <code>{assignment.policy}</code>. {whyText(assignment)}
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Candidate hubs">
               <table class="candidates">
                 <caption>Candidate hubs</caption>
                 <thead>
