@@ -1,7 +1,8 @@
 /**
  * The console's CA certificates page in headless Chromium (docs/console.md "CA certificates"): the
  * proof-of-possession flow with a CA made in the test, from upload to "Verified", with the
- * certificate parsed in the page as node:crypto reads it, and the errors shown in words.
+ * certificate parsed in the page as node:crypto reads it, and the errors shown in words; then an
+ * X.509 individual enrollment and a group referencing the CA, made through the enrollment pages.
  */
 import { X509Certificate } from 'node:crypto';
 import { createLeaf, createRootCa, createVerificationCertificate } from '@opendps/pki';
@@ -36,14 +37,15 @@ it('proves possession of a CA: upload, verification code, verification certifica
   const details = page.locator('form .cert-details');
   await details.waitFor();
   const text = await details.textContent();
-  expect(text).toContain('CN=Console Test CA');
-  expect(text).toContain('O=OpenDPS tests');
+  // Written as the server writes subjectName (last RDN first, as .NET and DPS do).
+  expect(text).toContain('O=OpenDPS tests, CN=Console Test CA');
   expect(text).toContain(x509.fingerprint.replace(/:/g, ''));
   expect(text).toContain(new Date(x509.validTo).toUTCString());
   expect(text).toContain(x509.serialNumber.toUpperCase().replace(/^0+/, ''));
   await page.getByRole('button', { name: 'Upload' }).click();
   const card = page.getByRole('article', { name: 'CA certificate test-ca' });
   await card.getByText('Unverified').waitFor();
+  expect(await card.locator('.cert-details').textContent()).toContain('O=OpenDPS tests, CN=Console Test CA');
   expect(await seriousViolations(page)).toEqual([]);
 
   await card.getByRole('button', { name: 'Generate verification code' }).click();
@@ -68,11 +70,50 @@ it('proves possession of a CA: upload, verification code, verification certifica
   await page.locator('form.card').last().getByLabel('Or paste PEM').fill('-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----');
   await page.getByText('The certificate is truncated.').waitFor();
 
-  // Delete, confirmed in a dialog.
+  // An individual X.509 enrollment from a device certificate the CA issued: parsed in the page,
+  // then shown from the `info` the server keeps.
+  const device = createLeaf(ca, { commonName: 'x509-dev' });
+  await page.getByRole('link', { name: 'Enrollments' }).click();
+  await page.getByRole('link', { name: 'New enrollment' }).click();
+  await page.getByLabel('Registration ID').fill('x509-dev');
+  await page.getByLabel('Attestation').selectOption('x509');
+  await page.getByRole('group', { name: 'Primary certificate' }).getByLabel('Or paste PEM').fill(device.certificatePem);
+  const parsed = page.getByRole('group', { name: 'Primary certificate' }).locator('.cert-details');
+  await parsed.getByText('CN=x509-dev').waitFor();
+  expect(await parsed.textContent()).toContain('O=OpenDPS tests, CN=Console Test CA');
+  await page.getByRole('button', { name: 'Create enrollment' }).click();
+  await page.getByRole('status').filter({ hasText: 'Saved enrollment x509-dev' }).waitFor();
+  await page.getByText('Stored certificate:').first().waitFor();
+  expect(await page.locator('.cert-details').first().textContent()).toContain(new X509Certificate(device.certificatePem).fingerprint.replace(/:/g, ''));
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // A group that trusts devices through the verified CA.
+  await page.getByRole('link', { name: 'Groups' }).click();
+  await page.getByRole('link', { name: 'New group' }).click();
+  await page.getByLabel('Group ID').fill('ca-grp');
+  await page.getByLabel('Attestation').selectOption('x509');
+  await page.getByLabel('Devices are trusted through').selectOption('caReferences');
+  await page.getByLabel('Primary CA certificate').selectOption('test-ca');
+  await page.getByRole('button', { name: 'Create group' }).click();
+  await page.getByRole('status').filter({ hasText: 'Saved group ca-grp' }).waitFor();
+
+  // The CA cannot go while the group references it; said in words with the code.
+  await page.getByRole('link', { name: 'Certificates' }).click();
+  await card.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  expect(await page.getByRole('alert').textContent()).toContain('error 409002, HTTP 409');
+
+  // Delete the group, then the CA, each confirmed in a dialog.
+  await page.getByRole('link', { name: 'Groups' }).click();
+  await page.getByRole('link', { name: 'ca-grp' }).click();
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.getByText('No groups yet.').waitFor();
+  await page.getByRole('link', { name: 'Certificates' }).click();
   await card.getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.getByText('No CA certificate yet.').waitFor();
-  // Chromium logs the refused verify's 400; nothing else went wrong in the page.
-  expect(errors).toEqual(['Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+  // Chromium logs the refused verify's 400 and the refused delete's 409; nothing else went wrong.
+  expect(errors).toEqual(['Failed to load resource: the server responded with a status of 400 (Bad Request)', 'Failed to load resource: the server responded with a status of 409 (Conflict)']);
   await page.close();
 });

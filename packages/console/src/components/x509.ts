@@ -72,7 +72,10 @@ function oid(bytes: Uint8Array): string {
   return parts.join('.');
 }
 
-/** `CN=dev-1, O=Contoso`: the RDNs in the order of the certificate. */
+/**
+ * `CN=dev-1, O=Contoso`: the RDNs last first, as .NET and DPS write them and as the server's `info`
+ * shows them (packages/model/src/certificates.ts), so the preview and the stored details read alike.
+ */
 function distinguishedName(der: Uint8Array, name: Element): string {
   const text = new TextDecoder();
   const parts: string[] = [];
@@ -84,7 +87,7 @@ function distinguishedName(der: Uint8Array, name: Element): string {
       parts.push(`${ATTRIBUTE_NAMES[id] ?? id}=${text.decode(der.subarray(value.start, value.end))}`);
     }
   }
-  return parts.join(', ');
+  return parts.reverse().join(', ');
 }
 
 /** UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ). */

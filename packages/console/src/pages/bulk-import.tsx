@@ -82,9 +82,12 @@ export function BulkImport({ kind, onDone }: { kind: EnrollmentKind; onDone: () 
       const chunk = items.slice(start, start + BULK_LIMIT);
       try {
         const { body } = await api.service<{ isSuccessful: boolean; errors: Record<string, unknown>[] }>('POST', kind.apiPath, { body: { mode, [kind.bulkField]: chunk } });
+        // The server reports failures in the order of the items, each with its id: walk both in step,
+        // so rows that repeat an id still get their own result.
+        const failures = [...body.errors];
         chunk.forEach((item, offset) => {
           const itemId = String(item[kind.idField] ?? '');
-          const failure = body.errors.find((error) => String(error[kind.idField] ?? '') === itemId);
+          const failure = failures[0] !== undefined && String(failures[0][kind.idField] ?? '') === itemId ? failures.shift() : undefined;
           out.push({
             row: start + offset + 1,
             id: itemId,
