@@ -14,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium, type Chromium } from './support/chromium';
 import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
 import { portOf, registerWithSdk } from './support/devices';
+import { endorsementKey } from './support/endorsement-key';
 import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
 
 let dps: OpenDps;
@@ -112,6 +113,26 @@ it('creates an individual enrollment with a key generated in the page, and a gro
   expect(await page.getByRole('alert').textContent()).toContain('error 409001, HTTP 409');
   expect((await service.getIndividualEnrollmentAttestationMechanism('console-dev-1')).responseBody.symmetricKey?.primaryKey).toBe(generated);
   expect(errors).toEqual([]);
+  await page.close();
+});
+
+it('creates a TPM enrollment with its endorsement key, and refuses a key that is no TPM2B_PUBLIC', async () => {
+  const ek = endorsementKey();
+  const { page } = await signedIn(DESKTOP, '#/enrollments/new');
+  await page.getByLabel('Registration ID').fill('console-tpm-1');
+  await page.getByLabel('Attestation').selectOption('tpm');
+  await page.getByLabel('Endorsement key (base64 TPM2B_PUBLIC)').fill(Buffer.from('not a key').toString('base64'));
+  await page.getByRole('button', { name: 'Create enrollment' }).click();
+  expect(await page.getByRole('alert').textContent()).toContain('error 400011, HTTP 400');
+  await page.getByLabel('Endorsement key (base64 TPM2B_PUBLIC)').fill(ek);
+  await page.getByRole('button', { name: 'Create enrollment' }).click();
+  await page.getByRole('status').filter({ hasText: 'Saved enrollment console-tpm-1' }).waitFor();
+  const stored = (await service.getIndividualEnrollment('console-tpm-1')).responseBody as IndividualEnrollment;
+  expect(stored.attestation.tpm?.endorsementKey).toBe(ek);
+  // Groups offer no TPM (individual enrollments only).
+  await go(page, '#/groups/new');
+  await page.getByLabel('Group ID').waitFor();
+  expect(await page.getByLabel('Attestation').locator('option[value="tpm"]').count()).toBe(0);
   await page.close();
 });
 
