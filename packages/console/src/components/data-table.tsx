@@ -62,9 +62,11 @@ export function DataTable<T>(props: {
     [load, pageSize],
   );
 
+  // A new source (another group's registrations), search or reload starts again at page 1.
   useEffect(() => {
+    setTokens([undefined]);
     void fetchPage(0, undefined, applied);
-  }, [applied, props.reloadKey]);
+  }, [fetchPage, applied, props.reloadKey]);
 
   return (
     <div class="data-table">

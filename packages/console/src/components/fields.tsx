@@ -78,3 +78,27 @@ export function FieldSet({ legend, children }: { legend: string; children: Compo
     </fieldset>
   );
 }
+
+/** A labelled plain text area (base64 keys and other long values). */
+export function TextAreaField(props: { label: string; value: string; onInput: (value: string) => void; rows?: number; hint?: string }) {
+  const id = useId();
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      <textarea
+        id={id}
+        class="code"
+        rows={props.rows ?? 3}
+        spellcheck={false}
+        value={props.value}
+        aria-describedby={props.hint ? `${id}-hint` : undefined}
+        onInput={(event) => props.onInput((event.target as HTMLTextAreaElement).value)}
+      />
+      {props.hint ? (
+        <p class="hint" id={`${id}-hint`}>
+          {props.hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ErrorBanner } from '../components/error-banner';
-import { CheckField, FieldSet, SelectField, TextField } from '../components/fields';
+import { CheckField, FieldSet, SelectField, TextAreaField, TextField } from '../components/fields';
 import { JsonEditor } from '../components/json-editor';
 import { KeyField } from '../components/key-field';
 import { checkInitialTwin } from '../components/twin';
@@ -322,8 +322,8 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
         ) : null}
         {form.type === 'tpm' ? (
           <FieldSet legend="TPM">
-            <JsonEditorless label="Endorsement key (base64 TPM2B_PUBLIC)" value={form.endorsementKey} onInput={set('endorsementKey')} />
-            <JsonEditorless label="Storage root key (optional)" value={form.storageRootKey} onInput={set('storageRootKey')} />
+            <TextAreaField label="Endorsement key (base64 TPM2B_PUBLIC)" value={form.endorsementKey} onInput={set('endorsementKey')} hint="As tpm2_readpublic writes it, size prefix included (a real EK starts AToAAQALAAMAsgAg…)." />
+            <TextAreaField label="Storage root key (optional)" value={form.storageRootKey} onInput={set('storageRootKey')} />
           </FieldSet>
         ) : null}
 
@@ -399,7 +399,3 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
   );
 }
 
-/** A plain labelled text area (base64 keys). */
-function JsonEditorless(props: { label: string; value: string; onInput: (value: string) => void }) {
-  return <JsonEditor label={props.label} value={props.value} onInput={props.onInput} rows={3} />;
-}

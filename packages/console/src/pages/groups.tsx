@@ -7,10 +7,7 @@ import { EnrollmentList } from './enrollment-list';
 export function GroupsPage() {
   const route = useRoute();
   const rest = route.path.slice(GROUP.route.length + 1);
-  if (!rest) return <GroupsList />;
+  if (!rest) return <EnrollmentList kind={GROUP} />;
   return rest === 'new' ? <EnrollmentForm kind={GROUP} /> : <EnrollmentForm kind={GROUP} id={decodeURIComponent(rest)} />;
 }
 
-function GroupsList() {
-  return <EnrollmentList kind={GROUP} />;
-}
