@@ -5,11 +5,14 @@
  * same rules as the server's, checked on the same cases), bulk import with a bad row, and the
  * registration records and decision traces of devices registered for real with the Node SDK.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { assertTwinSection, TWIN_LIMITS } from '@opendps/model';
+import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
+import { assertTwinSection, certificateInfo, parseCertificate, TWIN_LIMITS } from '@opendps/model';
+import { createLeaf, createRootCa } from '@opendps/pki';
 import type { IndividualEnrollment, EnrollmentGroup } from 'azure-iot-provisioning-service/dist/interfaces';
 import type { ProvisioningServiceClient } from 'azure-iot-provisioning-service';
+import { parseCsv } from '../packages/console/src/components/csv';
 import { twinSectionProblem } from '../packages/console/src/components/twin';
+import { certificateDetails } from '../packages/console/src/components/x509';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Chromium } from './support/chromium';
 import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
@@ -80,6 +83,61 @@ describe('the initial twin editor applies the server rules', () => {
   it('refuses what it should (the cases are not all accepted)', () => {
     const refused = cases.filter(([, section, limit]) => twinSectionProblem(section, 'f', limit) !== undefined).map(([name]) => name);
     expect(refused).toEqual(['nesting over the limit', 'a dot in a key', 'a $ key below the top', 'a space in a key', 'a string over 4 KB in multi-byte characters', 'an integer out of range', 'tags over 8 KB', 'a key over 1 KB']);
+  });
+});
+
+describe("the page's certificate preview reads what the server reads", () => {
+  const root = createRootCa({ commonName: 'Preview Root', organization: 'OpenDPS tests' });
+  const certificates = [
+    ['a root CA', root.certificatePem],
+    ['an RSA device certificate', createLeaf(root, { commonName: 'rsa-dev', organization: 'Fleet' }).certificatePem],
+    ['an EC device certificate', createLeaf(root, { commonName: 'ec-dev', keyType: 'ec' }).certificatePem],
+  ] as const;
+  it.each(certificates)('%s: subject, issuer, validity, serial and thumbprints as in the server info', async (_name, pem) => {
+    const info = certificateInfo(parseCertificate(pem));
+    const details = await certificateDetails(pem);
+    expect({
+      subjectName: details.subject,
+      issuerName: details.issuer,
+      serialNumber: details.serialNumber,
+      sha1Thumbprint: details.sha1Thumbprint,
+      sha256Thumbprint: details.sha256Thumbprint,
+      notBefore: details.notBefore.getTime(),
+      notAfter: details.notAfter.getTime(),
+    }).toEqual({
+      subjectName: info.subjectName,
+      issuerName: info.issuerName,
+      serialNumber: info.serialNumber,
+      sha1Thumbprint: info.sha1Thumbprint,
+      sha256Thumbprint: info.sha256Thumbprint,
+      notBefore: new Date(info.notBeforeUtc).getTime(),
+      notAfter: new Date(info.notAfterUtc).getTime(),
+    });
+  });
+  it('refuses every truncation and garbage with an Error in words, never a crash or a wrong answer', async () => {
+    const der = new X509Certificate(root.certificatePem).raw;
+    const pemOf = (bytes: Buffer) => `-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----`;
+    for (let length = 0; length < der.length; length += 7) {
+      await expect(certificateDetails(pemOf(der.subarray(0, length)))).rejects.toThrow(/certificate|PEM/);
+    }
+    // A length field that claims more than the input holds.
+    await expect(certificateDetails(pemOf(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00])))).rejects.toThrow('truncated');
+    await expect(certificateDetails('hello')).rejects.toThrow('not a PEM certificate');
+    await expect(certificateDetails(pemOf(randomBytes(300)))).rejects.toThrow(Error);
+  });
+});
+
+describe('the bulk import reads CSV as RFC 4180 writes it', () => {
+  it('takes quotes, doubled quotes, commas and line breaks inside fields, CRLF and blank lines', () => {
+    expect(parseCsv('registrationId,deviceId\r\n"dev,1","say ""hi""\nthere"\r\n\r\ndev-2,\n')).toEqual([
+      { registrationId: 'dev,1', deviceId: 'say "hi"\nthere' },
+      { registrationId: 'dev-2', deviceId: '' },
+    ]);
+    expect(parseCsv('registrationId\ndev-3')).toEqual([{ registrationId: 'dev-3' }]);
+    expect(parseCsv('')).toEqual([]);
+  });
+  it('says so when a quoted field never ends', () => {
+    expect(() => parseCsv('registrationId\n"dev-1')).toThrow('ends inside a quoted field');
   });
 });
 

@@ -102,12 +102,25 @@ function time(der: Uint8Array, at: Element): Date {
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('').toUpperCase();
 
+/** A serial number as OpenSSL (and so the server's `info`) writes it: hex, without the sign byte's leading zeros. */
+function serialHex(bytes: Uint8Array): string {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  return hex(bytes.subarray(start));
+}
+
 /** The first certificate of PEM text (or bare base64 DER), as bytes. */
 export function pemToDer(text: string): { der: Uint8Array<ArrayBuffer>; pem: string } {
   const match = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(text);
   const base64 = (match ? match[1]! : text).replace(/\s+/g, '');
-  if (!base64 || !/^[A-Za-z0-9+/]+=*$/.test(base64)) throw new Error('This is not a PEM certificate (-----BEGIN CERTIFICATE----- …).');
-  const binary = atob(base64);
+  const refuse = () => new Error('This is not a PEM certificate (-----BEGIN CERTIFICATE----- …).');
+  if (!base64 || !/^[A-Za-z0-9+/]+=*$/.test(base64)) throw refuse();
+  let binary: string;
+  try {
+    binary = atob(base64);
+  } catch {
+    throw refuse();
+  }
   const der = Uint8Array.from(binary, (char) => char.charCodeAt(0));
   const lines = base64.match(/.{1,64}/g) ?? [];
   return { der, pem: `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n` };
@@ -133,7 +146,7 @@ export async function certificateDetails(text: string): Promise<CertificateDetai
     issuer: distinguishedName(der, issuer),
     notBefore: time(der, notBefore),
     notAfter: time(der, notAfter),
-    serialNumber: hex(der.subarray(serial.start, serial.end)),
+    serialNumber: serialHex(der.subarray(serial.start, serial.end)),
     sha1Thumbprint: hex(new Uint8Array(sha1)),
     sha256Thumbprint: hex(new Uint8Array(sha256)),
     pem,
