@@ -7,6 +7,7 @@
  */
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import { assertTwinSection, certificateInfo, parseCertificate, TWIN_LIMITS } from '@opendps/model';
+import { createSasToken } from '@opendps/attestation';
 import { createLeaf, createRootCa } from '@opendps/pki';
 import type { IndividualEnrollment, EnrollmentGroup } from 'azure-iot-provisioning-service/dist/interfaces';
 import type { ProvisioningServiceClient } from 'azure-iot-provisioning-service';
@@ -16,7 +17,7 @@ import { certificateDetails } from '../packages/console/src/components/x509';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Chromium } from './support/chromium';
 import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
-import { portOf, registerWithSdk } from './support/devices';
+import { portOf, rawHttps, registerWithSdk } from './support/devices';
 import { endorsementKey } from './support/endorsement-key';
 import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
 
@@ -291,6 +292,20 @@ it('imports enrollments in bulk from CSV, with a result per row', async () => {
 it("shows registration records and decision traces of real devices: assigned, disabled, and a group's", async () => {
   const endpoints = { mqttPort: portOf(dps.connection.endpoints.mqtt), httpsPort: portOf(dps.connection.endpoints.https), ca: dps.ca };
   const idScope = dps.connection.idScope;
+  // A second hub, three times the weight of the first, so the trace has candidates to weigh.
+  const admin = new Map(dps.server.connection.adminConnectionString.split(';').map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]));
+  const linked = await rawHttps({
+    port: endpoints.httpsPort,
+    ca: dps.ca,
+    method: 'PUT',
+    path: '/admin/instances/default/hubs/hub-2',
+    headers: {
+      authorization: createSasToken({ resource: admin.get('HostName') ?? '', key: admin.get('SharedAccessKey') ?? '', keyName: admin.get('SharedAccessKeyName') ?? '', expiry: Math.floor(Date.now() / 1000) + 600 }),
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ builtin: { hostName: 'hub-2.localhost' }, allocationWeight: 3 }),
+  });
+  expect(linked.status).toBe(201);
   const okKey = key();
   await createEnrollment('trace-ok', {}, okKey);
   const offKey = key();
@@ -308,8 +323,14 @@ it("shows registration records and decision traces of real devices: assigned, di
     const { page, errors } = await signedIn(viewport, '#/registrations/trace-ok');
     await page.getByRole('heading', { name: `Assigned to ${assigned.assignedHub} as device trace-ok` }).waitFor();
     expect(await page.locator('.record').textContent()).toContain(assigned.assignedHub);
+    const rows = page.locator('table.candidates tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.filter({ hasText: 'hub-1' }).locator('td').nth(2).textContent()).toBe('1');
+    expect(await rows.filter({ hasText: 'hub-2' }).locator('td').nth(2).textContent()).toBe('3');
     const chosen = page.locator('table.candidates tr.chosen');
-    expect(await chosen.textContent()).toContain('Chosen');
+    expect(await chosen.count()).toBe(1);
+    expect(await chosen.textContent()).toContain('(chosen)');
+    expect(assigned.assignedHub).toContain(await chosen.locator('td').nth(1).textContent());
     expect(await page.getByText('matched by individual enrollment trace-ok').count()).toBe(1);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, `trace-${viewport === DESKTOP ? 'desktop' : 'phone'}`);
@@ -317,7 +338,14 @@ it("shows registration records and decision traces of real devices: assigned, di
     await page.close();
   }
 
-  const { page } = await signedIn(DESKTOP, '#/registrations/trace-off');
+  // The enrollment list links each registered enrollment to its record.
+  const { page } = await signedIn(DESKTOP, '#/enrollments');
+  await page.getByLabel('Search by registration id').fill('trace-ok');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await page.getByRole('link', { name: `assigned to ${assigned.assignedHub}` }).click();
+  await page.getByRole('heading', { name: 'Registration trace-ok' }).waitFor();
+
+  await go(page, '#/registrations/trace-off');
   await page.getByRole('heading', { name: /Refused: the enrollment is disabled/ }).waitFor();
   expect(await page.locator('.record').textContent()).toContain('disabled');
 

@@ -129,7 +129,6 @@ export function TraceView({ trace, nested }: { trace: RegistrationTrace; nested?
                     <th scope="col">Host name</th>
                     <th scope="col">Weight</th>
                     {assignment.why.latencyMs ? <th scope="col">Latency</th> : null}
-                    <th scope="col">Chosen</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -138,11 +137,13 @@ export function TraceView({ trace, nested }: { trace: RegistrationTrace; nested?
                     const latency = assignment.why.latencyMs?.[candidate.name];
                     return (
                       <tr key={candidate.name} class={chosen ? 'chosen' : undefined}>
-                        <td>{candidate.name}</td>
+                        <td>
+                          {candidate.name}
+                          {chosen ? <strong> (chosen)</strong> : null}
+                        </td>
                         <td>{candidate.hostName}</td>
                         <td>{candidate.allocationWeight}</td>
                         {assignment.why.latencyMs ? <td>{latency !== undefined ? `${latency} ms` : 'unknown'}</td> : null}
-                        <td>{chosen ? 'Chosen' : ''}</td>
                       </tr>
                     );
                   })}
