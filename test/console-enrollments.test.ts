@@ -218,7 +218,7 @@ it('pages through and searches a list longer than a page', async () => {
     // The last one created sits on a later page; the search finds it.
     await page.getByLabel('Search by registration id').fill('page-dev-29');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
-    await page.getByRole('link', { name: 'page-dev-29' }).waitFor();
+    await page.getByRole('link', { name: 'page-dev-29', exact: true }).waitFor();
     expect(await rows.count()).toBe(1);
     await page.getByLabel('Search by registration id').fill('no-such-device');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
@@ -342,7 +342,7 @@ it("shows registration records and decision traces of real devices: assigned, di
   const { page } = await signedIn(DESKTOP, '#/enrollments');
   await page.getByLabel('Search by registration id').fill('trace-ok');
   await page.getByRole('button', { name: 'Search', exact: true }).click();
-  await page.getByRole('link', { name: `assigned to ${assigned.assignedHub}` }).click();
+  await page.getByRole('link', { name: 'Record and trace of trace-ok' }).click();
   await page.getByRole('heading', { name: 'Registration trace-ok' }).waitFor();
 
   await go(page, '#/registrations/trace-off');

@@ -47,7 +47,10 @@ export function EnrollmentList({ kind }: { kind: EnrollmentKind }) {
                 {record.registrationState.assignedHub ? ` to ${record.registrationState.assignedHub}` : ''}
               </a>
             ) : (
-              <span class="muted">not registered</span>
+              // Query answers carry no registrationState (a GET of the enrollment does): link to the record.
+              <a href={href(`/registrations/${encodeURIComponent(idOf(kind, record))}`)}>
+                Record and trace<span class="visually-hidden"> of {idOf(kind, record)}</span>
+              </a>
             ),
         }
       : { title: 'Registrations', cell: (record) => <a href={href('/registrations', { group: idOf(kind, record) })}>Show</a> },
