@@ -357,7 +357,14 @@ it("shows registration records and decision traces of real devices: assigned, di
   expect(await seriousViolations(page)).toEqual([]);
 
   // Deleting the record (and its trace).
+  // Escape leaves the dialog without deleting, and focus goes back to the page (keyboard only).
   await page.getByRole('button', { name: 'Delete registration record' }).click();
+  await page.getByRole('dialog').waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'hidden' });
+  expect((await service.getDeviceRegistrationState('grp-dev-2')).responseBody.status).toBe('assigned');
+  await page.getByRole('button', { name: 'Delete registration record' }).focus();
+  await page.keyboard.press('Enter');
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('status').filter({ hasText: 'was deleted' }).waitFor();
   await expect(service.getDeviceRegistrationState('grp-dev-2')).rejects.toBeDefined();
