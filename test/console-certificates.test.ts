@@ -116,4 +116,4 @@ it('proves possession of a CA: upload, verification code, verification certifica
   // Chromium logs the refused verify's 400 and the refused delete's 409; nothing else went wrong.
   expect(errors).toEqual(['Failed to load resource: the server responded with a status of 400 (Bad Request)', 'Failed to load resource: the server responded with a status of 409 (Conflict)']);
   await page.close();
-});
+}, 60_000);

@@ -225,7 +225,7 @@ it('pages through and searches a list longer than a page', async () => {
     await page.getByText('Nothing matches "no-such-device".').waitFor();
     await page.close();
   }
-});
+}, 60_000);
 
 it('says when a save loses to an edit made elsewhere, and reloads', async () => {
   await createEnrollment('conflict-dev');
@@ -369,4 +369,4 @@ it("shows registration records and decision traces of real devices: assigned, di
   await page.getByRole('status').filter({ hasText: 'was deleted' }).waitFor();
   await expect(service.getDeviceRegistrationState('grp-dev-2')).rejects.toBeDefined();
   await page.close();
-});
+}, 90_000);
