@@ -159,6 +159,8 @@ it('creates an individual enrollment with a key generated in the page, and a gro
   await page.getByLabel('Group ID').fill('console-grp-1');
   await page.getByRole('button', { name: 'Create group' }).click();
   await page.getByRole('status').filter({ hasText: 'Saved group console-grp-1' }).waitFor();
+  // Then the page opens the group as stored (its heading shows once it is read back).
+  await page.getByRole('heading', { name: 'Group console-grp-1' }).waitFor();
   // The server generated the keys; the page shows them (masked) once read back.
   expect(await page.getByLabel('Primary key', { exact: true }).inputValue()).toMatch(/^[A-Za-z0-9+/]{86}==$/);
   const group = (await service.getEnrollmentGroup('console-grp-1')).responseBody as EnrollmentGroup;
