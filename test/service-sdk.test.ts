@@ -5,7 +5,7 @@
  * SDK's own documentation requires. Assertions are on what the SDK returns: bodies, error classes,
  * HTTP statuses and DPS errorCodes.
  */
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { createSasToken, deriveDeviceKey, tpm } from '@opendps/attestation';
 import { serviceConnectionString, type ProvisioningInstance } from '@opendps/model';
@@ -19,6 +19,7 @@ import type {
   EnrollmentGroup,
   IndividualEnrollment,
 } from 'azure-iot-provisioning-service/dist/interfaces';
+import { endorsementKey } from './support/endorsement-key';
 import { startRedis, type RedisServer } from './support/redis-server';
 import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
 
@@ -44,29 +45,6 @@ async function refusal(call: Promise<unknown>): Promise<Refusal> {
     errorCode = undefined;
   }
   return { name: outcome.name, status: outcome.response?.statusCode, errorCode };
-}
-
-/** A TPM2B_PUBLIC shaped like a real RSA-2048 EK (the TCG default EK template), size prefix included. */
-function endorsementKey(): string {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const ekPolicy = Buffer.from('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa', 'hex');
-  const { TPM_ALG, TPMA_OBJECT } = tpm;
-  return tpm
-    .marshalTpm2bPublic({
-      type: TPM_ALG.RSA,
-      nameAlg: TPM_ALG.SHA256,
-      objectAttributes:
-        TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.adminWithPolicy |
-        TPMA_OBJECT.restricted | TPMA_OBJECT.decrypt,
-      authPolicy: ekPolicy,
-      symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB },
-      scheme: { algorithm: TPM_ALG.NULL },
-      keyBits: 2048,
-      exponent: 0,
-      modulus: Buffer.from(jwk.n as string, 'base64url'),
-    })
-    .toString('base64');
 }
 
 const key = (): string => randomBytes(32).toString('base64');

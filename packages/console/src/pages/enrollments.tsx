@@ -1,9 +1,12 @@
-/** Individual enrollments: built in the next step (docs/console.md). */
+import { useRoute } from '../router';
+import { EnrollmentForm } from './enrollment-form';
+import { INDIVIDUAL } from './enrollment-kind';
+import { EnrollmentList } from './enrollment-list';
+
+/** Individual enrollments: `#/enrollments` (list), `#/enrollments/new`, `#/enrollments/{id}` (docs/console.md). */
 export function EnrollmentsPage() {
-  return (
-    <section>
-      <h1>Individual enrollments</h1>
-      <p>Coming with the next change.</p>
-    </section>
-  );
+  const route = useRoute();
+  const rest = route.path.slice(INDIVIDUAL.route.length + 1);
+  if (!rest) return <EnrollmentList kind={INDIVIDUAL} />;
+  return rest === 'new' ? <EnrollmentForm kind={INDIVIDUAL} /> : <EnrollmentForm kind={INDIVIDUAL} id={decodeURIComponent(rest)} />;
 }

@@ -1,9 +1,13 @@
-/** Enrollment groups: built in the next step (docs/console.md). */
+import { useRoute } from '../router';
+import { EnrollmentForm } from './enrollment-form';
+import { GROUP } from './enrollment-kind';
+import { EnrollmentList } from './enrollment-list';
+
+/** Enrollment groups: `#/groups` (list), `#/groups/new`, `#/groups/{id}` (docs/console.md). */
 export function GroupsPage() {
-  return (
-    <section>
-      <h1>Enrollment groups</h1>
-      <p>Coming with the next change.</p>
-    </section>
-  );
+  const route = useRoute();
+  const rest = route.path.slice(GROUP.route.length + 1);
+  if (!rest) return <EnrollmentList kind={GROUP} />;
+  return rest === 'new' ? <EnrollmentForm kind={GROUP} /> : <EnrollmentForm kind={GROUP} id={decodeURIComponent(rest)} />;
 }
+
