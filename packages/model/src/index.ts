@@ -9,6 +9,7 @@ export * from './logger';
 export * from './tls';
 export * from './http-timeouts';
 export * from './twin-limits';
+export { twinSectionProblem, type TwinProblem, type TwinSectionShape } from './twin-rules';
 export * from './webhook-url';
 export * from './http-body';
 export * from './http-json';

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useId, useState } from 'preact/hooks';
+import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
 import { ErrorBanner } from './error-banner';
 
 export interface Page<T> {
@@ -39,13 +39,17 @@ export function DataTable<T>(props: {
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const { load } = props;
+  /** Only the latest request's answer is shown: an earlier search or page may answer after it. */
+  const latest = useRef(0);
 
   const fetchPage = useCallback(
     async (at: number, continuation: string | undefined, query: string) => {
+      const ticket = ++latest.current;
       setBusy(true);
       setError(undefined);
       try {
         const next = await load({ ...(continuation !== undefined ? { continuation } : {}), pageSize, search: query });
+        if (ticket !== latest.current) return;
         setPage(next);
         setIndex(at);
         setTokens((known) => {
@@ -54,9 +58,9 @@ export function DataTable<T>(props: {
           return kept;
         });
       } catch (caught) {
-        setError(caught);
+        if (ticket === latest.current) setError(caught);
       } finally {
-        setBusy(false);
+        if (ticket === latest.current) setBusy(false);
       }
     },
     [load, pageSize],

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ASSIGNMENTS, totalsBy, type MetricsSnapshot } from '../charts/metrics';
 import { ErrorBanner } from '../components/error-banner';
-import { ConfirmDialog } from '../ops/confirm';
+import { ConfirmDialog } from '../components/confirm-dialog';
 import { useFocusFirstField } from '../ops/focus';
 import { useSession, type LinkedHubView } from '../session';
 
@@ -180,6 +180,7 @@ export function HubsPage() {
         open={unlinking !== undefined}
         title={`Unlink ${unlinking?.name ?? ''}?`}
         confirmLabel="Unlink"
+        danger
         onConfirm={() => void unlink()}
         onCancel={() => setUnlinking(undefined)}
       >

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ErrorBanner } from '../components/error-banner';
-import { ConfirmDialog } from '../ops/confirm';
-import { CopyButton } from '../ops/copy';
+import { ConfirmDialog } from '../components/confirm-dialog';
+import { CopyButton } from '../components/copy-button';
 import { useFocusFirstField } from '../ops/focus';
 import { useSession, type InstanceView } from '../session';
 
@@ -110,7 +110,7 @@ export function InstancesPage() {
           </p>
           <label for="created-connection-string">Service connection string of {created.name}</label>
           <textarea id="created-connection-string" class="code" rows={3} readOnly value={created.serviceConnectionString} />
-          <CopyButton text={created.serviceConnectionString} label={`Copy the service connection string of ${created.name}`} />
+          <CopyButton value={created.serviceConnectionString} label={`Copy the service connection string of ${created.name}`} />
         </div>
       ) : null}
       {draft ? (
@@ -213,6 +213,7 @@ export function InstancesPage() {
         open={removing !== undefined}
         title={`Remove ${removing?.name ?? ''}?`}
         confirmLabel="Remove"
+        danger
         onConfirm={() => void remove()}
         onCancel={() => setRemoving(undefined)}
       >

@@ -100,13 +100,19 @@ function RegistrationDetail({ id }: { id: string }) {
     setError(undefined);
     setRecord(undefined);
     setTrace(undefined);
+    // A record read for an earlier id may answer after this one: only the current id's answer counts.
+    let current = true;
     Promise.all([orNull(api.service<RegistrationState>('GET', `/registrations/${encodeURIComponent(id)}`)), orNull(api.admin<RegistrationTrace>('GET', tracePath))]).then(
       ([nextRecord, nextTrace]) => {
+        if (!current) return;
         setRecord(nextRecord);
         setTrace(nextTrace);
       },
-      setError,
+      (caught: unknown) => current && setError(caught),
     );
+    return () => {
+      current = false;
+    };
   }, [id]);
 
   const remove = async () => {
