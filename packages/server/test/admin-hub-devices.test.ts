@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { generateSymmetricKey, silentLogger } from '@opendps/model';
-import { createServer, type RunningServer } from '../src';
-import { httpsCall, portOf, registerOverHttps, serviceSas, type HttpsAnswer } from './admin-support';
+import { generateSymmetricKey } from '@opendps/model';
+import type { RunningServer } from '../src';
+import { registerOverHttps, startAdminServer, type AdminCall, type HttpsAnswer } from './admin-support';
 import { tempDir } from './support';
 
 /**
@@ -13,29 +12,14 @@ describe('admin API: hub devices', () => {
   let server: RunningServer;
   let ca: string;
   let httpsPort: number;
-  let admin: string;
   let owner: string;
+  let call: AdminCall;
 
-  const call = (method: string, path: string, options: { as?: string; body?: unknown; rawBody?: string; ifMatch?: string } = {}): Promise<HttpsAnswer> =>
-    httpsCall({
-      port: httpsPort,
-      ca,
-      method,
-      path,
-      authorization: serviceSas(options.as ?? admin),
-      ...(options.body !== undefined ? { body: options.body } : {}),
-      ...(options.rawBody !== undefined ? { rawBody: options.rawBody } : {}),
-      ...(options.ifMatch !== undefined ? { headers: { 'if-match': options.ifMatch } } : {}),
-    });
   const code = (answer: HttpsAnswer): [number, number | undefined] => [answer.status, (answer.body as { errorCode?: number } | undefined)?.errorCode];
   const devices = '/admin/instances/default/hubs/hub-1/devices';
 
   beforeAll(async () => {
-    server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, instanceRefreshMs: 200 });
-    ca = readFileSync(server.caFile, 'utf8');
-    httpsPort = portOf(server.endpoints.https);
-    admin = server.connection.adminConnectionString;
-    owner = server.connection.serviceConnectionString;
+    ({ server, ca, httpsPort, owner, call } = await startAdminServer(dir.path));
     // Two devices provisioned the ordinary way: the hub's registry holds them with their initial twins.
     for (const registrationId of ['hd-one', 'hd-two']) {
       const key = generateSymmetricKey();
@@ -77,13 +61,13 @@ describe('admin API: hub devices', () => {
     expect(read.status).toBe(200);
     const etag = read.headers.etag as string;
     const before = (read.body as { properties: { desired: { $version: number } } }).properties.desired.$version;
-    const patched = await call('PATCH', `${devices}/hd-one/twin`, { body: { properties: { desired: { interval: 30, mode: 'eco' } } }, ifMatch: etag });
+    const patched = await call('PATCH', `${devices}/hd-one/twin`, { body: { properties: { desired: { interval: 30, mode: 'eco' } } }, headers: { 'if-match': etag } });
     expect(patched.status).toBe(200);
     const desired = (patched.body as { properties: { desired: Record<string, unknown> } }).properties.desired;
     expect(desired).toMatchObject({ interval: 30, mode: 'eco', $version: before + 1 });
     // The hub's own registry holds the change (what a connecting device reads with its twin GET).
     expect((await server.hubs.get('hub-1')?.getDevice('hd-one'))?.twin.properties.desired).toMatchObject({ interval: 30, mode: 'eco' });
-    expect(code(await call('PATCH', `${devices}/hd-one/twin`, { body: { properties: { desired: { interval: 1 } } }, ifMatch: etag }))).toEqual([412, 412001]);
+    expect(code(await call('PATCH', `${devices}/hd-one/twin`, { body: { properties: { desired: { interval: 1 } } }, headers: { 'if-match': etag } }))).toEqual([412, 412001]);
     // null deletes, as a JSON merge patch.
     const removed = await call('PATCH', `${devices}/hd-one/twin`, { body: { properties: { desired: { mode: null } } } });
     expect((removed.body as { properties: { desired: Record<string, unknown> } }).properties.desired.mode).toBeUndefined();

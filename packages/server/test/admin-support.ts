@@ -1,7 +1,9 @@
 import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { createSasToken } from '@opendps/attestation';
-import { parseConnectionString } from '@opendps/model';
+import { readFileSync } from 'node:fs';
+import { parseConnectionString, silentLogger } from '@opendps/model';
+import { createServer, type RunningServer } from '../src';
 
 /** Helpers for the admin API suites: signed HTTPS calls, device registration over HTTPS, TLS probes. */
 
@@ -106,4 +108,42 @@ export function tlsAccepts(port: number, ca: string): Promise<boolean> {
 
 export function portOf(hostName: string): number {
   return Number(hostName.split(':').pop());
+}
+
+/** A call to the admin (or service) API, signed by the admin key unless `as` names another connection string. */
+export type AdminCall = (
+  method: string,
+  path: string,
+  options?: { as?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+) => Promise<HttpsAnswer>;
+
+export interface AdminServer {
+  server: RunningServer;
+  ca: string;
+  httpsPort: number;
+  /** The deployment's admin connection string. */
+  admin: string;
+  /** The default instance's service connection string. */
+  owner: string;
+  call: AdminCall;
+}
+
+/** An in-process server on port 0 everywhere (hub on a port of its own), as the admin suites use it. */
+export async function startAdminServer(dataDir: string): Promise<AdminServer> {
+  const server = await createServer({ dataDir, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, instanceRefreshMs: 200 });
+  const ca = readFileSync(server.caFile, 'utf8');
+  const httpsPort = portOf(server.endpoints.https);
+  const admin = server.connection.adminConnectionString;
+  const call: AdminCall = (method, path, options = {}) =>
+    httpsCall({
+      port: httpsPort,
+      ca,
+      method,
+      path,
+      authorization: serviceSas(options.as ?? admin),
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      ...(options.rawBody !== undefined ? { rawBody: options.rawBody } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
+  return { server, ca, httpsPort, admin, owner: server.connection.serviceConnectionString, call };
 }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuiltInHub } from '@opendps/hub';
-import { generateSymmetricKey, silentLogger } from '@opendps/model';
+import { generateSymmetricKey } from '@opendps/model';
 import { SqliteStore } from '@opendps/store';
-import { createServer, ensureDevPki, type ConnectionInfo, type RunningServer } from '../src';
-import { deviceSas, httpsCall, portOf, registerOverHttps, serviceSas, tlsAccepts, type HttpsAnswer } from './admin-support';
+import { ensureDevPki, type ConnectionInfo, type RunningServer } from '../src';
+import { deviceSas, httpsCall, portOf, registerOverHttps, startAdminServer, tlsAccepts, type AdminCall, type HttpsAnswer } from './admin-support';
 import { tempDir } from './support';
 
 /**
@@ -19,15 +19,12 @@ describe('admin API', () => {
   let httpsPort: number;
   let admin: string;
   let owner: string;
+  let call: AdminCall;
   let remote: BuiltInHub;
   let remoteStore: SqliteStore;
 
   beforeAll(async () => {
-    server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, instanceRefreshMs: 200 });
-    ca = readFileSync(server.caFile, 'utf8');
-    httpsPort = portOf(server.endpoints.https);
-    admin = server.connection.adminConnectionString;
-    owner = server.connection.serviceConnectionString;
+    ({ server, ca, httpsPort, admin, owner, call } = await startAdminServer(dir.path));
     // "Another running built-in hub", reached only through its connection string: its own store,
     // a certificate from the same development CA.
     const pki = ensureDevPki(dir.path, 'localhost');
@@ -43,16 +40,6 @@ describe('admin API', () => {
     remoteDir.remove();
   });
 
-  const call = (method: string, path: string, options: { as?: string; body?: unknown; rawBody?: string } = {}): Promise<HttpsAnswer> =>
-    httpsCall({
-      port: httpsPort,
-      ca,
-      method,
-      path,
-      authorization: serviceSas(options.as ?? admin),
-      ...(options.body !== undefined ? { body: options.body } : {}),
-      ...(options.rawBody !== undefined ? { rawBody: options.rawBody } : {}),
-    });
   const connectionFile = (): ConnectionInfo & { adminConnectionString: string } =>
     JSON.parse(readFileSync(join(dir.path, 'connection.json'), 'utf8')) as ConnectionInfo & { adminConnectionString: string };
   const enroll = async (as: string, registrationId: string, iotHubs: string[]): Promise<string> => {

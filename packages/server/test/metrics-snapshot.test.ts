@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { generateSymmetricKey, silentLogger } from '@opendps/model';
-import { createServer, type RunningServer } from '../src';
+import { generateSymmetricKey } from '@opendps/model';
+import type { RunningServer } from '../src';
 import type { MetricsSnapshot } from '../src/observability/metrics-snapshot';
-import { httpsCall, portOf, registerOverHttps, serviceSas, type HttpsAnswer } from './admin-support';
+import { httpsCall, registerOverHttps, serviceSas, startAdminServer, type HttpsAnswer } from './admin-support';
 import { tempDir } from './support';
 
 /**
@@ -19,11 +18,7 @@ describe('metrics snapshot for the console', () => {
   let owner: string;
 
   beforeAll(async () => {
-    server = await createServer({ dataDir: dir.path, ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 }, logger: silentLogger, instanceRefreshMs: 200 });
-    ca = readFileSync(server.caFile, 'utf8');
-    httpsPort = portOf(server.endpoints.https);
-    admin = server.connection.adminConnectionString;
-    owner = server.connection.serviceConnectionString;
+    ({ server, ca, httpsPort, admin, owner } = await startAdminServer(dir.path));
   });
   afterAll(async () => {
     await server?.stop();
