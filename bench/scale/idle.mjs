@@ -50,6 +50,17 @@ async function memory() {
   return { heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, rss: rssKb * 1024 };
 }
 
+/**
+ * With `--heap-snapshot MS`, one snapshot before the batch and one with it held (written by the
+ * server, --heapsnapshot-signal=SIGUSR1 in --node-options, into its working directory), for
+ * heap-diff.mjs to compare.
+ */
+async function snapshot() {
+  if (!args['heap-snapshot']) return;
+  server.kill('SIGUSR1');
+  await sleep(Number(args['heap-snapshot']));
+}
+
 function hold(spec) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(here, 'idle-client.mjs'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -85,14 +96,11 @@ try {
   const warmed = await hold({ ...spec, count: warm });
   await sleep(1000);
   const before = await memory();
+  await snapshot();
   const held = await hold({ ...spec, count: connections });
   await sleep(2000);
   const after = await memory();
-  if (args['heap-snapshot']) {
-    // Written by the server (--heapsnapshot-signal=SIGUSR1 in --node-options) into its working directory.
-    server.kill('SIGUSR1');
-    await sleep(Number(args['heap-snapshot']));
-  }
+  await snapshot();
   const per = (field) => Math.round((after[field] - before[field]) / held.held);
   const report = {
     warm: warmed,
