@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import type { MqttParser } from './packet-size-guard';
 
 /**
  * The slice of aedes this front-end uses, typed here: aedes ships as an ES module and this package
@@ -73,20 +74,34 @@ function loadAedes(): AedesModule {
   return createRequire(__filename)('aedes') as AedesModule;
 }
 
+/** The mqtt-packet parser aedes gives each client (its `_parser`). */
+export function parserOf(client: AedesClient): MqttParser {
+  const parser = (client as unknown as { _parser?: MqttParser })._parser;
+  if (!parser) throw new Error('aedes client without a parser');
+  return parser;
+}
+
+type SubscribePacket = { cmd?: string; subscriptions?: Subscription[] };
+/** One listener per QoS cap, shared by every connection. */
+const qosCaps = new Map<0 | 1, (packet: SubscribePacket) => void>();
+
 /**
  * [MQTT-3.8.4-5] a server may grant a lower QoS than requested. aedes records the granted QoS from
  * the SUBSCRIBE before `authorizeSubscribe` runs, so the cap is applied as the packet is decoded:
  * this listener runs ahead of aedes' own on the client's mqtt-packet parser.
  */
 export function capSubscriptionQos(client: AedesClient, maxQos: 0 | 1): void {
-  const parser = (client as unknown as { _parser?: EventEmitter })._parser;
-  if (!parser) throw new Error('aedes client without a parser: cannot cap subscription QoS');
-  parser.prependListener('packet', (packet: { cmd?: string; subscriptions?: Subscription[] }) => {
-    if (packet.cmd !== 'subscribe' || !Array.isArray(packet.subscriptions)) return;
-    for (const subscription of packet.subscriptions) {
-      if (subscription.qos > maxQos) subscription.qos = maxQos;
-    }
-  });
+  let cap = qosCaps.get(maxQos);
+  if (!cap) {
+    cap = (packet: SubscribePacket): void => {
+      if (packet.cmd !== 'subscribe' || !Array.isArray(packet.subscriptions)) return;
+      for (const subscription of packet.subscriptions) {
+        if (subscription.qos > maxQos) subscription.qos = maxQos;
+      }
+    };
+    qosCaps.set(maxQos, cap);
+  }
+  parserOf(client).prependListener('packet', cap);
 }
 
 /**
@@ -104,6 +119,21 @@ export function releaseConnectOnConnack(client: AedesClient): void {
     if (settings) parser.settings = { ...(settings.protocolVersion !== undefined ? { protocolVersion: settings.protocolVersion } : {}), ...(settings.bridgeMode ? { bridgeMode: true } : {}) };
   };
   parser.on('packet', release);
+}
+
+/**
+ * mqtt-packet's parser buffers its input in a `bl` BufferListStream: a full Duplex stream (two
+ * stream states, listeners, bound callbacks) used only as a list of buffers. `bl` ships the same
+ * list without the stream (`BufferList`, the methods the parser calls: append, consume, slice,
+ * readUInt8...); an idle connection keeps that instead (docs/scale.md). Left as it is when this
+ * `bl` does not offer it.
+ */
+export function plainParserBuffer(client: AedesClient): void {
+  const parser = (client as unknown as { _parser?: { _list?: { length: number; constructor: { BufferList?: new () => unknown } } } })._parser;
+  const list = parser?._list;
+  const Plain = list?.constructor.BufferList;
+  if (!parser || !list || !Plain || list.length !== 0) return;
+  parser._list = new Plain() as typeof list;
 }
 
 export function createBroker(options: AedesOptions): Promise<AedesBroker> {

@@ -1,72 +1,31 @@
-import { Duplex } from 'node:stream';
+import type { EventEmitter } from 'node:events';
 
 /**
- * Sits between the socket and the MQTT parser and closes a connection whose next packet declares
- * more than `maxPacketBytes` (the MQTT fixed header announces the size before the body arrives), so
- * an oversized or malformed frame costs one connection and never the server's memory.
+ * Walks the MQTT fixed headers of a byte stream, chunk by chunk, and names the first packet that
+ * declares more than `maxPacketBytes` (the fixed header announces the size before the body arrives)
+ * or a malformed remaining length, so an oversized frame costs one connection and never the
+ * server's memory.
  */
-export class PacketSizeGuard extends Duplex {
-  private expect: 'type' | 'length' | 'body' = 'type';
+export class PacketSizeLimit {
+  private expect: 0 | 1 | 2 = TYPE;
   private length = 0;
   private multiplier = 1;
   private lengthBytes = 0;
   private remaining = 0;
 
-  constructor(
-    private readonly inner: Duplex,
-    private readonly maxPacketBytes: number,
-  ) {
-    super({ allowHalfOpen: false });
-    inner.on('data', (chunk: Buffer) => {
-      const problem = this.inspect(chunk);
-      if (problem) {
-        this.destroy(new Error(problem));
-        return;
-      }
-      if (!this.push(chunk)) inner.pause();
-    });
-    inner.on('end', () => this.push(null));
-    inner.on('error', (error: Error) => this.destroy(error));
-    inner.on('close', () => this.destroy());
-  }
-
-  override _read(): void {
-    this.inner.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.inner.write(chunk, done);
-  }
-
-  /**
-   * mqtt-packet corks us and writes a packet field by field; on uncork the pieces arrive here
-   * together and leave in one write, hence one TLS record (not one record per field).
-   */
-  override _writev(chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
-    this.inner.write(Buffer.concat(chunks.map(({ chunk }) => chunk)), done);
-  }
-
-  override _final(done: (error?: Error | null) => void): void {
-    this.inner.end();
-    done();
-  }
-
-  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    this.inner.destroy();
-    done(error);
-  }
+  constructor(private readonly maxPacketBytes: number) {}
 
   /** Walk the fixed headers in `chunk`; a problem description when the connection must close. */
-  private inspect(chunk: Buffer): string | undefined {
+  inspect(chunk: Buffer): string | undefined {
     let at = 0;
     while (at < chunk.length) {
-      if (this.expect === 'type') {
+      if (this.expect === TYPE) {
         at += 1;
-        this.expect = 'length';
+        this.expect = LENGTH;
         this.length = 0;
         this.multiplier = 1;
         this.lengthBytes = 0;
-      } else if (this.expect === 'length') {
+      } else if (this.expect === LENGTH) {
         const byte = chunk[at++] ?? 0;
         this.length += (byte & 0x7f) * this.multiplier;
         this.multiplier *= 128;
@@ -78,14 +37,53 @@ export class PacketSizeGuard extends Duplex {
         }
         if (this.length > this.maxPacketBytes) return `packet of ${this.length} bytes exceeds ${this.maxPacketBytes}`;
         this.remaining = this.length;
-        this.expect = this.remaining === 0 ? 'type' : 'body';
+        this.expect = this.remaining === 0 ? TYPE : BODY;
       } else {
         const take = Math.min(this.remaining, chunk.length - at);
         at += take;
         this.remaining -= take;
-        if (this.remaining === 0) this.expect = 'type';
+        if (this.remaining === 0) this.expect = TYPE;
       }
     }
     return undefined;
   }
+}
+
+const TYPE = 0;
+const LENGTH = 1;
+const BODY = 2;
+
+/** The part of mqtt-packet's parser the guard wraps: every byte aedes reads goes through `parse`. */
+export interface MqttParser extends EventEmitter {
+  parse(chunk: Buffer): number;
+}
+
+interface GuardedParser extends MqttParser {
+  packetSizeLimit: PacketSizeLimit;
+  packetSizeProblem: string | undefined;
+}
+
+/**
+ * Checks every chunk before the parser buffers it: a chunk that breaks the limit is never parsed
+ * and the parser fails with an 'error' (aedes then destroys the connection). This is a check on the
+ * parser's input, not a stream in between: an idle connection pays one small object for it
+ * (docs/scale.md), and its bytes flow from the socket straight into the parser.
+ */
+export function guardParserInput(parser: MqttParser, maxPacketBytes: number): void {
+  const guarded = parser as GuardedParser;
+  guarded.packetSizeLimit = new PacketSizeLimit(maxPacketBytes);
+  guarded.packetSizeProblem = undefined;
+  guarded.parse = guardedParse;
+}
+
+/** One function shared by every guarded parser (no closure per connection). */
+function guardedParse(this: GuardedParser, chunk: Buffer): number {
+  if (this.packetSizeProblem !== undefined) return 0;
+  const problem = this.packetSizeLimit.inspect(chunk);
+  if (problem !== undefined) {
+    this.packetSizeProblem = problem;
+    this.emit('error', new Error(problem));
+    return 0;
+  }
+  return (Object.getPrototypeOf(this) as MqttParser).parse.call(this, chunk);
 }

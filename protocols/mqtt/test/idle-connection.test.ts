@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { generate, parser, type IConnectPacket, type Packet } from 'mqtt-packet';
-import { releaseConnectOnConnack, type AedesClient } from '../src/aedes';
+import { plainParserBuffer, releaseConnectOnConnack, type AedesClient } from '../src/aedes';
 
 /**
  * An idle connection keeps no more of its CONNECT than the parser needs (docs/scale.md): the parser
@@ -54,5 +54,21 @@ describe('an idle MQTT connection', () => {
     const publish = { cmd: 'publish' as const, topic: 't', payload: Buffer.from('x'), qos: 1 as const, messageId: 3, retain: false, dup: false, properties: { contentType: 'application/json' } };
     mqtt.parse(generate(publish, { protocolVersion: 5 }));
     expect(packets[1]).toMatchObject({ cmd: 'publish', properties: { contentType: 'application/json' } });
+  });
+
+  it('buffers its input in a plain list, not a stream, and still parses packets split anywhere', () => {
+    const { mqtt, packets, client } = clientWithParser();
+    const listOf = (): unknown => (mqtt as unknown as { _list: unknown })._list;
+    // bl's BufferListStream is a (readable-stream) Duplex: it carries stream states.
+    expect(listOf()).toHaveProperty('_readableState');
+    plainParserBuffer(client);
+    expect(listOf()).not.toHaveProperty('_readableState');
+    const bytes = Buffer.concat([
+      generate(connectPacket(4)),
+      generate({ cmd: 'publish', topic: '$dps/registrations/PUT/iotdps-register/?$rid=1', payload: Buffer.from('{"registrationId":"device-1"}'), qos: 1, messageId: 2, retain: false, dup: false }),
+    ]);
+    for (let at = 0; at < bytes.length; at += 7) mqtt.parse(bytes.subarray(at, at + 7));
+    expect(packets.map((packet) => packet.cmd)).toEqual(['connect', 'publish']);
+    expect(packets[1]).toMatchObject({ payload: Buffer.from('{"registrationId":"device-1"}') });
   });
 });

@@ -1,7 +1,8 @@
 import { Duplex, PassThrough } from 'node:stream';
 import fc from 'fast-check';
+import { parser } from 'mqtt-packet';
 import { createDpsMqttFrontEnd } from '../src';
-import { PacketSizeGuard } from '../src/packet-size-guard';
+import { guardParserInput, type MqttParser } from '../src/packet-size-guard';
 import { ScriptedRegistration } from './helpers';
 
 const RUNS = { seed: 1, numRuns: 300 };
@@ -56,27 +57,34 @@ function firstProblem(data: Buffer, max: number): number | undefined {
   return undefined;
 }
 
-/** Feeds chunks through a guard; what it passed on and whether it closed the connection. */
-async function throughGuard(chunks: Buffer[], max: number): Promise<{ passed: Buffer; closed: boolean }> {
-  const inner = new PassThrough();
-  const guard = new PacketSizeGuard(inner, max);
+/**
+ * Feeds chunks to a real mqtt-packet parser behind the guard: the bytes that reached the parser
+ * itself (its prototype's parse) and whether the parser failed with the guard's refusal.
+ */
+function throughGuard(chunks: Buffer[], max: number): { passed: Buffer; closed: boolean } {
+  const mqtt = parser() as unknown as MqttParser;
   const passed: Buffer[] = [];
+  const parse = jest.spyOn(Object.getPrototypeOf(mqtt) as MqttParser, 'parse').mockImplementation((chunk: Buffer) => {
+    passed.push(Buffer.from(chunk));
+    return 0;
+  });
   let closed = false;
-  guard.on('data', (chunk: Buffer) => passed.push(chunk));
-  guard.on('error', () => (closed = true));
-  for (const chunk of chunks) inner.write(chunk);
-  inner.end();
-  await new Promise<void>((resolve) => guard.once('close', () => resolve()).once('end', () => resolve()));
-  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    guardParserInput(mqtt, max);
+    mqtt.on('error', () => (closed = true));
+    for (const chunk of chunks) mqtt.parse(chunk); // aedes keeps reading until it handles the error
+  } finally {
+    parse.mockRestore();
+  }
   return { passed: Buffer.concat(passed), closed };
 }
 
-describe('PacketSizeGuard (MQTT fixed header inspection)', () => {
-  test('well-formed packets up to the limit pass through unchanged however the stream is chunked', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(packetArb(300), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), async (packets, cuts) => {
+describe('the packet size guard on the parser input (MQTT fixed header inspection)', () => {
+  test('well-formed packets up to the limit pass through unchanged however the stream is chunked', () => {
+    fc.assert(
+      fc.property(fc.array(packetArb(300), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (packets, cuts) => {
         const data = Buffer.concat(packets);
-        const { passed, closed } = await throughGuard(chunked(data, cuts), 300);
+        const { passed, closed } = throughGuard(chunked(data, cuts), 300);
         expect(closed).toBe(false);
         expect(passed.equals(data)).toBe(true);
       }),
@@ -84,12 +92,12 @@ describe('PacketSizeGuard (MQTT fixed header inspection)', () => {
     );
   });
 
-  test('arbitrary bytes: closed exactly when the reference finds an oversized or malformed header, never throws', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 0, max: 400 }), async (bytes, cuts, max) => {
+  test('arbitrary bytes: closed exactly when the reference finds an oversized or malformed header, never throws', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 0, max: 400 }), (bytes, cuts, max) => {
         const data = Buffer.from(bytes);
         const problem = firstProblem(data, max);
-        const { passed, closed } = await throughGuard(chunked(data, cuts), max);
+        const { passed, closed } = throughGuard(chunked(data, cuts), max);
         expect(closed).toBe(problem !== undefined);
         // Nothing of the chunk that carries the bad header reaches the parser.
         if (problem !== undefined) expect(passed.length).toBeLessThan(problem);
@@ -106,7 +114,7 @@ describe('the DPS MQTT front-end behind the guard', () => {
     const frontEnd = createDpsMqttFrontEnd({ registration: new ScriptedRegistration(), maxPacketBytes: 10 });
     // An 'error' emitted with no listener throws out of a nextTick: in a server, that ends the process.
     const unhandled: string[] = [];
-    const emit = jest.spyOn(PacketSizeGuard.prototype, 'emit').mockImplementation(function (this: PacketSizeGuard, event, ...args) {
+    const emit = jest.spyOn(PassThrough.prototype, 'emit').mockImplementation(function (this: PassThrough, event, ...args) {
       if (event === 'error' && this.listenerCount('error') === 0) unhandled.push(String(args[0]));
       return Duplex.prototype.emit.call(this, event, ...args);
     });
