@@ -1,13 +1,15 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@opendps/model';
+import type { DeadlineQueue, Timers } from '@opendps/protocol-base';
 import { CLOSE_GRACE_MS } from './options';
-import { RequestDeadline, type Schedule } from './request-deadline';
+import { RequestDeadline } from './request-deadline';
 import type { ConnectionContext, DeviceIdentity, DeviceSession } from './session';
 
 /** What every connection of one front-end shares. */
 export interface ConnectionSettings {
   logger: Logger;
-  schedule: Schedule;
+  timers: Timers;
+  deadlines: DeadlineQueue;
   requestTimeoutMs: number;
   refusalGraceMs: number;
 }
@@ -27,7 +29,7 @@ export class DpsConnection implements DeviceSession {
     readonly context: ConnectionContext,
     private readonly settings: ConnectionSettings,
   ) {
-    this.deadline = new RequestDeadline(settings.requestTimeoutMs, settings.refusalGraceMs, settings.schedule, this);
+    this.deadline = new RequestDeadline(settings.requestTimeoutMs, settings.refusalGraceMs, settings.deadlines, this);
   }
 
   /** Ends the connection once what was written has gone out, and logs why. */
@@ -42,7 +44,7 @@ export class DpsConnection implements DeviceSession {
     );
     // end, not destroy: what was written (the refusal's response) goes out before the FIN
     stream.end();
-    const cancel = this.settings.schedule(CLOSE_GRACE_MS, () => stream.destroy());
+    const cancel = this.settings.timers.schedule(CLOSE_GRACE_MS, () => stream.destroy());
     stream.once('close', cancel);
   }
 }

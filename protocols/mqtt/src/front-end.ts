@@ -1,7 +1,7 @@
 import { silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connectionContext, endGracefully, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, DeadlineQueue, endGracefully, realTimers, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { capSubscriptionQos, createBroker, noRouting, parserOf, plainParserBuffer, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
 import { DpsConnection } from './connection';
@@ -16,7 +16,6 @@ import {
   type DpsMqttFrontEndOptions,
 } from './options';
 import { guardParserInput } from './packet-size-guard';
-import { realSchedule } from './request-deadline';
 import type { ConnectionContext, DeviceSession } from './session';
 
 export type MqttListenOptions = TlsListenOptions;
@@ -42,9 +41,11 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', protocol: 'mqtt' });
   const maxPayloadBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const timers = options.timers ?? realTimers;
   const settings = {
     logger,
-    schedule: options.schedule ?? realSchedule,
+    timers,
+    deadlines: new DeadlineQueue(timers),
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     refusalGraceMs: options.refusalGraceMs ?? DEFAULT_REFUSAL_GRACE_MS,
   };

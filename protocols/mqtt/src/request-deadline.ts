@@ -1,11 +1,4 @@
-/** Schedules `fire` after `ms` and returns what cancels it; tests pass a fake clock's. */
-export type Schedule = (ms: number, fire: () => void) => () => void;
-
-export const realSchedule: Schedule = (ms, fire) => {
-  const timer = setTimeout(fire, ms);
-  timer.unref();
-  return () => clearTimeout(timer);
-};
+import { QueuedDeadline, type DeadlineQueue } from '@opendps/protocol-base';
 
 /**
  * A refusal the device does not retry on this connection: every 4xx but 429 (docs/device-wire.md
@@ -32,11 +25,11 @@ const enum Why {
  * `timeoutMs`; while a request is in flight nothing runs out; after each answer the device has
  * `timeoutMs` plus the answer's `retry-after` to poll or retry (a polling device waits exactly
  * that long; an assigned one disconnects). So keepalive 0 cannot hold a connection open.
- * One per connection, so it holds numbers, not strings or closures (docs/scale.md).
+ * One per connection, so it holds numbers, not strings, closures or a timer of its own: it waits in
+ * the front-end's DeadlineQueue (docs/scale.md).
  */
-export class RequestDeadline {
+export class RequestDeadline extends QueuedDeadline {
   private inFlight = 0;
-  private cancel: (() => void) | undefined = undefined;
   private stopped = false;
   private why = Why.FirstRequest;
   private armedMs = 0;
@@ -48,9 +41,11 @@ export class RequestDeadline {
   constructor(
     private readonly timeoutMs: number,
     private readonly graceMs: number,
-    private readonly schedule: Schedule,
+    private readonly queue: DeadlineQueue,
     private readonly target: Expirable,
-  ) {}
+  ) {
+    super();
+  }
 
   /** CONNECT accepted: the first request is due. */
   connected(): void {
@@ -81,9 +76,8 @@ export class RequestDeadline {
     this.disarm();
   }
 
-  /** Called by the schedule when the armed deadline runs out. */
+  /** Called by the queue when the armed deadline runs out. */
   expired(): void {
-    this.cancel = undefined;
     if (!this.stopped) this.target.close(this.reason());
   }
 
@@ -98,11 +92,10 @@ export class RequestDeadline {
     if (this.stopped) return;
     this.why = why;
     this.armedMs = ms;
-    this.cancel = this.schedule(ms, () => this.expired());
+    this.queue.arm(this, ms);
   }
 
   private disarm(): void {
-    this.cancel?.();
-    this.cancel = undefined;
+    this.queue.disarm(this);
   }
 }
