@@ -130,7 +130,9 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       ws.close(1002, 'subprotocol mqtt expected');
       return;
     }
-    handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'mqtt-ws'));
+    const stream = createWebSocketStream(ws);
+    stream._writev = oneMessage;
+    handleConnection(stream, connectionContext(request.socket, 'mqtt-ws'));
   }
 
   function listen(options: MqttListenOptions): Promise<MqttListener> {
@@ -152,4 +154,13 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   }
 
   return { handleConnection, listen, handleWebSocket, endConnections, close };
+}
+
+/**
+ * mqtt-packet corks the stream and writes a packet field by field; on uncork the pieces come here
+ * together and leave as one WebSocket message (ws's stream would send one message per field). A
+ * TLS socket needs no such help: Node writes the pieces it is given together in one TLS record.
+ */
+function oneMessage(this: Duplex, chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
+  this._write(Buffer.concat(chunks.map(({ chunk }) => chunk)), 'buffer' as BufferEncoding, done);
 }
