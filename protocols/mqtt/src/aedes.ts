@@ -136,6 +136,29 @@ export function plainParserBuffer(client: AedesClient): void {
   parser._list = new Plain() as typeof list;
 }
 
+/**
+ * aedes watches its stream with `stream.finished()` (seven listeners and their closures per
+ * connection, for the connection's life) only to call `client.close()` once the stream is done.
+ * aedes itself already closes the client on the stream's 'end' and 'error'; a 'close' listener
+ * shared by every connection covers the rest (docs/scale.md).
+ */
+export function closeWithStream(client: AedesClient): void {
+  const watched = client as unknown as { _eos?: () => void; conn?: Duplex & { closed?: boolean } };
+  const conn = watched.conn;
+  if (typeof watched._eos !== 'function' || !conn) return;
+  watched._eos(); // finished()'s cleanup: its listeners are removed
+  watched._eos = noop; // as aedes leaves it after close()
+  if (conn.closed) client.close();
+  else conn.on('close', closeClientOf);
+}
+
+/** `this` is the stream aedes was handed; aedes put its client on it (`conn.client`). */
+function closeClientOf(this: Duplex & { client?: AedesClient }): void {
+  this.client?.close();
+}
+
+function noop(): void {}
+
 export function createBroker(options: AedesOptions): Promise<AedesBroker> {
   return loadAedes().Aedes.createBroker(options);
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connectionContext, DeadlineQueue, endGracefully, realTimers, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { capSubscriptionQos, createBroker, noRouting, parserOf, plainParserBuffer, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
+import { capSubscriptionQos, closeWithStream, createBroker, noRouting, parserOf, plainParserBuffer, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
 import { DpsConnection } from './connection';
 import { peekConnect } from './connect-peek';
 import { createHooks } from './hooks';
@@ -118,6 +118,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
    */
   function attach(ready: AedesBroker, connection: DpsConnection): void {
     const client = ready.handle(connection.stream);
+    closeWithStream(client);
     guardParserInput(parserOf(client), maxPayloadBytes + TOPIC_ALLOWANCE);
     plainParserBuffer(client);
     capSubscriptionQos(client, 1);
