@@ -2,8 +2,11 @@
 // memory-hook.cjs preloaded), a client process holding `--warm` connections, then another holding
 // `--connections` more, all CONNECTed and SUBSCRIBEd. The server's heap (after GC) and RSS are read
 // with each batch held; the difference divided by the connections is the cost of one.
+//   --attestation sas|x509   SAS of a symmetric-key group (default), or a device certificate
+//                            issued by the dev CA to each device, for an X.509 group
+//   --register               each device registers (until assigned) before it idles
 //
-//   pnpm -s build && node bench/scale/idle.mjs --connections 10000
+//   pnpm -s build && node bench/scale/idle.mjs --connections 10000 [--attestation x509] [--register]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,13 +15,19 @@ import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import model from '../../packages/model/dist/index.js';
 import storeModule from '../../packages/store/dist/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]?.startsWith('--') || all[i + 1] === undefined ? 'true' : all[i + 1]]] : pairs), []),
 );
+const attestationKind = args.attestation ?? 'sas';
+if (attestationKind !== 'sas' && attestationKind !== 'x509') throw new Error('--attestation is sas or x509');
+const register = args.register === 'true';
+/** Each process may open as many descriptors as its hard limit allows (10,000 connections need more than 1,024). */
+const withDescriptors = (argv) => ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...argv];
 const connections = Number(args.connections ?? 10_000);
 const warm = Number(args.warm ?? 500);
 const groupKey = randomBytes(32).toString('base64');
@@ -26,13 +35,13 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-idle-'));
 const memoryFile = path.join(dataDir, 'memory.json');
 
 const server = spawn(
-  process.execPath,
-  [
+  '/bin/sh',
+  withDescriptors([
     '--expose-gc', '--require', path.join(here, 'memory-hook.cjs'), ...(args['node-options'] ? args['node-options'].split(' ') : []),
     path.join(root, 'packages/server/dist/cli.js'), 'start', '--data-dir', dataDir, '--host', 'localhost',
-    '--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0', '--mqtt-request-timeout-ms', '3600000', '--log-level', 'warn',
-  ],
-  { stdio: ['ignore', 'ignore', 'inherit'], cwd: dataDir, env: { ...process.env, OPENDPS_MEMORY_FILE: memoryFile } },
+    '--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0', '--mqtt-request-timeout-ms', '3600000', '--log-level', args['log-level'] ?? 'warn',
+  ]),
+  { stdio: ['ignore', args['log-level'] ? 'inherit' : 'ignore', 'inherit'], cwd: dataDir, env: { ...process.env, OPENDPS_MEMORY_FILE: memoryFile } },
 );
 const clients = [];
 
@@ -50,6 +59,12 @@ async function memory() {
   return { heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers, rss: rssKb * 1024 };
 }
 
+/** A signing certificate as the service API stores it: with the info the group's indexes are built from. */
+function signingCertificate(pem) {
+  const parsed = model.parseCertificate(pem);
+  return { certificate: parsed.pem, info: model.certificateInfo(parsed) };
+}
+
 /**
  * With `--heap-snapshot MS`, one snapshot before the batch and one with it held (written by the
  * server, --heapsnapshot-signal=SIGUSR1 in --node-options, into its working directory), for
@@ -63,7 +78,7 @@ async function snapshot() {
 
 function hold(spec) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'idle-client.mjs'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('/bin/sh', withDescriptors([path.join(here, 'idle-client.mjs'), JSON.stringify(spec)]), { stdio: ['ignore', 'pipe', 'inherit'] });
     clients.push(child);
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -85,24 +100,40 @@ try {
   await sleep(200);
   const connection = JSON.parse(readFileSync(connectionFile, 'utf8'));
   const store = new storeModule.SqliteStore(path.join(dataDir, 'opendps.db'));
+  // The dev CA (it signed the server's certificate) also signs the devices' certificates here.
+  const devCa = { caCertFile: path.join(dataDir, 'ca.pem'), caKeyFile: path.join(dataDir, 'ca-key.pem') };
   await storeModule.enrollmentGroups(store, connection.idScope).put({
     enrollmentGroupId: 'idle-devices',
-    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
+    attestation:
+      attestationKind === 'x509'
+        ? { type: 'x509', x509: { signingCertificates: { primary: signingCertificate(readFileSync(devCa.caCertFile, 'utf8')) } } }
+        : { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
   });
   await store.close();
   const at = connection.endpoints.mqtt.lastIndexOf(':');
-  const spec = { host: connection.endpoints.mqtt.slice(0, at), port: Number(connection.endpoints.mqtt.slice(at + 1)), caFile: connection.caFile, idScope: connection.idScope, key: groupKey };
+  const spec = {
+    host: connection.endpoints.mqtt.slice(0, at),
+    port: Number(connection.endpoints.mqtt.slice(at + 1)),
+    caFile: connection.caFile,
+    idScope: connection.idScope,
+    key: groupKey,
+    attestation: attestationKind,
+    register,
+    ...devCa,
+  };
 
-  const warmed = await hold({ ...spec, count: warm });
+  const warmed = await hold({ ...spec, count: warm, prefix: 'warm' });
   await sleep(1000);
   const before = await memory();
   await snapshot();
-  const held = await hold({ ...spec, count: connections });
+  const held = await hold({ ...spec, count: connections, prefix: 'idle' });
   await sleep(2000);
   const after = await memory();
   await snapshot();
   const per = (field) => Math.round((after[field] - before[field]) / held.held);
   const report = {
+    attestation: attestationKind,
+    register,
     warm: warmed,
     held,
     before,
