@@ -5,41 +5,64 @@
 //   --attestation sas|x509   SAS of a symmetric-key group (default), or a device certificate
 //                            issued by the dev CA to each device, for an X.509 group
 //   --register               each device registers (until assigned) before it idles
+//   --server bare            the reference: a bare node:tls server (idle-bare-server.mjs) instead
+//                            of OpenDPS, same key type, answering CONNECT and SUBSCRIBE blindly
 //
 //   pnpm -s build && node bench/scale/idle.mjs --connections 10000 [--attestation x509] [--register]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import model from '../../packages/model/dist/index.js';
+import pki from '../../packages/pki/dist/index.js';
 import storeModule from '../../packages/store/dist/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]?.startsWith('--') || all[i + 1] === undefined ? 'true' : all[i + 1]]] : pairs), []),
-);
+/** Options without a value; every other option takes the next argument, even one starting with `--`. */
+const FLAGS = new Set(['register']);
+const args = {};
+for (let i = 2; i < process.argv.length; i++) {
+  const name = process.argv[i].replace(/^--/, '');
+  args[name] = FLAGS.has(name) ? 'true' : process.argv[++i];
+}
 const attestationKind = args.attestation ?? 'sas';
 if (attestationKind !== 'sas' && attestationKind !== 'x509') throw new Error('--attestation is sas or x509');
 const register = args.register === 'true';
 /** Each process may open as many descriptors as its hard limit allows (10,000 connections need more than 1,024). */
 const withDescriptors = (argv) => ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...argv];
+const bare = args.server === 'bare';
+if (args.server !== undefined && !bare) throw new Error('--server is bare (or absent: OpenDPS)');
+if (bare && register) throw new Error('the bare server does not register devices');
 const connections = Number(args.connections ?? 10_000);
 const warm = Number(args.warm ?? 500);
 const groupKey = randomBytes(32).toString('base64');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'opendps-idle-'));
 const memoryFile = path.join(dataDir, 'memory.json');
 
+if (bare) {
+  // The same key type as OpenDPS's dev PKI (P-256 by default); the CA also signs X.509 devices.
+  const ca = pki.createRootCa({ commonName: 'idle bare CA' });
+  const leaf = pki.createServerCertificate(ca, ['localhost']);
+  for (const [name, pem] of [['ca.pem', ca.certificatePem], ['ca-key.pem', ca.privateKeyPem], ['server.pem', leaf.certificatePem], ['server-key.pem', leaf.privateKeyPem]]) {
+    writeFileSync(path.join(dataDir, name), pem);
+  }
+}
+const nodeOptions = args['node-options'] ? args['node-options'].split(' ') : [];
 const server = spawn(
   '/bin/sh',
   withDescriptors([
-    '--expose-gc', '--require', path.join(here, 'memory-hook.cjs'), ...(args['node-options'] ? args['node-options'].split(' ') : []),
-    path.join(root, 'packages/server/dist/cli.js'), 'start', '--data-dir', dataDir, '--host', 'localhost',
-    '--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0', '--mqtt-request-timeout-ms', '3600000', '--log-level', args['log-level'] ?? 'warn',
+    '--expose-gc', '--require', path.join(here, 'memory-hook.cjs'), ...nodeOptions,
+    ...(bare
+      ? [path.join(here, 'idle-bare-server.mjs'), dataDir]
+      : [
+          path.join(root, 'packages/server/dist/cli.js'), 'start', '--data-dir', dataDir, '--host', 'localhost',
+          '--mqtt-port', '0', '--amqp-port', '0', '--https-port', '0', '--mqtt-request-timeout-ms', '3600000', '--log-level', args['log-level'] ?? 'warn',
+        ]),
   ]),
   { stdio: ['ignore', args['log-level'] ? 'inherit' : 'ignore', 'inherit'], cwd: dataDir, env: { ...process.env, OPENDPS_MEMORY_FILE: memoryFile } },
 );
@@ -99,17 +122,19 @@ try {
   }
   await sleep(200);
   const connection = JSON.parse(readFileSync(connectionFile, 'utf8'));
-  const store = new storeModule.SqliteStore(path.join(dataDir, 'opendps.db'));
   // The dev CA (it signed the server's certificate) also signs the devices' certificates here.
   const devCa = { caCertFile: path.join(dataDir, 'ca.pem'), caKeyFile: path.join(dataDir, 'ca-key.pem') };
-  await storeModule.enrollmentGroups(store, connection.idScope).put({
-    enrollmentGroupId: 'idle-devices',
-    attestation:
-      attestationKind === 'x509'
-        ? { type: 'x509', x509: { signingCertificates: { primary: signingCertificate(readFileSync(devCa.caCertFile, 'utf8')) } } }
-        : { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
-  });
-  await store.close();
+  if (!bare) {
+    const store = new storeModule.SqliteStore(path.join(dataDir, 'opendps.db'));
+    await storeModule.enrollmentGroups(store, connection.idScope).put({
+      enrollmentGroupId: 'idle-devices',
+      attestation:
+        attestationKind === 'x509'
+          ? { type: 'x509', x509: { signingCertificates: { primary: signingCertificate(readFileSync(devCa.caCertFile, 'utf8')) } } }
+          : { type: 'symmetricKey', symmetricKey: { primaryKey: groupKey, secondaryKey: groupKey } },
+    });
+    await store.close();
+  }
   const at = connection.endpoints.mqtt.lastIndexOf(':');
   const spec = {
     host: connection.endpoints.mqtt.slice(0, at),
@@ -132,6 +157,7 @@ try {
   await snapshot();
   const per = (field) => Math.round((after[field] - before[field]) / held.held);
   const report = {
+    server: bare ? 'bare node:tls' : 'opendps',
     attestation: attestationKind,
     register,
     warm: warmed,
