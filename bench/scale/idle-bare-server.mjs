@@ -3,6 +3,7 @@
 // certificate chain as OpenDPS does and keeps it, and answers the first bytes of a connection with
 // CONNACK and SUBACK. No MQTT parsing, no session: what a TLS connection costs by itself.
 //   node bench/scale/idle-bare-server.mjs DATA_DIR   (server.pem, server-key.pem, ca.pem in it)
+import { Buffer } from 'node:buffer';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
