@@ -56,6 +56,7 @@ describe('createServer', () => {
         hubs: [expect.stringMatching(/^localhost:\d+$/)],
         websocket: `wss://localhost:${port}/$iothub/websocket`,
         browser: { https: `browser.localhost:${port}`, websocket: `wss://browser.localhost:${port}/$iothub/websocket` },
+        console: `https://browser.localhost:${port}/console/`,
       });
       // The default instance links the default built-in hub, at the address it really listens on.
       expect(written.instances[0]?.linkedHubs).toEqual([expect.objectContaining({ name: 'hub-1', hostName: written.endpoints.hubs[0] })]);

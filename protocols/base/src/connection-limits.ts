@@ -86,9 +86,19 @@ export class ConnectionLimits {
     }
     this.total += 1;
     this.byAddress.set(address, fromAddress + 1);
-    socket.once('close', () => this.release(address));
+    // One listener for every socket ('close' comes once): no closure held per connection (docs/scale.md).
+    socket.on('close', this.onClose);
     return true;
   }
+
+  /**
+   * `this` is the closed socket. Its address reads the same as at `admit`: a socket keeps the peer
+   * address it was asked for once.
+   */
+  private readonly onClose = ((limits: ConnectionLimits) =>
+    function onClose(this: Socket): void {
+      limits.release(sourceAddress(this.remoteAddress));
+    })(this);
 
   /** Open connections, in all or from one address. */
   open(address?: string): number {

@@ -2,3 +2,4 @@ export * from './context';
 export * from './tls-listener';
 export * from './connection-limits';
 export * from './end-gracefully';
+export * from './deadline-queue';

@@ -43,9 +43,13 @@ export async function listenTls(
   );
   const limits = new ConnectionLimits({ ...options.connectionLimits, logger: options.logger, name: options.name });
   limits.attach(server);
+  // One 'close' listener for every socket (`this`): no closure held per connection (docs/scale.md).
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', forget);
     options.onSocket?.(socket);
   });
   // Node reports a failed or timed-out handshake here but leaves the TCP socket open (Node 20): a

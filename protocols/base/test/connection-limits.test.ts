@@ -131,7 +131,7 @@ describe('ConnectionLimits', () => {
   test('refusals are logged at most once per interval, each line summing those since the last', () => {
     logger.warnings.length = 0;
     time = 10_000;
-    const fake = (remoteAddress: string) => ({ remoteAddress, destroy: jest.fn(), once: jest.fn() }) as unknown as Socket;
+    const fake = (remoteAddress: string) => ({ remoteAddress, destroy: jest.fn(), on: jest.fn(), once: jest.fn() }) as unknown as Socket;
     for (let i = 0; i < 50; i += 1) expect(limits.admit(fake('127.0.0.1'))).toBe(false);
     expect(logger.warnings[0]?.fields).toMatchObject({ refused: 1 });
     expect(logger.warnings).toHaveLength(1);

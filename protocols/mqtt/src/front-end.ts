@@ -1,13 +1,13 @@
 import { silentLogger } from '@opendps/model';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connectionContext, endGracefully, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
+import { connectionContext, DeadlineQueue, endGracefully, realTimers, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { capSubscriptionQos, createBroker, noRouting, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
+import { capSubscriptionQos, closeWithStream, createBroker, endAfterDisconnect, noRouting, parserOf, plainParserBuffer, releaseConnectOnConnack, type AedesBroker, type AedesClient } from './aedes';
+import { DpsConnection } from './connection';
 import { peekConnect } from './connect-peek';
 import { createHooks } from './hooks';
 import {
-  CLOSE_GRACE_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_PACKET_BYTES,
   DEFAULT_REFUSAL_GRACE_MS,
@@ -15,8 +15,7 @@ import {
   TOPIC_ALLOWANCE,
   type DpsMqttFrontEndOptions,
 } from './options';
-import { PacketSizeGuard } from './packet-size-guard';
-import { realSchedule, RequestDeadline } from './request-deadline';
+import { guardParserInput } from './packet-size-guard';
 import type { ConnectionContext, DeviceSession } from './session';
 
 export type MqttListenOptions = TlsListenOptions;
@@ -42,24 +41,38 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   const logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations', protocol: 'mqtt' });
   const maxPayloadBytes = options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const refusalGrace = options.refusalGraceMs ?? DEFAULT_REFUSAL_GRACE_MS;
-  const schedule = options.schedule ?? realSchedule;
+  const timers = options.timers ?? realTimers;
+  const settings = {
+    logger,
+    timers,
+    deadlines: new DeadlineQueue(timers),
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    refusalGraceMs: options.refusalGraceMs ?? DEFAULT_REFUSAL_GRACE_MS,
+  };
   const sessions = new WeakMap<AedesClient, DeviceSession>();
   const listeners = new TlsListeners();
-  const streams = new Set<Duplex>();
+  /** Every open DPS connection, by its stream (a drain ends them). */
+  const connections = new Map<Duplex, DpsConnection>();
   let closed = false;
 
+  let broker: AedesBroker | undefined;
   const brokerReady: Promise<AedesBroker> = createBroker({
     ...createHooks({ service: options.registration, sessions, maxPayloadBytes, logger }),
     connectTimeout,
     mq: noRouting,
-  }).then((broker) => {
-    broker.on('error', (error: unknown) => logger.error({ err: error }, 'MQTT broker error'));
-    broker.on('clientError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed on error'));
-    broker.on('connectionError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed before CONNECT'));
-    return broker;
+  }).then((ready) => {
+    ready.on('error', (error: unknown) => logger.error({ err: error }, 'MQTT broker error'));
+    ready.on('clientError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed on error'));
+    ready.on('connectionError', (_client: unknown, error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed before CONNECT'));
+    broker = ready;
+    return ready;
   });
+
+  /** A 'close' listener shared by every connection (`this` is the stream): no closure per connection. */
+  function forget(this: Duplex): void {
+    connections.get(this)?.deadline.stop();
+    connections.delete(this);
+  }
 
   function handleConnection(stream: Duplex, context: ConnectionContext): void {
     if (closed) {
@@ -77,52 +90,41 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
   }
 
   function serveDps(stream: Duplex, context: ConnectionContext): void {
-    streams.add(stream);
-    stream.once('close', () => streams.delete(stream));
-    const guarded = new PacketSizeGuard(stream, maxPayloadBytes + TOPIC_ALLOWANCE);
-    // Bytes already buffered (a peeked CONNECT, a WebSocket upgrade's head) reach the guard before the
-    // broker attaches: its refusal must end this connection, not go unhandled and end the process.
-    guarded.on('error', (error: Error) => logger.debug({ err: error.message }, 'MQTT connection closed by the packet size guard'));
-    // Until the broker is up, the guard buffers what arrives; the connect timeout already runs.
-    // Dropped once cleared: the listeners above share this scope and would keep it for the connection's life.
-    let timer: NodeJS.Timeout | undefined = setTimeout(() => guarded.destroy(new Error('connect did not arrive in time')), connectTimeout);
+    const connection = new DpsConnection(stream, context, settings);
+    connections.set(stream, connection);
+    stream.on('close', forget);
+    if (broker) return attach(broker, connection);
+    // Until the broker is up (the first moments after start) what arrives waits in the stream, and
+    // its errors end it here; the connect timeout already runs.
+    const early = (error: Error): void => logger.debug({ err: error.message }, 'MQTT connection failed before the broker was up');
+    stream.on('error', early);
+    const timer = setTimeout(() => stream.destroy(new Error('connect did not arrive in time')), connectTimeout);
     brokerReady.then(
-      (broker) => {
+      (ready) => {
         clearTimeout(timer);
-        timer = undefined;
-        if (guarded.destroyed) return;
-        const client = broker.handle(guarded);
-        capSubscriptionQos(client, 1);
-        releaseConnectOnConnack(client);
-        sessions.set(client, session(guarded, context));
+        stream.off('error', early);
+        if (!stream.destroyed) attach(ready, connection);
       },
-      () => guarded.destroy(),
+      () => {
+        clearTimeout(timer);
+        stream.destroy();
+      },
     );
   }
 
-  /** The session of one connection; its deadline and refusals end the connection through `close`. */
-  function session(guarded: PacketSizeGuard, context: ConnectionContext): DeviceSession {
-    const state: DeviceSession = {
-      context,
-      responseQos: 0,
-      closing: false,
-      deadline: new RequestDeadline(requestTimeout, refusalGrace, schedule, (reason) => state.close(reason)),
-      close(reason) {
-        if (state.closing || guarded.destroyed) return;
-        state.closing = true;
-        state.deadline.stop();
-        logger.info(
-          { registrationId: state.device?.registrationId, remoteAddress: context.remoteAddress, transport: context.transport, reason },
-          'closing the MQTT connection',
-        );
-        // end, not destroy: what was written (the refusal's response) goes out before the FIN
-        guarded.end();
-        const cancel = schedule(CLOSE_GRACE_MS, () => guarded.destroy());
-        guarded.once('close', cancel);
-      },
-    };
-    guarded.once('close', () => state.deadline.stop());
-    return state;
+  /**
+   * aedes reads the stream itself (no stream in between); the packet size limit is a check on its
+   * parser's input, installed before the first byte is parsed (aedes reads on 'readable', later).
+   */
+  function attach(ready: AedesBroker, connection: DpsConnection): void {
+    const client = ready.handle(connection.stream);
+    closeWithStream(client);
+    guardParserInput(parserOf(client), maxPayloadBytes + TOPIC_ALLOWANCE);
+    endAfterDisconnect(parserOf(client), connection.stream);
+    plainParserBuffer(client);
+    capSubscriptionQos(client, 1);
+    releaseConnectOnConnack(client);
+    sessions.set(client, connection);
   }
 
   function handleWebSocket(ws: WebSocket, request: IncomingMessage): void {
@@ -130,7 +132,9 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       ws.close(1002, 'subprotocol mqtt expected');
       return;
     }
-    handleConnection(createWebSocketStream(ws), connectionContext(request.socket, 'mqtt-ws'));
+    const stream = createWebSocketStream(ws);
+    stream._writev = oneMessage;
+    handleConnection(stream, connectionContext(request.socket, 'mqtt-ws'));
   }
 
   function listen(options: MqttListenOptions): Promise<MqttListener> {
@@ -141,15 +145,24 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
 
   async function endConnections(lingerMs = 1_000): Promise<void> {
     closed = true;
-    await Promise.all([...streams].map((stream) => endGracefully(stream, () => stream.end(), lingerMs)));
+    await Promise.all([...connections.keys()].map((stream) => endGracefully(stream, () => stream.end(), lingerMs)));
   }
 
   async function close(): Promise<void> {
     closed = true;
     await listeners.closeAll();
-    const broker = await brokerReady.catch(() => undefined);
-    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    const ready = await brokerReady.catch(() => undefined);
+    if (ready) await new Promise<void>((resolve) => ready.close(() => resolve()));
   }
 
   return { handleConnection, listen, handleWebSocket, endConnections, close };
+}
+
+/**
+ * mqtt-packet corks the stream and writes a packet field by field; on uncork the pieces come here
+ * together and leave as one WebSocket message (ws's stream would send one message per field). A
+ * TLS socket needs no such help: Node writes the pieces it is given together in one TLS record.
+ */
+function oneMessage(this: Duplex, chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
+  this._write(Buffer.concat(chunks.map(({ chunk }) => chunk)), 'buffer' as BufferEncoding, done);
 }

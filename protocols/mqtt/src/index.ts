@@ -3,7 +3,7 @@ export type { DpsMqttFrontEnd, MqttListenOptions, MqttListener } from './front-e
 export type { DpsMqttFrontEndOptions, ConnectRouter } from './options';
 export { peekConnect, readConnect, type ConnectSummary } from './connect-peek';
 export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_REFUSAL_GRACE_MS } from './options';
-export { isFinalRefusal, type Schedule } from './request-deadline';
+export { isFinalRefusal } from './request-deadline';
 export type { ConnectionContext } from './session';
 export { parseRequestTopic, responseTopic, RESPONSE_FILTER } from './topics';
 export type { DpsRequest } from './topics';

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
-import type { Schedule } from './request-deadline';
+import type { Timers } from '@opendps/protocol-base';
 import type { ConnectSummary } from './connect-peek';
 import type { ConnectionContext } from './session';
 
@@ -30,8 +30,8 @@ export interface DpsMqttFrontEndOptions {
    * after the refusal was sent; then the connection is closed (default 5 s).
    */
   refusalGraceMs?: number;
-  /** Timers of the request deadlines (tests pass a fake clock's). */
-  schedule?: Schedule;
+  /** The clock and timer of the request deadlines and the close grace (tests pass a fake clock). */
+  timers?: Timers;
   /** When set, each connection's CONNECT is read first and may be handed elsewhere. */
   route?: ConnectRouter;
 }

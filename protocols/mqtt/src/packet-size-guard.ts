@@ -1,96 +1,31 @@
-import { Duplex } from 'node:stream';
-import { endGracefully } from '@opendps/protocol-base';
-
-/** How long a client that sent DISCONNECT has to close its side before it is cut off. */
-const GOODBYE_LINGER_MS = 2_000;
+import type { EventEmitter } from 'node:events';
 
 /**
- * Sits between the socket and the MQTT parser and closes a connection whose next packet declares
- * more than `maxPacketBytes` (the MQTT fixed header announces the size before the body arrives), so
- * an oversized or malformed frame costs one connection and never the server's memory.
+ * Walks the MQTT fixed headers of a byte stream, chunk by chunk, and names the first packet that
+ * declares more than `maxPacketBytes` (the fixed header announces the size before the body arrives)
+ * or a malformed remaining length, so an oversized frame costs one connection and never the
+ * server's memory.
  */
-export class PacketSizeGuard extends Duplex {
-  private expect: 'type' | 'length' | 'body' = 'type';
+export class PacketSizeLimit {
+  private expect: 0 | 1 | 2 = TYPE;
   private length = 0;
   private multiplier = 1;
   private lengthBytes = 0;
   private remaining = 0;
-  /** The peer sent DISCONNECT: it closes its side next, and must see our FIN, not a reset. */
-  private peerSaidGoodbye = false;
 
-  constructor(
-    private readonly inner: Duplex,
-    private readonly maxPacketBytes: number,
-  ) {
-    super({ allowHalfOpen: false });
-    inner.on('data', this.onData);
-    inner.on('end', () => this.push(null));
-    inner.on('error', (error: Error) => this.destroy(error));
-    inner.on('close', () => this.destroy());
-  }
-
-  private readonly onData = (chunk: Buffer): void => {
-    const problem = this.inspect(chunk);
-    if (problem) {
-      this.destroy(new Error(problem));
-      return;
-    }
-    if (!this.push(chunk)) this.inner.pause();
-  };
-
-  override _read(): void {
-    this.inner.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    this.inner.write(chunk, done);
-  }
-
-  /**
-   * mqtt-packet corks us and writes a packet field by field; on uncork the pieces arrive here
-   * together and leave in one write, hence one TLS record (not one record per field).
-   */
-  override _writev(chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
-    this.inner.write(Buffer.concat(chunks.map(({ chunk }) => chunk)), done);
-  }
-
-  override _final(done: (error?: Error | null) => void): void {
-    this.inner.end();
-    done();
-  }
-
-  /**
-   * aedes destroys the connection when the client sends DISCONNECT [MQTT-3.14.4-2]. Destroying a
-   * socket whose peer's close_notify and FIN are still unread makes the kernel answer with a reset,
-   * and a client still reading (mqtt.js waits for our side to close) fails with ECONNRESET after a
-   * successful exchange. So after a DISCONNECT the socket is ended (close_notify, FIN) and closes
-   * when the peer's FIN arrives, or is cut off after `GOODBYE_LINGER_MS`.
-   */
-  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    if (!error && this.peerSaidGoodbye && !this.inner.destroyed) {
-      // Whatever still arrives is read and dropped, so the peer's FIN is seen.
-      this.inner.off('data', this.onData);
-      this.inner.resume();
-      void endGracefully(this.inner, () => this.inner.end(), GOODBYE_LINGER_MS);
-    } else {
-      this.inner.destroy();
-    }
-    done(error);
-  }
+  constructor(private readonly maxPacketBytes: number) {}
 
   /** Walk the fixed headers in `chunk`; a problem description when the connection must close. */
-  private inspect(chunk: Buffer): string | undefined {
+  inspect(chunk: Buffer): string | undefined {
     let at = 0;
     while (at < chunk.length) {
-      if (this.expect === 'type') {
-        // [MQTT-2.2.1] the packet type is the high nibble of the first byte; 14 is DISCONNECT
-        if ((chunk[at] ?? 0) >> 4 === 14) this.peerSaidGoodbye = true;
+      if (this.expect === TYPE) {
         at += 1;
-        this.expect = 'length';
+        this.expect = LENGTH;
         this.length = 0;
         this.multiplier = 1;
         this.lengthBytes = 0;
-      } else if (this.expect === 'length') {
+      } else if (this.expect === LENGTH) {
         const byte = chunk[at++] ?? 0;
         this.length += (byte & 0x7f) * this.multiplier;
         this.multiplier *= 128;
@@ -102,14 +37,53 @@ export class PacketSizeGuard extends Duplex {
         }
         if (this.length > this.maxPacketBytes) return `packet of ${this.length} bytes exceeds ${this.maxPacketBytes}`;
         this.remaining = this.length;
-        this.expect = this.remaining === 0 ? 'type' : 'body';
+        this.expect = this.remaining === 0 ? TYPE : BODY;
       } else {
         const take = Math.min(this.remaining, chunk.length - at);
         at += take;
         this.remaining -= take;
-        if (this.remaining === 0) this.expect = 'type';
+        if (this.remaining === 0) this.expect = TYPE;
       }
     }
     return undefined;
   }
+}
+
+const TYPE = 0;
+const LENGTH = 1;
+const BODY = 2;
+
+/** The part of mqtt-packet's parser the guard wraps: every byte aedes reads goes through `parse`. */
+export interface MqttParser extends EventEmitter {
+  parse(chunk: Buffer): number;
+}
+
+interface GuardedParser extends MqttParser {
+  packetSizeLimit: PacketSizeLimit;
+  packetSizeProblem: string | undefined;
+}
+
+/**
+ * Checks every chunk before the parser buffers it: a chunk that breaks the limit is never parsed
+ * and the parser fails with an 'error' (aedes then destroys the connection). This is a check on the
+ * parser's input, not a stream in between: an idle connection pays one small object for it
+ * (docs/scale.md), and its bytes flow from the socket straight into the parser.
+ */
+export function guardParserInput(parser: MqttParser, maxPacketBytes: number): void {
+  const guarded = parser as GuardedParser;
+  guarded.packetSizeLimit = new PacketSizeLimit(maxPacketBytes);
+  guarded.packetSizeProblem = undefined;
+  guarded.parse = guardedParse;
+}
+
+/** One function shared by every guarded parser (no closure per connection). */
+function guardedParse(this: GuardedParser, chunk: Buffer): number {
+  if (this.packetSizeProblem !== undefined) return 0;
+  const problem = this.packetSizeLimit.inspect(chunk);
+  if (problem !== undefined) {
+    this.packetSizeProblem = problem;
+    this.emit('error', new Error(problem));
+    return 0;
+  }
+  return (Object.getPrototypeOf(this) as MqttParser).parse.call(this, chunk);
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { generate, parser, type IConnectPacket, type Packet } from 'mqtt-packet';
-import { releaseConnectOnConnack, type AedesClient } from '../src/aedes';
+import { Duplex, PassThrough } from 'node:stream';
+import { closeWithStream, createBroker, noRouting, plainParserBuffer, releaseConnectOnConnack, type AedesBroker, type AedesClient } from '../src/aedes';
 
 /**
  * An idle connection keeps no more of its CONNECT than the parser needs (docs/scale.md): the parser
@@ -54,5 +55,63 @@ describe('an idle MQTT connection', () => {
     const publish = { cmd: 'publish' as const, topic: 't', payload: Buffer.from('x'), qos: 1 as const, messageId: 3, retain: false, dup: false, properties: { contentType: 'application/json' } };
     mqtt.parse(generate(publish, { protocolVersion: 5 }));
     expect(packets[1]).toMatchObject({ cmd: 'publish', properties: { contentType: 'application/json' } });
+  });
+
+  it('buffers its input in a plain list, not a stream, and still parses packets split anywhere', () => {
+    const { mqtt, packets, client } = clientWithParser();
+    const listOf = (): unknown => (mqtt as unknown as { _list: unknown })._list;
+    // bl's BufferListStream is a (readable-stream) Duplex: it carries stream states.
+    expect(listOf()).toHaveProperty('_readableState');
+    plainParserBuffer(client);
+    expect(listOf()).not.toHaveProperty('_readableState');
+    const bytes = Buffer.concat([
+      generate(connectPacket(4)),
+      generate({ cmd: 'publish', topic: '$dps/registrations/PUT/iotdps-register/?$rid=1', payload: Buffer.from('{"registrationId":"device-1"}'), qos: 1, messageId: 2, retain: false, dup: false }),
+    ]);
+    for (let at = 0; at < bytes.length; at += 7) mqtt.parse(bytes.subarray(at, at + 7));
+    expect(packets.map((packet) => packet.cmd)).toEqual(['connect', 'publish']);
+    expect(packets[1]).toMatchObject({ payload: Buffer.from('{"registrationId":"device-1"}') });
+  });
+
+  describe('closeWithStream', () => {
+    let broker: AedesBroker;
+    beforeAll(async () => {
+      broker = await createBroker({
+        preConnect: (_client, _packet, done) => done(null, true),
+        authenticate: (_client, _username, _password, done) => done(null, true),
+        authorizeSubscribe: (_client, sub, done) => done(null, sub),
+        authorizePublish: (_client, _packet, done) => done(null),
+        connectTimeout: 60_000,
+        mq: noRouting,
+      });
+    });
+    afterAll(() => new Promise<void>((resolve) => broker.close(() => resolve())));
+
+    /** A stream as aedes gets one, and the listeners stream.finished() puts on it. */
+    function handled() {
+      const stream = Duplex.from({ readable: new PassThrough(), writable: new PassThrough() });
+      const client = broker.handle(stream);
+      return { stream, client, watchers: () => stream.listenerCount('finish') + stream.listenerCount('prefinish') };
+    }
+
+    it("drops stream.finished()'s listeners and still closes the client when the stream closes", async () => {
+      const { stream, client, watchers } = handled();
+      expect(watchers()).toBeGreaterThan(0);
+      closeWithStream(client);
+      expect(watchers()).toBe(0);
+      expect(client.closed).toBe(false);
+      stream.destroy(); // no 'end', no 'error': only 'close' tells
+      await new Promise((resolve) => stream.once('close', resolve));
+      expect(client.closed).toBe(true);
+    });
+
+    it('closes the client at once when the stream had already closed', async () => {
+      const stream = new PassThrough();
+      stream.destroy();
+      await new Promise((resolve) => stream.once('close', resolve));
+      const client = broker.handle(stream);
+      closeWithStream(client); // before finished() could tell aedes (it would, on the next tick)
+      expect(client.closed).toBe(true);
+    });
   });
 });

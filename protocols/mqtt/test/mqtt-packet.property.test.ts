@@ -1,11 +1,11 @@
-import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { generate, parser, type Packet } from 'mqtt-packet';
-import { PacketSizeGuard } from '../src/packet-size-guard';
+import { plainParserBuffer, type AedesClient } from '../src/aedes';
+import { guardParserInput, type MqttParser } from '../src/packet-size-guard';
 
 /**
  * Seeded, bounded: the bytes of a device connection as the front-end consumes them, through the
- * packet size guard into mqtt-packet's parser (the one aedes uses).
+ * packet size guard into mqtt-packet's parser (the one aedes uses), on its plain buffer list.
  */
 const RUNS = { seed: 1, numRuns: 300 };
 const MAX = 2048;
@@ -17,20 +17,16 @@ function chunked(data: Buffer, cuts: number[]): Buffer[] {
 
 /** Guard then parser, as the front-end wires them; the packets parsed and whether anything failed. */
 async function consume(chunks: Buffer[]): Promise<{ packets: Packet[]; failed: boolean }> {
-  const inner = new PassThrough();
-  const guard = new PacketSizeGuard(inner, MAX);
   const mqtt = parser();
+  guardParserInput(mqtt as unknown as MqttParser, MAX);
+  plainParserBuffer({ _parser: mqtt } as unknown as AedesClient);
   const packets: Packet[] = [];
   let failed = false;
   mqtt.on('packet', (packet: Packet) => packets.push(packet));
   mqtt.on('error', () => (failed = true));
-  guard.on('error', () => (failed = true));
-  guard.on('data', (chunk: Buffer) => {
+  for (const chunk of chunks) {
     if (!failed) mqtt.parse(chunk); // aedes stops reading once the parser failed
-  });
-  for (const chunk of chunks) inner.write(chunk);
-  inner.end();
-  await new Promise<void>((resolve) => guard.once('close', () => resolve()).once('end', () => resolve()));
+  }
   await new Promise((resolve) => setImmediate(resolve));
   return { packets, failed };
 }

@@ -1,7 +1,9 @@
 import { Duplex, PassThrough } from 'node:stream';
 import fc from 'fast-check';
+import { parser } from 'mqtt-packet';
 import { createDpsMqttFrontEnd } from '../src';
-import { PacketSizeGuard } from '../src/packet-size-guard';
+import { endAfterDisconnect, GOODBYE_LINGER_MS } from '../src/aedes';
+import { guardParserInput, type MqttParser } from '../src/packet-size-guard';
 import { ScriptedRegistration } from './helpers';
 
 const RUNS = { seed: 1, numRuns: 300 };
@@ -56,27 +58,34 @@ function firstProblem(data: Buffer, max: number): number | undefined {
   return undefined;
 }
 
-/** Feeds chunks through a guard; what it passed on and whether it closed the connection. */
-async function throughGuard(chunks: Buffer[], max: number): Promise<{ passed: Buffer; closed: boolean }> {
-  const inner = new PassThrough();
-  const guard = new PacketSizeGuard(inner, max);
+/**
+ * Feeds chunks to a real mqtt-packet parser behind the guard: the bytes that reached the parser
+ * itself (its prototype's parse) and whether the parser failed with the guard's refusal.
+ */
+function throughGuard(chunks: Buffer[], max: number): { passed: Buffer; closed: boolean } {
+  const mqtt = parser() as unknown as MqttParser;
   const passed: Buffer[] = [];
+  const parse = jest.spyOn(Object.getPrototypeOf(mqtt) as MqttParser, 'parse').mockImplementation((chunk: Buffer) => {
+    passed.push(Buffer.from(chunk));
+    return 0;
+  });
   let closed = false;
-  guard.on('data', (chunk: Buffer) => passed.push(chunk));
-  guard.on('error', () => (closed = true));
-  for (const chunk of chunks) inner.write(chunk);
-  inner.end();
-  await new Promise<void>((resolve) => guard.once('close', () => resolve()).once('end', () => resolve()));
-  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    guardParserInput(mqtt, max);
+    mqtt.on('error', () => (closed = true));
+    for (const chunk of chunks) mqtt.parse(chunk); // aedes keeps reading until it handles the error
+  } finally {
+    parse.mockRestore();
+  }
   return { passed: Buffer.concat(passed), closed };
 }
 
-describe('PacketSizeGuard (MQTT fixed header inspection)', () => {
-  test('well-formed packets up to the limit pass through unchanged however the stream is chunked', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(packetArb(300), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), async (packets, cuts) => {
+describe('the packet size guard on the parser input (MQTT fixed header inspection)', () => {
+  test('well-formed packets up to the limit pass through unchanged however the stream is chunked', () => {
+    fc.assert(
+      fc.property(fc.array(packetArb(300), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (packets, cuts) => {
         const data = Buffer.concat(packets);
-        const { passed, closed } = await throughGuard(chunked(data, cuts), 300);
+        const { passed, closed } = throughGuard(chunked(data, cuts), 300);
         expect(closed).toBe(false);
         expect(passed.equals(data)).toBe(true);
       }),
@@ -84,12 +93,12 @@ describe('PacketSizeGuard (MQTT fixed header inspection)', () => {
     );
   });
 
-  test('arbitrary bytes: closed exactly when the reference finds an oversized or malformed header, never throws', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 0, max: 400 }), async (bytes, cuts, max) => {
+  test('arbitrary bytes: closed exactly when the reference finds an oversized or malformed header, never throws', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(), { maxLength: 10 }), fc.integer({ min: 0, max: 400 }), (bytes, cuts, max) => {
         const data = Buffer.from(bytes);
         const problem = firstProblem(data, max);
-        const { passed, closed } = await throughGuard(chunked(data, cuts), max);
+        const { passed, closed } = throughGuard(chunked(data, cuts), max);
         expect(closed).toBe(problem !== undefined);
         // Nothing of the chunk that carries the bad header reaches the parser.
         if (problem !== undefined) expect(passed.length).toBeLessThan(problem);
@@ -106,7 +115,7 @@ describe('the DPS MQTT front-end behind the guard', () => {
     const frontEnd = createDpsMqttFrontEnd({ registration: new ScriptedRegistration(), maxPacketBytes: 10 });
     // An 'error' emitted with no listener throws out of a nextTick: in a server, that ends the process.
     const unhandled: string[] = [];
-    const emit = jest.spyOn(PacketSizeGuard.prototype, 'emit').mockImplementation(function (this: PacketSizeGuard, event, ...args) {
+    const emit = jest.spyOn(PassThrough.prototype, 'emit').mockImplementation(function (this: PassThrough, event, ...args) {
       if (event === 'error' && this.listenerCount('error') === 0) unhandled.push(String(args[0]));
       return Duplex.prototype.emit.call(this, event, ...args);
     });
@@ -135,27 +144,27 @@ describe('the DPS MQTT front-end behind the guard', () => {
   });
 });
 
-describe('PacketSizeGuard after a DISCONNECT', () => {
-  /** An in-memory socket: what the guard writes is collected, what the peer sends is pushed. */
-  function socketPair() {
+describe('the connection after a DISCONNECT', () => {
+  /** An in-memory socket and an mqtt-packet parser reading it, as aedes wires them. */
+  function connection() {
     const socket = new Duplex({ allowHalfOpen: false, read() {}, write: (_chunk, _encoding, done) => done() });
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    return { socket, closed };
+    const reader = parser() as unknown as MqttParser;
+    endAfterDisconnect(reader, socket);
+    return { socket, closed, reader };
   }
   const DISCONNECT = Buffer.from([0xe0, 0x00]);
   const PINGREQ = Buffer.from([0xc0, 0x00]);
 
   afterEach(() => jest.useRealTimers());
 
-  test('aedes destroying the connection after DISCONNECT ends the socket (FIN) and it closes on the peer FIN, not by a reset', async () => {
-    const { socket, closed } = socketPair();
-    const guard = new PacketSizeGuard(socket, 100);
-    guard.resume();
-    socket.push(DISCONNECT);
-    await new Promise((resolve) => setImmediate(resolve));
-    guard.destroy(); // what aedes does on DISCONNECT [MQTT-3.14.4-2]
+  test('aedes destroying it after DISCONNECT ends the socket (FIN) and it closes on the peer FIN, not by a reset', async () => {
+    const { socket, closed, reader } = connection();
+    reader.parse(DISCONNECT);
+    socket.destroy(); // what aedes does on DISCONNECT [MQTT-3.14.4-2]
     expect(socket.writableEnded).toBe(true);
     expect(socket.destroyed).toBe(false);
+    socket.resume();
     socket.push(Buffer.from('late bytes are read and dropped')); // a reset comes from unread bytes
     socket.push(null); // the client's FIN
     await closed;
@@ -164,28 +173,22 @@ describe('PacketSizeGuard after a DISCONNECT', () => {
 
   test('a client that sent DISCONNECT but never closes its side is cut off after the linger', async () => {
     jest.useFakeTimers();
-    const { socket } = socketPair();
-    const guard = new PacketSizeGuard(socket, 100);
-    guard.resume();
-    socket.push(DISCONNECT);
-    await jest.advanceTimersByTimeAsync(0);
-    guard.destroy();
+    const { socket, reader } = connection();
+    reader.parse(DISCONNECT);
+    socket.destroy();
     expect(socket.destroyed).toBe(false);
-    await jest.advanceTimersByTimeAsync(1_999);
+    await jest.advanceTimersByTimeAsync(GOODBYE_LINGER_MS - 1);
     expect(socket.destroyed).toBe(false);
     await jest.advanceTimersByTimeAsync(1);
     expect(socket.destroyed).toBe(true);
   });
 
-  test('without a DISCONNECT, or on an error, destroying the guard destroys the socket at once', async () => {
+  test('without a DISCONNECT, or on an error, destroying it destroys the socket at once', () => {
     for (const [sent, error] of [[PINGREQ, undefined], [DISCONNECT, new Error('broken')]] as const) {
-      const { socket } = socketPair();
-      const guard = new PacketSizeGuard(socket, 100);
-      guard.on('error', () => undefined);
-      guard.resume();
-      socket.push(sent);
-      await new Promise((resolve) => setImmediate(resolve));
-      guard.destroy(error);
+      const { socket, reader } = connection();
+      socket.on('error', () => undefined);
+      reader.parse(sent);
+      socket.destroy(error);
       expect(socket.destroyed).toBe(true);
     }
   });

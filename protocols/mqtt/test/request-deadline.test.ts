@@ -2,7 +2,8 @@ import { Errors } from '@opendps/model';
 import { createServer, type Server } from 'node:https';
 import mqtt, { type MqttClient } from 'mqtt';
 import { WebSocketServer } from 'ws';
-import { createDpsMqttFrontEnd, DEFAULT_REFUSAL_GRACE_MS, isFinalRefusal, type DpsMqttFrontEnd, type Schedule } from '../src';
+import type { Schedule, Timers } from '@opendps/protocol-base';
+import { createDpsMqttFrontEnd, DEFAULT_REFUSAL_GRACE_MS, isFinalRefusal, type DpsMqttFrontEnd } from '../src';
 import {
   closedWithin,
   connectDevice,
@@ -23,13 +24,15 @@ const TIMEOUT_MS = 30_000;
 const GRACE_MS = DEFAULT_REFUSAL_GRACE_MS;
 
 /** A clock the test moves: timers fire only when `advance` passes their due time. */
-class FakeClock {
-  private now = 0;
+class FakeClock implements Timers {
+  private time = 0;
   private timers: Array<{ due: number; fire: () => void }> = [];
   private waiters: Array<() => void> = [];
 
+  readonly now = (): number => this.time;
+
   readonly schedule: Schedule = (ms, fire) => {
-    const timer = { due: this.now + ms, fire };
+    const timer = { due: this.time + ms, fire };
     this.timers.push(timer);
     for (const waiter of this.waiters.splice(0)) waiter();
     return () => {
@@ -39,7 +42,7 @@ class FakeClock {
 
   /** Delays, from now, of the timers pending. */
   pending(): number[] {
-    return this.timers.map((timer) => timer.due - this.now).sort((a, b) => a - b);
+    return this.timers.map((timer) => timer.due - this.time).sort((a, b) => a - b);
   }
 
   /** Resolves once a timer with this delay is pending (responses arm theirs just after being written). */
@@ -48,9 +51,9 @@ class FakeClock {
   }
 
   advance(ms: number): void {
-    this.now += ms;
-    const due = this.timers.filter((timer) => timer.due <= this.now);
-    this.timers = this.timers.filter((timer) => timer.due > this.now);
+    this.time += ms;
+    const due = this.timers.filter((timer) => timer.due <= this.time);
+    this.timers = this.timers.filter((timer) => timer.due > this.time);
     for (const timer of due) timer.fire();
   }
 }
@@ -77,7 +80,7 @@ describe('request deadlines over MQTT/TLS', () => {
   }
 
   beforeAll(async () => {
-    running = await startFrontEnd({ registration: service, requestTimeoutMs: TIMEOUT_MS, schedule: clock.schedule });
+    running = await startFrontEnd({ registration: service, requestTimeoutMs: TIMEOUT_MS, timers: clock });
   });
 
   afterEach(async () => {
@@ -202,7 +205,7 @@ describe('request deadlines over MQTT/WebSocket', () => {
 
   beforeAll(async () => {
     const { server: certificate } = testPki();
-    frontEnd = createDpsMqttFrontEnd({ registration: service, requestTimeoutMs: TIMEOUT_MS, schedule: clock.schedule });
+    frontEnd = createDpsMqttFrontEnd({ registration: service, requestTimeoutMs: TIMEOUT_MS, timers: clock });
     const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false) });
     server = createServer({ cert: certificate.certificatePem, key: certificate.privateKeyPem });
     server.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => frontEnd.handleWebSocket(ws, request)));
