@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Errors } from '@opendps/model';
 import { SqliteStore } from '../src';
 import { describeStoreConformance } from './conformance';
 
@@ -96,7 +97,7 @@ describe('SqliteStore', () => {
     const store = new SqliteStore(file);
     const c = store.collection<{ n: number }>('s', 'c');
     await c.put('kept', { n: 0 });
-    const missing = () => Object.assign(new Error('parent missing'), { code: 'missing' });
+    const missing = () => Errors.invalidAttestation('parent missing');
     // All issued in one turn of the event loop: one group commit.
     const results = await Promise.allSettled([
       c.put('a', { n: 1 }, { ifNoneMatch: '*' }),
@@ -109,7 +110,7 @@ describe('SqliteStore', () => {
     ]);
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ status: 409 });
-    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'missing' });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ status: 400, errorCode: 400010 });
     expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ status: 412 });
     expect([(results[4] as PromiseFulfilledResult<number>).value, (results[5] as PromiseFulfilledResult<number>).value]).toEqual([1, 2]);
     // The refused write left nothing behind (its index entries neither), the later write to `a` won.
