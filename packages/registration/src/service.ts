@@ -464,7 +464,7 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /**
-   * The one info line per outcome, its metrics, and the copy the admin API reads back (stored
+   * The one log line per outcome, its metrics, and the copy the admin API reads back (stored
    * under the instance, never failing the registration). Awaited, so a device that has its answer
    * finds its trace.
    */
@@ -483,7 +483,11 @@ export class DpsRegistrationService implements RegistrationService {
       this.logger.debug(fields, 'TPM challenge issued');
       return;
     }
-    this.logger.info(fields, `registration ${trace.outcome}`);
+    // An assignment is the hot path: its line is written at debug, so that the default (info) writes
+    // nothing per healthy registration (docs/observability.md "Logs"); its trace is stored all the same.
+    // Failures, disabled answers and refusals are what an operator looks for: info.
+    if (trace.outcome === 'assigned') this.logger.debug(fields, 'registration assigned');
+    else this.logger.info(fields, `registration ${trace.outcome}`);
     this.metrics?.outcome(trace);
     this.metrics?.phase(trace.transport, 'total', trace.durationMs / 1000);
     if (trace.outcome === 'refused' && (trace.request !== 'register' || (trace.reason && UNSTORED_REFUSALS.has(trace.reason)))) return;
