@@ -101,8 +101,12 @@ describe('store round trips per registration', () => {
     // Answered within answer-within: the final operation record is the only operation write (no
     // `assigning` record first), so the operationId handed out can be polled on any node.
     expect(first.calls).toEqual(['increment', 'enrollments.get', 'registrations.get', 'registrations.put', 'registrationTraces.put', 'operations.put']);
-    // The built-in hub: the device looked up by the pipeline, again by the upsert (its own
-    // compare-and-set), then its identity and twin written as one document.
+    // The built-in hub: the device looked up by the pipeline and not found, then created as one
+    // document (identity and twin) by a conditional create, without reading it again.
+    expect(hubCalls).toEqual(['devices.get', 'devices.put']);
+    // Registering again: found by the pipeline, read again by the upsert for its compare-and-set.
+    const again = await register('solo-1', key);
+    expect(again.status).toBe('assigned');
     expect(hubCalls).toEqual(['devices.get', 'devices.get', 'devices.put']);
   });
 
