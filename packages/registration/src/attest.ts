@@ -38,6 +38,11 @@ export interface AttestedDevice {
 export interface Attestation {
   attested: AttestedDevice;
   enrollment: IndividualEnrollment | EnrollmentGroup;
+  /**
+   * A group device's keys as derived from its group's keys while verifying its token: its hub
+   * identity carries the same keys, derived once. In memory only (never in an operation record).
+   */
+  derivedKeys?: { primaryKey: string; secondaryKey: string };
 }
 
 export interface AttestContext {
@@ -139,6 +144,7 @@ function groupAttestation(context: AttestContext, sas: SasToken, group: Enrollme
   verifySasToken(sas, { expectedResource: `${idScope}/registrations/${registrationId}`, keys, now, ...skew(context) });
   return {
     enrollment: group,
+    derivedKeys: { primaryKey: keys[0] as string, secondaryKey: keys[1] as string },
     attested: {
       registrationId,
       deviceId: registrationId,
