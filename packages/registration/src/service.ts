@@ -328,8 +328,7 @@ export class DpsRegistrationService implements RegistrationService {
     };
     // Tracked through the request that awaits it, then through the recording of its outcome.
     const work = this.work(instance, attestation, record, started);
-    const finished =
-      this.answerWithinMs > 0 ? await Promise.race([work, delay(this.answerWithinMs, undefined, { ref: false })]) : undefined;
+    const finished = this.answerWithinMs > 0 ? await within(work, this.answerWithinMs) : undefined;
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
       // Answered at once: the final record is the only operation write, awaited before the answer
@@ -601,4 +600,26 @@ function mechanismOf(proof: RegistrationStatusRequest['proof']): AttestationMech
     default:
       return 'none';
   }
+}
+
+/**
+ * What `work` resolves with when that is within `ms`, else undefined. The timer is cleared as soon
+ * as the work is done: a registration answered at once leaves no timer behind (at 300 registrations
+ * a second, 1.5 s timers left to run out were 450 live timers).
+ */
+function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
