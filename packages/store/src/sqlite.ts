@@ -61,6 +61,8 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly statements: Statements;
+  /** The group commit's own statements, prepared once (db.transaction() builds five wrappers a call). */
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Database.Statement>;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
   private queue: QueuedWrite[] = [];
@@ -78,6 +80,16 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     migrate(this.db);
     this.statements = prepare(this.db);
+    this.control = {
+      // IMMEDIATE takes the write lock up front, where busy_timeout waits for another process's
+      // writer; a deferred BEGIN would fail with SQLITE_BUSY when its read lock is upgraded.
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT write'),
+      release: this.db.prepare('RELEASE write'),
+      rollbackTo: this.db.prepare('ROLLBACK TO write'),
+    };
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
   }
@@ -117,32 +129,32 @@ export class SqliteStore implements Store {
       for (const write of batch) write.reject(Errors.internal('The state store is closed.'));
       return;
     }
+    const c = this.control;
+    // Alone, a write needs no savepoint: the transaction is its own.
+    const savepoints = batch.length > 1;
     const outcomes: Array<{ ok: boolean; value: unknown }> = [];
     try {
-      if (batch.length === 1) {
-        // Alone: its own transaction, no savepoint.
-        const only = batch[0] as QueuedWrite;
+      c.begin.run();
+      for (const write of batch) {
+        if (savepoints) c.savepoint.run();
         try {
-          outcomes.push({ ok: true, value: this.db.transaction(only.run).immediate() });
+          const value = write.run();
+          if (savepoints) c.release.run();
+          outcomes.push({ ok: true, value });
         } catch (error) {
+          // Undo this write alone (its checks failed, or SQLite refused it half way).
+          if (savepoints) {
+            c.rollbackTo.run();
+            c.release.run();
+          }
           outcomes.push({ ok: false, value: error });
         }
-      } else {
-        this.db
-          .transaction(() => {
-            for (const write of batch) {
-              try {
-                // Nested: a SAVEPOINT, rolled back alone when this write throws.
-                outcomes.push({ ok: true, value: this.db.transaction(write.run)() });
-              } catch (error) {
-                outcomes.push({ ok: false, value: error });
-              }
-            }
-          })
-          .immediate();
       }
+      if (!savepoints && !(outcomes[0] as { ok: boolean }).ok) c.rollback.run();
+      else c.commit.run();
     } catch (error) {
-      // The commit itself failed (a lock held past busy_timeout, a full disk): nothing was written.
+      // BEGIN or COMMIT failed (a lock held past busy_timeout, a full disk): nothing was written.
+      if (this.db.inTransaction) c.rollback.run();
       for (const write of batch) write.reject(error);
       return;
     }
