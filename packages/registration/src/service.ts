@@ -119,6 +119,8 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly metrics: RegistrationMetrics | undefined;
   /** Requests being answered and assignments still running (drain waits for both). */
   private readonly pending = new Set<Promise<unknown>>();
+  /** The trace write of a finished operation, awaited with its operation record (see `traced`). */
+  private readonly tracing = new WeakMap<OperationRecord, Promise<void>>();
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -332,9 +334,9 @@ export class DpsRegistrationService implements RegistrationService {
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
       // Answered at once: the final record is the only operation write, awaited before the answer
-      // (as are the registration state and hub identity, inside the work) so that the operationId
-      // handed out can be polled on any node for the operation's lifetime.
-      await collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds });
+      // (as are the registration state and hub identity, inside the work, and the trace) so that the
+      // operationId handed out can be polled on any node for the operation's lifetime.
+      await this.recordFinal(collection, finished);
       return { status: 200, body: operationStatus(finished) };
     }
     // The lease starts when the record is written, not when the work started: taken at the start,
@@ -344,12 +346,26 @@ export class DpsRegistrationService implements RegistrationService {
       : collection.put(operationId, { ...record, lease: this.lease() }, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
     void this.track(
       Promise.all([work, written])
-        .then(([final]) => collection.put(operationId, final, { ttlSeconds: this.ttlSeconds }))
+        .then(([final]) => this.recordFinal(collection, final))
         .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation')),
     );
     await written;
     this.renewLease(collection, operationId, work);
     return this.assigning(record);
+  }
+
+  /**
+   * Writes an operation's final record, and waits for its trace too: both are issued in the same
+   * turn of the event loop, so the SQLite store commits them together (docs/scale.md).
+   */
+  private async recordFinal(collection: ReturnType<typeof operations>, final: OperationRecord): Promise<void> {
+    await Promise.all([collection.put(final.operationId, final, { ttlSeconds: this.ttlSeconds }), this.tracing.get(final)]);
+  }
+
+  /** `record`, with its trace written (never failing) alongside the operation record (`recordFinal`). */
+  private traced(record: OperationRecord, trace: RegistrationTrace): OperationRecord {
+    this.tracing.set(record, this.trace(trace));
+    return record;
   }
 
   /**
@@ -403,8 +419,7 @@ export class DpsRegistrationService implements RegistrationService {
         ...(webhook ? { webhook } : {}),
       });
       this.metrics?.phase(started.transport, 'assign', (performance.now() - begun) / 1000);
-      await this.trace(traceOf('assigned', registrationState));
-      return { ...record, status: 'assigned', registrationState };
+      return this.traced({ ...record, status: 'assigned', registrationState }, traceOf('assigned', registrationState));
     } catch (caught) {
       const error = toDpsError(caught);
       // A store that cannot answer now is no verdict on the device: it is told to retry (503,
@@ -423,8 +438,7 @@ export class DpsRegistrationService implements RegistrationService {
       const stored = await registrations(this.options.store, instance.idScope)
         .put(failed)
         .catch(() => failed);
-      await this.trace(traceOf('failed', stored, caught));
-      return { ...record, status: 'failed', registrationState: stored };
+      return this.traced({ ...record, status: 'failed', registrationState: stored }, traceOf('failed', stored, caught));
     } finally {
       this.metrics?.inFlight(-1);
     }
