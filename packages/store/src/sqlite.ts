@@ -213,9 +213,11 @@ class SqliteCollection<T> implements Collection<T> {
     const entries = indexEntries(options);
     const s = this.store.open();
     const etag = newEtag();
+    // Only a conditional put needs to know what is there (most registration writes are not).
+    const conditional = options.ifNoneMatch === '*' || options.ifMatch !== undefined || options.limit !== undefined;
     await this.store.write(() => {
       const now = this.store.now();
-      const current = s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined;
+      const current = conditional ? (s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined) : undefined;
       if (options.ifNoneMatch === '*' && current) throw Errors.conflict();
       if (options.ifMatch !== undefined && (!current || !etagMatches(current.etag, options.ifMatch))) {
         throw Errors.preconditionFailed();
