@@ -54,7 +54,8 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   const { store, instance, hubs, attestation } = context;
   const { attested, enrollment } = attestation;
   const records = registrations(store, instance.idScope);
-  const previous = await records.get(attested.registrationId);
+  // A group device's state was read by its attestation already (the group it came through).
+  const previous = attestation.previousState ? attestation.previousState.value : await records.get(attested.registrationId);
   const current = previous?.status === 'assigned' && previous.assignedHub ? previous : undefined;
 
   const candidates = candidateHubs(instance, enrollment);

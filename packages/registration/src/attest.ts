@@ -10,6 +10,7 @@ import {
 } from '@opendps/attestation';
 import {
   Errors,
+  type DeviceRegistrationState,
   type EnrollmentGroup,
   type IndividualEnrollment,
   type X509CertificateInfo,
@@ -43,6 +44,11 @@ export interface Attestation {
    * identity carries the same keys, derived once. In memory only (never in an operation record).
    */
   derivedKeys?: { primaryKey: string; secondaryKey: string };
+  /**
+   * The registration state as attestation read it (a group device's, to find the group it came
+   * through): `assign` uses it instead of reading it again. Absent when attestation did not read it.
+   */
+  previousState?: { value: DeviceRegistrationState | undefined };
 }
 
 export interface AttestContext {
@@ -112,22 +118,23 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
 
   // The group this registration id came through last time is tried first and verified like any
   // other: a device registering again costs one group read, not one HMAC per group (docs/scale.md).
-  const remembered = await rememberedGroup(store, idScope, registrationId);
+  const previousState = { value: await registrations(store, idScope).get(registrationId) };
+  const remembered = await rememberedGroup(store, idScope, previousState.value);
   const again = remembered && groupAttestation(context, sas, remembered);
-  if (again) return again;
+  if (again) return { ...again, previousState };
   const groups = await enrollmentGroups(store, idScope).findByAttestationType('symmetricKey');
   groups.sort((a, b) => a.enrollmentGroupId.localeCompare(b.enrollmentGroupId));
   for (const group of groups) {
     const matched = groupAttestation(context, sas, group);
-    if (matched) return matched;
+    if (matched) return { ...matched, previousState };
   }
   // No individual enrollment, and no group key derives a key this token was signed with.
   throw because('unknownEnrollment', Errors.invalidSignature());
 }
 
 /** The symmetric-key group named by this registration id's last registration state, if it still exists. */
-async function rememberedGroup(store: Store, idScope: string, registrationId: string): Promise<EnrollmentGroup | undefined> {
-  const groupId = (await registrations(store, idScope).get(registrationId))?.symmetricKey?.enrollmentGroupId;
+async function rememberedGroup(store: Store, idScope: string, previous: DeviceRegistrationState | undefined): Promise<EnrollmentGroup | undefined> {
+  const groupId = previous?.symmetricKey?.enrollmentGroupId;
   return groupId ? enrollmentGroups(store, idScope).get(groupId) : undefined;
 }
 

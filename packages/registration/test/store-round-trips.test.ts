@@ -115,7 +115,17 @@ describe('store round trips per registration', () => {
     for (const id of ['grp-a', 'grp-b', 'grp-c']) await enrollmentGroups(store, idScope).put(group(id, id === 'grp-b' ? key : generateSymmetricKey()));
     const first = await register('member-1', deriveDeviceKey(key, 'member-1'));
     expect(first).toMatchObject({ status: 'assigned', group: 'grp-b' });
-    expect(first.calls).toContain('enrollmentGroups.findByIndex');
+    // The registration state is read once, by the attestation (no remembered group in it), and
+    // not again by the assignment.
+    expect(first.calls).toEqual([
+      'increment',
+      'enrollments.get',
+      'registrations.get',
+      'enrollmentGroups.findByIndex',
+      'registrations.put',
+      'registrationTraces.put',
+      'operations.put',
+    ]);
 
     const again = await register('member-1', deriveDeviceKey(key, 'member-1'));
     expect(again).toMatchObject({ status: 'assigned', group: 'grp-b' });
@@ -125,7 +135,6 @@ describe('store round trips per registration', () => {
       'enrollments.get',
       'registrations.get',
       'enrollmentGroups.get',
-      'registrations.get',
       'registrations.put',
       'registrationTraces.put',
       'operations.put',
