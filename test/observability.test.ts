@@ -128,7 +128,7 @@ describe('metrics, health, traces and logs of a running server (SQLite)', () => 
       dataDir,
       ports: { https: 0, mqtt: 0, amqp: 0, hub: 0 },
       metrics: { port: 0 },
-      logger: createLogger({ destination: log.stream, level: 'info' }),
+      logger: createLogger({ destination: log.stream, level: 'debug' }),
       // One quota window for the whole suite, so the throttled answer below is certain.
       clock: { now: () => fixed },
       timeouts: { answerWithinMs: 20_000 },
@@ -274,25 +274,35 @@ describe('metrics, health, traces and logs of a running server (SQLite)', () => 
     expect((await fetchText(`${metricsUrl}/nothing`)).status).toBe(404);
   });
 
-  test('log lines: JSON, ISO-8601 time, no repeated key, one info line per registration outcome', () => {
+  test('log lines: JSON, ISO-8601 time, no repeated key, one line per registration outcome (assignments at debug)', () => {
     expect(log.lines.length).toBeGreaterThan(5);
     for (const line of log.lines) {
       const parsed = JSON.parse(line) as { time?: unknown };
       expect(parsed.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect({ line, duplicates: duplicateKeys(line) }).toEqual({ line, duplicates: [] });
     }
-    const info = log.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.level === 30);
+    const parsed = log.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const info = parsed.filter((line) => line.level === 30);
+    const outcomes = parsed.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('registration '));
     for (const registrationId of ['dev-mqtt', 'dev-wrong', 'nobody', 'dev-hook']) {
-      const about = info.filter((line) => line.registrationId === registrationId);
+      const about = outcomes.filter((line) => line.registrationId === registrationId);
       expect({ registrationId, lines: about.length }).toEqual({ registrationId, lines: 1 });
+    }
+    // The default level (info) writes nothing for a healthy registration: its line is a debug line.
+    for (const registrationId of ['dev-mqtt', 'dev-hook']) {
+      expect(info.filter((line) => line.registrationId === registrationId)).toEqual([]);
+      expect(outcomes.find((line) => line.registrationId === registrationId)).toMatchObject({ level: 20, msg: 'registration assigned', outcome: 'assigned' });
     }
     expect(info.find((line) => line.registrationId === 'dev-wrong')).toMatchObject({ msg: 'registration refused', reason: 'wrongKey', category: 'DeviceOperations' });
     expect(info.find((line) => line.registrationId === 'nobody')).toMatchObject({ reason: 'unknownEnrollment', transport: 'mqtt' });
-    expect(info.find((line) => line.registrationId === 'dev-hook')).toMatchObject({
+    expect(outcomes.find((line) => line.registrationId === 'dev-hook')).toMatchObject({
       outcome: 'assigned',
       assignment: { policy: 'custom', why: { rule: 'webhook', iotHubHostName: server.endpoints.hubs[0] } },
     });
-    expect(info.filter((line) => line.registrationId === 'dev-http').map((line) => line.reason ?? line.outcome)).toEqual(['assigned', 'throttled']);
+    expect(outcomes.filter((line) => line.registrationId === 'dev-http').map((line) => `${String(line.level)} ${String(line.reason ?? line.outcome)}`)).toEqual([
+      '20 assigned',
+      '30 throttled',
+    ]);
   });
 });
 

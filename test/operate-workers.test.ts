@@ -62,7 +62,7 @@ async function burst(node: Gateway): Promise<string> {
     }),
   );
   for (const answer of results) expect({ status: answer.status, body: answer.json?.status }).toEqual({ status: 200, body: 'assigned' });
-  // Both workers assigned devices: each outcome's trace line carries its worker's pid.
+  // Both workers assigned devices: each outcome's trace line (debug) carries its worker's pid.
   const pids = new Set(
     node
       .output()
@@ -140,7 +140,8 @@ describe('--workers 2', () => {
   });
 
   it('on the embedded SQLite store: both workers serve one port, every device of a burst is assigned, SIGTERM drains both', async () => {
-    const node = await startGateway(['--workers', '2'], { OPENDPS_ANSWER_WITHIN_MS: '0' });
+    // debug: an assignment's outcome line (which carries its worker's pid) is a debug line.
+    const node = await startGateway(['--workers', '2'], { OPENDPS_ANSWER_WITHIN_MS: '0', OPENDPS_LOG_LEVEL: 'debug' });
     try {
       await untilOutput(node, 'OpenDPS workers ready: 2');
       await twinUpdatesReachTheDevice(node, await burst(node));
@@ -152,7 +153,7 @@ describe('--workers 2', () => {
 
   it('on Redis: the same', async () => {
     redis = await startRedis();
-    const node = await startGateway(['--workers', '2', '--redis-url', redis.url], { OPENDPS_ANSWER_WITHIN_MS: '0' });
+    const node = await startGateway(['--workers', '2', '--redis-url', redis.url], { OPENDPS_ANSWER_WITHIN_MS: '0', OPENDPS_LOG_LEVEL: 'debug' });
     try {
       await untilOutput(node, 'OpenDPS workers ready: 2');
       await twinUpdatesReachTheDevice(node, await burst(node));

@@ -315,8 +315,8 @@ export class BuiltInHub implements HubConnector {
     return doc && toHubDevice(doc);
   }
 
-  async upsertDevice(identity: HubDeviceIdentity, twin?: TwinSections): Promise<void> {
-    await this.writeDevice(identity, twin);
+  async upsertDevice(identity: HubDeviceIdentity, twin?: TwinSections, hint?: { absent?: boolean }): Promise<void> {
+    await this.writeDevice(identity, twin, undefined, hint);
   }
 
   /**
@@ -327,8 +327,9 @@ export class BuiltInHub implements HubConnector {
     identity: HubDeviceIdentity,
     twin?: TwinSections,
     precondition?: DevicePrecondition,
+    hint?: { absent?: boolean },
   ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
-    const written = await this.registry.upsert(identity, twin, precondition);
+    const written = await this.registry.upsert(identity, twin, precondition, hint);
     const { previous, current } = written;
     const deviceId = current.identity.deviceId;
     const credentialsChanged = JSON.stringify(previous?.identity.authentication) !== JSON.stringify(current.identity.authentication);

@@ -31,7 +31,15 @@ export interface HubConnector {
   /** What devices see as `assignedHub` (`host:port` for a built-in hub on a non-default port). */
   readonly hostName: string;
   getDevice(deviceId: string): Promise<HubDevice | undefined>;
-  /** Creates or replaces the identity; the twin is replaced only when `twin` is given. */
-  upsertDevice(identity: HubDeviceIdentity, twin?: { tags?: TwinCollection; desired?: TwinCollection; reported?: TwinCollection }): Promise<void>;
+  /**
+   * Creates or replaces the identity; the twin is replaced only when `twin` is given. `hint.absent`:
+   * the caller has just read the device and found none, so a connector may try a conditional create
+   * first instead of reading again (it must still never overwrite a device created meanwhile).
+   */
+  upsertDevice(
+    identity: HubDeviceIdentity,
+    twin?: { tags?: TwinCollection; desired?: TwinCollection; reported?: TwinCollection },
+    hint?: { absent?: boolean },
+  ): Promise<void>;
   deleteDevice(deviceId: string): Promise<void>;
 }

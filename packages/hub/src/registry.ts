@@ -68,11 +68,17 @@ export class DeviceRegistry {
     return this.devices.count();
   }
 
-  /** Creates or replaces the identity; replaces only the twin sections given. Returns before and after. */
+  /**
+   * Creates or replaces the identity; replaces only the twin sections given. Returns before and after.
+   * `hint.absent` (the caller just found no such device): the first attempt is a create without a
+   * read, conditional on there being none (`ifNoneMatch`); a device created meanwhile makes it fail,
+   * and the usual read-then-compare-and-set follows.
+   */
   async upsert(
     identity: HubDeviceIdentity,
     sections: TwinSections = {},
     precondition?: DevicePrecondition,
+    hint?: { absent?: boolean },
   ): Promise<{ previous?: DeviceDocument; current: DeviceDocument }> {
     const checked = validateIdentity(identity);
     const tags = sections.tags === undefined ? undefined : validateSection(sections.tags, 'tags', false);
@@ -81,7 +87,7 @@ export class DeviceRegistry {
     if (desired) assertSectionSize(desired, 'desired properties');
     if (reported) assertSectionSize(reported, 'reported properties');
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const existing = await this.devices.get(checked.deviceId);
+      const existing = attempt === 0 && hint?.absent ? undefined : await this.devices.get(checked.deviceId);
       const previous = existing?.value;
       precondition?.(previous);
       const twin: StoredTwin = previous ? { ...previous.twin } : emptyTwin();

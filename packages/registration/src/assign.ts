@@ -54,7 +54,8 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   const { store, instance, hubs, attestation } = context;
   const { attested, enrollment } = attestation;
   const records = registrations(store, instance.idScope);
-  const previous = await records.get(attested.registrationId);
+  // A group device's state was read by its attestation already (the group it came through).
+  const previous = attestation.previousState ? attestation.previousState.value : await records.get(attested.registrationId);
   const current = previous?.status === 'assigned' && previous.assignedHub ? previous : undefined;
 
   const candidates = candidateHubs(instance, enrollment);
@@ -113,7 +114,8 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
       : undefined;
 
   const initialTwin = allocation.initialTwin ?? enrollment.initialTwin;
-  await target.upsertDevice(identity, twinToWrite(decision.action, existing, initialTwin));
+  // Nothing found where it was looked for: the hub may create without reading again.
+  await target.upsertDevice(identity, twinToWrite(decision.action, existing, initialTwin), existing ? undefined : { absent: true });
   if (source && source !== target) await removeFrom(source, attested.deviceId);
 
   const groupId = isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined;
@@ -198,7 +200,7 @@ function runtimeAttestation({ attested, enrollment }: Attestation): RuntimeAttes
  * device that already has keys at this hub keeps them, so its hub identity stays valid; either way
  * the key is only a candidate until settled in the store (settledTpmKey).
  */
-export function hubIdentity({ attested, enrollment }: Attestation, existing?: HubDeviceIdentity): HubDeviceIdentity {
+export function hubIdentity({ attested, enrollment, derivedKeys }: Attestation, existing?: HubDeviceIdentity): HubDeviceIdentity {
   const capabilities = { iotEdge: enrollment.capabilities?.iotEdge ?? false };
   const base = { deviceId: attested.deviceId, status: 'enabled' as const, capabilities };
   if (attested.attestationType === 'tpm') {
@@ -215,10 +217,10 @@ export function hubIdentity({ attested, enrollment }: Attestation, existing?: Hu
   const keys = enrollment.attestation.symmetricKey;
   if (!keys) throw Errors.internal('The enrollment has no symmetric keys for the hub identity.');
   const symmetricKey = isEnrollmentGroup(enrollment)
-    ? {
+    ? (derivedKeys ?? {
         primaryKey: deriveDeviceKey(keys.primaryKey, attested.registrationId),
         secondaryKey: deriveDeviceKey(keys.secondaryKey, attested.registrationId),
-      }
+      })
     : { primaryKey: keys.primaryKey, secondaryKey: keys.secondaryKey };
   return { ...base, authentication: { type: 'sas', symmetricKey } };
 }

@@ -10,6 +10,7 @@ import {
 } from '@opendps/attestation';
 import {
   Errors,
+  type DeviceRegistrationState,
   type EnrollmentGroup,
   type IndividualEnrollment,
   type X509CertificateInfo,
@@ -39,6 +40,16 @@ export interface AttestedDevice {
 export interface Attestation {
   attested: AttestedDevice;
   enrollment: IndividualEnrollment | EnrollmentGroup;
+  /**
+   * A group device's keys as derived from its group's keys while verifying its token: its hub
+   * identity carries the same keys, derived once. In memory only (never in an operation record).
+   */
+  derivedKeys?: { primaryKey: string; secondaryKey: string };
+  /**
+   * The registration state as attestation read it (a group device's, to find the group it came
+   * through): `assign` uses it instead of reading it again. Absent when attestation did not read it.
+   */
+  previousState?: { value: DeviceRegistrationState | undefined };
 }
 
 export interface AttestContext {
@@ -108,24 +119,25 @@ async function attestSymmetricKey(context: AttestContext, token: string): Promis
 
   // The group this registration id came through last time is tried first and verified like any
   // other: a device registering again costs one group read, not one HMAC per group (docs/scale.md).
-  const remembered = await rememberedGroup(store, idScope, registrationId);
+  const previousState = { value: await registrations(store, idScope).get(registrationId) };
+  const remembered = await rememberedGroup(store, idScope, previousState.value);
   const again = remembered && groupAttestation(context, sas, remembered);
-  if (again) return again;
+  if (again) return { ...again, previousState };
   // A new device: its group is found among this node's copy of the group keys (group-keys.ts), and
   // the group it names is read and verified here like any other.
   const search = await symmetricKeyGroupSearch(store, idScope);
   for (const enrollmentGroupId of search.candidates(sas, registrationId)) {
     const group = await enrollmentGroups(store, idScope).get(enrollmentGroupId);
     const matched = group && groupAttestation(context, sas, group);
-    if (matched) return matched;
+    if (matched) return { ...matched, previousState };
   }
   // No individual enrollment, and no group key derives a key this token was signed with.
   throw because('unknownEnrollment', Errors.invalidSignature());
 }
 
 /** The symmetric-key group named by this registration id's last registration state, if it still exists. */
-async function rememberedGroup(store: Store, idScope: string, registrationId: string): Promise<EnrollmentGroup | undefined> {
-  const groupId = (await registrations(store, idScope).get(registrationId))?.symmetricKey?.enrollmentGroupId;
+async function rememberedGroup(store: Store, idScope: string, previous: DeviceRegistrationState | undefined): Promise<EnrollmentGroup | undefined> {
+  const groupId = previous?.symmetricKey?.enrollmentGroupId;
   return groupId ? enrollmentGroups(store, idScope).get(groupId) : undefined;
 }
 
@@ -142,6 +154,7 @@ function groupAttestation(context: AttestContext, sas: SasToken, group: Enrollme
   verifySasToken(sas, { expectedResource: `${idScope}/registrations/${registrationId}`, keys, now, ...skew(context) });
   return {
     enrollment: group,
+    derivedKeys: { primaryKey: keys[0] as string, secondaryKey: keys[1] as string },
     attested: {
       registrationId,
       deviceId: registrationId,

@@ -102,8 +102,12 @@ describe('store round trips per registration', () => {
     // Answered within answer-within: the final operation record is the only operation write (no
     // `assigning` record first), so the operationId handed out can be polled on any node.
     expect(first.calls).toEqual(['increment', 'enrollments.get', 'registrations.get', 'registrations.put', 'registrationTraces.put', 'operations.put']);
-    // The built-in hub: the device looked up by the pipeline, again by the upsert (its own
-    // compare-and-set), then its identity and twin written as one document.
+    // The built-in hub: the device looked up by the pipeline and not found, then created as one
+    // document (identity and twin) by a conditional create, without reading it again.
+    expect(hubCalls).toEqual(['devices.get', 'devices.put']);
+    // Registering again: found by the pipeline, read again by the upsert for its compare-and-set.
+    const again = await register('solo-1', key);
+    expect(again.status).toBe('assigned');
     expect(hubCalls).toEqual(['devices.get', 'devices.get', 'devices.put']);
   });
 
@@ -112,7 +116,20 @@ describe('store round trips per registration', () => {
     for (const id of ['grp-a', 'grp-b', 'grp-c']) await enrollmentGroups(store, idScope).put(group(id, id === 'grp-b' ? key : generateSymmetricKey()));
     const first = await register('member-1', deriveDeviceKey(key, 'member-1'));
     expect(first).toMatchObject({ status: 'assigned', group: 'grp-b' });
-    expect(first.calls).toContain('enrollmentGroups.findByIndex');
+    // The registration state is read once, by the attestation (no remembered group in it), and
+    // not again by the assignment. This node's copy of the group keys is built (version, then every
+    // symmetric-key group), and the group the search names is read and verified.
+    expect(first.calls).toEqual([
+      'increment',
+      'enrollments.get',
+      'registrations.get',
+      'enrollmentGroups.version',
+      'enrollmentGroups.findByIndex',
+      'enrollmentGroups.get',
+      'registrations.put',
+      'registrationTraces.put',
+      'operations.put',
+    ]);
 
     const again = await register('member-1', deriveDeviceKey(key, 'member-1'));
     expect(again).toMatchObject({ status: 'assigned', group: 'grp-b' });
@@ -122,7 +139,6 @@ describe('store round trips per registration', () => {
       'enrollments.get',
       'registrations.get',
       'enrollmentGroups.get',
-      'registrations.get',
       'registrations.put',
       'registrationTraces.put',
       'operations.put',

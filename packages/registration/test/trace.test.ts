@@ -116,7 +116,10 @@ async function enroll(registrationId: string, extra: Record<string, unknown> = {
   return key;
 }
 
-/** The device's answer (status or errorCode), the one info line, and the stored trace. */
+/**
+ * The device's answer (status or errorCode), its outcome line (the info lines, plus an assignment's
+ * debug line: assignments are not logged at info), and the stored trace.
+ */
 async function register(registrationId: string, proof: Proof, options: Partial<RegistrationServiceOptions> = {}, clientAddress?: string) {
   lines.length = 0;
   let answer: { status?: string; errorCode?: number; message?: string };
@@ -127,14 +130,17 @@ async function register(registrationId: string, proof: Proof, options: Partial<R
     if (!isDpsError(error)) throw error;
     answer = { errorCode: error.errorCode, message: error.message };
   }
-  const info = lines.filter((line) => line.level === 'info');
+  const info = lines.filter((line) => line.level === 'info' || (line.level === 'debug' && line.message === 'registration assigned'));
   const stored = (await registrationTraces(store, idScope).get(registrationId.toLowerCase()))?.value;
   return { answer, info, stored };
 }
 
-function onlyTrace(info: Array<{ fields: Record<string, unknown>; message?: string }>): Record<string, unknown> {
+function onlyTrace(info: Array<{ level: string; fields: Record<string, unknown>; message?: string }>): Record<string, unknown> {
   expect(info).toHaveLength(1);
-  return info[0]!.fields;
+  const line = info[0]!;
+  // An assignment is a debug line (nothing per healthy registration at info); every other outcome is info.
+  expect({ outcome: line.fields.outcome, level: line.level }).toEqual({ outcome: line.fields.outcome, level: line.fields.outcome === 'assigned' ? 'debug' : 'info' });
+  return line.fields;
 }
 
 describe('refusals: which check failed, never told to the device', () => {

@@ -42,6 +42,13 @@ const SCHEMA_V2 = `
   ) WITHOUT ROWID;
 `;
 
+/** A write waiting for the next group commit. */
+interface QueuedWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 interface DocumentRow {
   id: string;
   etag: string;
@@ -53,13 +60,24 @@ interface DocumentRow {
  * in the WAL (the OS's page cache) before `put` resolves and survives a crash of this process;
  * only an OS crash or power loss can take the last commits. better-sqlite3 is synchronous: every
  * operation runs to completion inside one call, which makes each conditional write atomic.
+ *
+ * Writes are group-committed (docs/scale.md "Store round trips"): the writes issued in one turn
+ * of the event loop run in order, each in a savepoint of its own (its checks and its effects stand
+ * or fall together, exactly as alone), inside one transaction committed once, in `setImmediate`.
+ * Each write's promise settles after that commit, never before, so what a write promised is as
+ * durable as before; a commit costs about what four lone writes cost, and 50 registrations in
+ * flight share it.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly statements: Statements;
+  /** The group commit's own statements, prepared once (db.transaction() builds five wrappers a call). */
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Database.Statement>;
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  private queue: QueuedWrite[] = [];
+  private readonly flushSoon = (): void => this.flush();
   /** @internal */
   readonly now: () => number;
 
@@ -73,6 +91,16 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     migrate(this.db);
     this.statements = prepare(this.db);
+    this.control = {
+      // IMMEDIATE takes the write lock up front, where busy_timeout waits for another process's
+      // writer; a deferred BEGIN would fail with SQLITE_BUSY when its read lock is upgraded.
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT write'),
+      release: this.db.prepare('RELEASE write'),
+      rollbackTo: this.db.prepare('ROLLBACK TO write'),
+    };
     this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
   }
@@ -83,11 +111,69 @@ export class SqliteStore implements Store {
 
   async increment(key: string, windowSeconds: number): Promise<number> {
     const window = checkWindow(windowSeconds);
-    const now = this.now();
-    const row = this.open().increment.get({ key: checkCounterKey(key), now, expiresAt: now + window * 1000 }) as {
-      value: number;
-    };
-    return row.value;
+    const checked = checkCounterKey(key);
+    const s = this.open();
+    return this.write(() => {
+      const now = this.now();
+      return (s.increment.get({ key: checked, now, expiresAt: now + window * 1000 }) as { value: number }).value;
+    });
+  }
+
+  /**
+   * @internal Queues a write for the next group commit; resolves with what `run` returned once
+   * that commit is done, or rejects with what `run` threw (its savepoint rolled back, the other
+   * writes unaffected) or with the commit's failure.
+   */
+  write<R>(run: () => R): Promise<R> {
+    this.open();
+    return new Promise<R>((resolve, reject) => {
+      if (this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject }) === 1) setImmediate(this.flushSoon);
+    });
+  }
+
+  /** Commits every queued write in one transaction, then settles their promises. */
+  private flush(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    if (this.closed) {
+      for (const write of batch) write.reject(Errors.internal('The state store is closed.'));
+      return;
+    }
+    const c = this.control;
+    // Alone, a write needs no savepoint: the transaction is its own.
+    const savepoints = batch.length > 1;
+    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    try {
+      c.begin.run();
+      for (const write of batch) {
+        if (savepoints) c.savepoint.run();
+        try {
+          const value = write.run();
+          if (savepoints) c.release.run();
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // Undo this write alone (its checks failed, or SQLite refused it half way).
+          if (savepoints) {
+            c.rollbackTo.run();
+            c.release.run();
+          }
+          outcomes.push({ ok: false, value: error });
+        }
+      }
+      if (!savepoints && !(outcomes[0] as { ok: boolean }).ok) c.rollback.run();
+      else c.commit.run();
+    } catch (error) {
+      // BEGIN or COMMIT failed (a lock held past busy_timeout, a full disk): nothing was written.
+      if (this.db.inTransaction) c.rollback.run();
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    batch.forEach((write, index) => {
+      const outcome = outcomes[index] as { ok: boolean; value: unknown };
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.value);
+    });
   }
 
   /** Deletes what has expired; reads already ignore it, this only reclaims the space. */
@@ -105,6 +191,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Writes already issued are committed, not dropped.
+    this.flush();
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.db.close();
@@ -114,15 +202,6 @@ export class SqliteStore implements Store {
   open(): Statements {
     if (this.closed) throw Errors.internal('The state store is closed.');
     return this.statements;
-  }
-
-  /**
-   * @internal A read-then-write transaction. BEGIN IMMEDIATE takes the write lock up front, where
-   * busy_timeout waits for another process's writer; a deferred BEGIN would fail with SQLITE_BUSY
-   * when its read lock is upgraded while another process writes, without waiting.
-   */
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    return this.db.transaction(fn).immediate as (...args: A) => R;
   }
 }
 
@@ -149,9 +228,11 @@ class SqliteCollection<T> implements Collection<T> {
     const entries = indexEntries(options);
     const s = this.store.open();
     const etag = newEtag();
-    this.store.transaction(() => {
+    // Only a conditional put needs to know what is there (most registration writes are not).
+    const conditional = options.ifNoneMatch === '*' || options.ifMatch !== undefined || options.limit !== undefined;
+    await this.store.write(() => {
       const now = this.store.now();
-      const current = s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined;
+      const current = conditional ? (s.currentEtag.get({ ...this.where(), id: folded, now }) as { etag: string } | undefined) : undefined;
       if (options.ifNoneMatch === '*' && current) throw Errors.conflict();
       if (options.ifMatch !== undefined && (!current || !etagMatches(current.etag, options.ifMatch))) {
         throw Errors.preconditionFailed();
@@ -166,14 +247,14 @@ class SqliteCollection<T> implements Collection<T> {
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
       for (const [index, key] of entries) s.insertIndexEntry.run({ ...this.where(), id: folded, index, key });
       if (this.versioned) s.setVersion.run({ ...this.where(), version: etag });
-    })();
+    });
     return { id: folded, etag, value: JSON.parse(text) as T };
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
     const folded = foldId(id);
     const s = this.store.open();
-    return this.store.transaction(() => {
+    return this.store.write(() => {
       const current = s.currentEtag.get({ ...this.where(), id: folded, now: this.store.now() }) as { etag: string } | undefined;
       if (!current) return false;
       if (options.ifMatch !== undefined && !etagMatches(current.etag, options.ifMatch)) throw Errors.preconditionFailed();
@@ -186,7 +267,7 @@ class SqliteCollection<T> implements Collection<T> {
       s.deleteIndexEntries.run({ ...this.where(), id: folded });
       if (this.versioned) s.setVersion.run({ ...this.where(), version: newEtag() });
       return true;
-    })();
+    });
   }
 
   async list(options: ListOptions = {}): Promise<Page<T>> {

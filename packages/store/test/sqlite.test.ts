@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Errors } from '@opendps/model';
 import { SqliteStore } from '../src';
 import { describeStoreConformance } from './conformance';
 
@@ -110,5 +111,48 @@ describe('SqliteStore', () => {
     const store = new SqliteStore(file);
     await store.close();
     await expect(store.collection('s', 'c').get('x')).rejects.toMatchObject({ status: 500, errorCode: 500001 });
+  });
+
+  test('writes issued together are committed together, in order, each standing or falling alone', async () => {
+    const store = new SqliteStore(file);
+    const c = store.collection<{ n: number }>('s', 'c');
+    await c.put('kept', { n: 0 });
+    const missing = () => Errors.invalidAttestation('parent missing');
+    // All issued in one turn of the event loop: one group commit.
+    const results = await Promise.allSettled([
+      c.put('a', { n: 1 }, { ifNoneMatch: '*' }),
+      c.put('a', { n: 2 }, { ifNoneMatch: '*' }),
+      c.put('b', { n: 3 }, { indexes: { k: ['x'] }, requires: [{ collection: 'parents', id: 'p', error: missing }] }),
+      c.delete('kept', { ifMatch: '"not-its-etag"' }),
+      store.increment('counter', 5),
+      store.increment('counter', 5),
+      c.put('a', { n: 4 }),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ status: 409 });
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ status: 400, errorCode: 400010 });
+    expect((results[3] as PromiseRejectedResult).reason).toMatchObject({ status: 412 });
+    expect([(results[4] as PromiseFulfilledResult<number>).value, (results[5] as PromiseFulfilledResult<number>).value]).toEqual([1, 2]);
+    // The refused write left nothing behind (its index entries neither), the later write to `a` won.
+    expect(await c.get('b')).toBeUndefined();
+    expect(await c.findByIndex('k', 'x')).toEqual([]);
+    expect((await c.get('a'))?.value).toEqual({ n: 4 });
+    expect((await c.get('kept'))?.value).toEqual({ n: 0 });
+    await store.close();
+  });
+
+  test('a write has been committed when its promise resolves; close commits what was issued', async () => {
+    const store = new SqliteStore(file);
+    const raw = new Database(file, { readonly: true });
+    const rows = () => (raw.prepare("SELECT count(*) AS n FROM documents WHERE collection = 'c'").get() as { n: number }).n;
+    const written = store.collection('s', 'c').put('one', { n: 1 });
+    expect(rows()).toBe(0);
+    await written;
+    expect(rows()).toBe(1);
+    const last = store.collection('s', 'c').put('two', { n: 2 });
+    await store.close();
+    await expect(last).resolves.toMatchObject({ id: 'two' });
+    expect(rows()).toBe(2);
+    raw.close();
   });
 });

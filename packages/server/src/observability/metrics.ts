@@ -191,19 +191,32 @@ export class ServerMetrics implements RegistrationMetrics {
       };
     };
     const increment = timed('increment', (key: string, windowSeconds: number) => store.increment(key, windowSeconds));
+    // One wrapper per (scope, collection), made once: a registration asks for its collections about
+    // ten times. Scopes are ID scopes and hub names, so this stays small; the cap is only a backstop.
+    const wrappers = new Map<string, Collection<unknown>>();
+    const wrap = <T>(scope: string, name: string): Collection<T> => {
+      const key = `${scope}\u0000${name}`;
+      let wrapper = wrappers.get(key);
+      if (!wrapper) {
+        if (wrappers.size >= 1024) wrappers.clear();
+        wrapper = timedCollection(store.collection<unknown>(scope, name));
+        wrappers.set(key, wrapper);
+      }
+      return wrapper as Collection<T>;
+    };
+    const timedCollection = <T>(collection: Collection<T>): Collection<T> => ({
+      get: timed('get', (id) => collection.get(id)),
+      put: timed('put', (id, value, options) => collection.put(id, value, options)),
+      delete: timed('delete', (id, options) => collection.delete(id, options)),
+      list: timed('list', (options) => collection.list(options)),
+      findByIndex: timed('findByIndex', (index, key) => collection.findByIndex(index, key)),
+      count: timed('count', () => collection.count()),
+      version: timed('version', () => collection.version()),
+    });
     return {
       kind: store.kind,
       collection<T>(scope: string, name: string): Collection<T> {
-        const collection = store.collection<T>(scope, name);
-        return {
-          get: timed('get', (id) => collection.get(id)),
-          put: timed('put', (id, value, options) => collection.put(id, value, options)),
-          delete: timed('delete', (id, options) => collection.delete(id, options)),
-          list: timed('list', (options) => collection.list(options)),
-          findByIndex: timed('findByIndex', (index, key) => collection.findByIndex(index, key)),
-          count: timed('count', () => collection.count()),
-          version: timed('version', () => collection.version()),
-        };
+        return wrap<T>(scope, name);
       },
       increment,
       close: () => store.close(),
