@@ -6,28 +6,14 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { createLeaf, createRootCa, createVerificationCertificate } from '@opendps/pki';
-import { launchChromium, type Chromium } from './support/chromium';
-import { DESKTOP, openConsole, screenshot, seriousViolations, signIn } from './support/console';
-import { startOpenDps, type OpenDps } from './support/opendps';
+import { screenshot, seriousViolations, useConsoleFixture } from './support/console';
 
-let dps: OpenDps;
-let chromium: Chromium;
-
-beforeAll(async () => {
-  dps = await startOpenDps({ hubOnDeviceListeners: true });
-  chromium = await launchChromium(dps.server.caFile);
-}, 90_000);
-
-afterAll(async () => {
-  await chromium?.close();
-  await dps?.stop();
-});
+const fixture = useConsoleFixture();
 
 it('proves possession of a CA: upload, verification code, verification certificate, verified', async () => {
   const ca = createRootCa({ commonName: 'Console Test CA', organization: 'OpenDPS tests' });
   const x509 = new X509Certificate(ca.certificatePem);
-  const { page, errors } = await openConsole(chromium, dps.connection.endpoints.console as string, DESKTOP);
-  await signIn(page, dps.connection.serviceConnectionString);
+  const { page, errors } = await fixture.openSignedIn();
   await page.getByRole('link', { name: 'Certificates' }).click();
   await page.getByText('No CA certificate yet.').waitFor();
 

@@ -15,33 +15,22 @@ import { parseCsv } from '../packages/console/src/components/csv';
 import { twinSectionProblem } from '../packages/console/src/components/twin';
 import { certificateDetails } from '../packages/console/src/components/x509';
 import type { Page } from 'playwright-core';
-import { launchChromium, type Chromium } from './support/chromium';
-import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
+import { DESKTOP, PHONE, screenshot, seriousViolations, useConsoleFixture } from './support/console';
 import { portOf, rawHttps, registerWithSdk } from './support/devices';
 import { endorsementKey } from './support/endorsement-key';
-import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
+import { serviceClient } from './support/opendps';
 
-let dps: OpenDps;
-let chromium: Chromium;
+const fixture = useConsoleFixture();
 let service: ProvisioningServiceClient;
 
-beforeAll(async () => {
-  dps = await startOpenDps({ hubOnDeviceListeners: true });
-  chromium = await launchChromium(dps.server.caFile);
-  service = serviceClient(dps.connection.serviceConnectionString, dps.connection.endpoints.https, dps.ca);
-}, 90_000);
-
-afterAll(async () => {
-  await chromium?.close();
-  await dps?.stop();
+beforeAll(() => {
+  service = serviceClient(fixture.dps.connection.serviceConnectionString, fixture.dps.connection.endpoints.https, fixture.dps.ca);
 });
 
-const consoleUrl = () => dps.connection.endpoints.console as string;
 const key = () => randomBytes(32).toString('base64');
 
 async function signedIn(viewport = DESKTOP, hash = '') {
-  const opened = await openConsole(chromium, consoleUrl(), viewport);
-  await signIn(opened.page, dps.connection.serviceConnectionString);
+  const opened = await fixture.openSignedIn({ viewport });
   if (hash) await go(opened.page, hash);
   return opened;
 }
@@ -292,13 +281,13 @@ it('imports enrollments in bulk from CSV, with a result per row', async () => {
 });
 
 it("shows registration records and decision traces of real devices: assigned, disabled, and a group's", async () => {
-  const endpoints = { mqttPort: portOf(dps.connection.endpoints.mqtt), httpsPort: portOf(dps.connection.endpoints.https), ca: dps.ca };
-  const idScope = dps.connection.idScope;
+  const endpoints = { mqttPort: portOf(fixture.dps.connection.endpoints.mqtt), httpsPort: portOf(fixture.dps.connection.endpoints.https), ca: fixture.dps.ca };
+  const idScope = fixture.dps.connection.idScope;
   // A second hub, three times the weight of the first, so the trace has candidates to weigh.
-  const admin = new Map(dps.server.connection.adminConnectionString.split(';').map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]));
+  const admin = new Map(fixture.dps.server.connection.adminConnectionString.split(';').map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]));
   const linked = await rawHttps({
     port: endpoints.httpsPort,
-    ca: dps.ca,
+    ca: fixture.dps.ca,
     method: 'PUT',
     path: '/admin/instances/default/hubs/hub-2',
     headers: {

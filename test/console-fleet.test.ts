@@ -6,12 +6,9 @@
  */
 import { generateSymmetricKey } from '@opendps/model';
 import type { Page } from 'playwright-core';
-import { launchChromium, type Chromium } from './support/chromium';
-import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
-import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
+import { DESKTOP, PHONE, screenshot, seriousViolations, useConsoleFixture } from './support/console';
+import { serviceClient } from './support/opendps';
 
-let dps: OpenDps;
-let chromium: Chromium;
 let page: Page;
 let errors: string[];
 const GROUP = 'fleet-group';
@@ -19,33 +16,32 @@ const SOLO = 'fleet-solo';
 const mqttIds = Array.from({ length: 20 }, (_, i) => `m-${i + 1}`);
 const amqpIds = Array.from({ length: 5 }, (_, i) => `a-${i + 1}`);
 
-const service = () => serviceClient(dps.connection.serviceConnectionString, dps.connection.endpoints.https, dps.ca);
-const consoleUrl = () => dps.connection.endpoints.console ?? '';
+const service = () => serviceClient(fixture.dps.connection.serviceConnectionString, fixture.dps.connection.endpoints.https, fixture.dps.ca);
+const consoleUrl = () => fixture.url;
 const hub = () => {
-  const found = dps.server.hubs.get('hub-1');
+  const found = fixture.dps.server.hubs.get('hub-1');
   if (!found) throw new Error('no hub-1');
   return found;
 };
 
-beforeAll(async () => {
-  dps = await startOpenDps({ hubOnDeviceListeners: true });
-  await service().createOrUpdateEnrollmentGroup({
-    enrollmentGroupId: GROUP,
-    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
-    initialTwin: { properties: { desired: { interval: 5 } } },
-  } as never);
-  await service().createOrUpdateIndividualEnrollment({
-    registrationId: SOLO,
-    attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
-  } as never);
-  chromium = await launchChromium(dps.server.caFile);
-  ({ page, errors } = await openConsole(chromium, consoleUrl()));
-  await signIn(page, dps.connection.serviceConnectionString);
-}, 90_000);
+const fixture = useConsoleFixture({
+  signInAs: 'service',
+  // The fleet page lists enrollments as it opens: these exist before it does.
+  prepare: async () => {
+    await service().createOrUpdateEnrollmentGroup({
+      enrollmentGroupId: GROUP,
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
+      initialTwin: { properties: { desired: { interval: 5 } } },
+    } as never);
+    await service().createOrUpdateIndividualEnrollment({
+      registrationId: SOLO,
+      attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: generateSymmetricKey(), secondaryKey: generateSymmetricKey() } },
+    } as never);
+  },
+});
 
-afterAll(async () => {
-  await chromium?.close();
-  await dps?.stop();
+beforeAll(() => {
+  ({ page, errors } = fixture);
 });
 
 /** Waits (polling, bounded) for a server-side state the page caused. */
@@ -90,7 +86,7 @@ it('runs 20 devices of a group over MQTT/WS and 5 over AMQP/WS: all assigned, co
   // The page: every row connected, its hub named, its transport shown.
   for (const id of [...mqttIds, ...amqpIds]) {
     expect(await row(page, id).locator('.chip').textContent()).toBe('connected');
-    expect(await row(page, id).textContent()).toContain(dps.connection.endpoints.hubs[0]);
+    expect(await row(page, id).textContent()).toContain(fixture.dps.connection.endpoints.hubs[0]);
   }
   expect(await row(page, 'a-1').textContent()).toContain('AMQP/WS');
   expect(await row(page, 'm-1').textContent()).toContain('MQTT/WS');
@@ -100,7 +96,7 @@ it('runs 20 devices of a group over MQTT/WS and 5 over AMQP/WS: all assigned, co
   // The server: a registration record per device, assigned to the hub…
   for (const id of [...mqttIds, ...amqpIds]) {
     const state = (await service().getDeviceRegistrationState(id)).responseBody as unknown as { status: string; assignedHub: string; deviceId: string };
-    expect(state).toMatchObject({ status: 'assigned', assignedHub: dps.connection.endpoints.hubs[0], deviceId: id });
+    expect(state).toMatchObject({ status: 'assigned', assignedHub: fixture.dps.connection.endpoints.hubs[0], deviceId: id });
   }
   // …and telemetry at the hub from each (a device counts a message sent once the hub acknowledged it).
   await page.waitForFunction(() =>
@@ -175,8 +171,7 @@ it('stops one device and then all', async () => {
 }, 30_000);
 
 it('opens the fleet from a shared link with an enrollment’s parameters: a wrong key fails in words, the real one is read and works', async () => {
-  const { page: colleague } = await openConsole(chromium, `${consoleUrl()}#/fleet?enrollment=${SOLO}&transport=amqp&rate=0&key=${Buffer.alloc(32, 1).toString('base64')}`);
-  await signIn(colleague, dps.connection.serviceConnectionString);
+  const { page: colleague } = await fixture.openSignedIn({ suffix: `#/fleet?enrollment=${SOLO}&transport=amqp&rate=0&key=${Buffer.alloc(32, 1).toString('base64')}` });
   expect(await colleague.getByLabel('Individual enrollment (one device)').isChecked()).toBe(true);
   expect(await colleague.getByLabel('Enrollment', { exact: true }).inputValue()).toBe(SOLO);
   expect(await colleague.getByLabel('Transport to DPS').inputValue()).toBe('amqp');
@@ -186,8 +181,7 @@ it('opens the fleet from a shared link with an enrollment’s parameters: a wron
   await colleague.close();
 
   // Without a key in the link, the enrollment's own key is read for the signed-in colleague.
-  const { page: second } = await openConsole(chromium, `${consoleUrl()}#/fleet?enrollment=${SOLO}&transport=mqtt&rate=0`);
-  await signIn(second, dps.connection.serviceConnectionString);
+  const { page: second } = await fixture.openSignedIn({ suffix: `#/fleet?enrollment=${SOLO}&transport=mqtt&rate=0` });
   await keyFilled(second);
   await second.getByRole('button', { name: 'Start devices' }).click();
   await row(second, SOLO).locator('.chip').filter({ hasText: 'connected' }).waitFor({ timeout: 30_000 });

@@ -6,33 +6,21 @@
  */
 import { generateSymmetricKey } from '@opendps/model';
 import type { Page } from 'playwright-core';
-import { launchChromium, type Chromium } from './support/chromium';
-import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
+import { DESKTOP, PHONE, screenshot, seriousViolations, signIn, useConsoleFixture } from './support/console';
 import { portOf, registerWithSdk, type DpsEndpoints } from './support/devices';
-import { serviceClient, startOpenDps, type OpenDps } from './support/opendps';
+import { serviceClient } from './support/opendps';
 
-let dps: OpenDps;
-let chromium: Chromium;
+const fixture = useConsoleFixture({ colorScheme: 'light', signInAs: 'admin' });
 let page: Page;
 let errors: string[];
 let endpoints: DpsEndpoints;
 
-beforeAll(async () => {
-  dps = await startOpenDps({ hubOnDeviceListeners: true });
-  chromium = await launchChromium(dps.server.caFile, { colorScheme: 'light' });
-  endpoints = { mqttPort: portOf(dps.connection.endpoints.mqtt), httpsPort: portOf(dps.connection.endpoints.https), ca: dps.ca };
-  const url = dps.connection.endpoints.console;
-  if (!url) throw new Error('connection.json names no console');
-  ({ page, errors } = await openConsole(chromium, url));
-  await signIn(page, dps.server.connection.adminConnectionString);
-}, 90_000);
-
-afterAll(async () => {
-  await chromium?.close();
-  await dps?.stop();
+beforeAll(() => {
+  ({ page, errors } = fixture);
+  endpoints = { mqttPort: portOf(fixture.dps.connection.endpoints.mqtt), httpsPort: portOf(fixture.dps.connection.endpoints.https), ca: fixture.dps.ca };
 });
 
-const service = (connectionString = dps.connection.serviceConnectionString) => serviceClient(connectionString, dps.connection.endpoints.https, dps.ca);
+const service = (connectionString = fixture.dps.connection.serviceConnectionString) => serviceClient(connectionString, fixture.dps.connection.endpoints.https, fixture.dps.ca);
 
 async function go(title: string, heading: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: title, exact: true }).click();
@@ -49,7 +37,7 @@ async function registerDevices(prefix: string, count: number): Promise<{ registr
       registrationId,
       attestation: { type: 'symmetricKey', symmetricKey: { primaryKey: key, secondaryKey: generateSymmetricKey() } },
     } as never);
-    const result = await registerWithSdk('mqtt', endpoints, dps.connection.idScope, { kind: 'symmetricKey', registrationId, key });
+    const result = await registerWithSdk('mqtt', endpoints, fixture.dps.connection.idScope, { kind: 'symmetricKey', registrationId, key });
     expect(result.status).toBe('assigned');
     results.push({ registrationId, assignedHub: result.assignedHub });
   }
@@ -157,7 +145,7 @@ it('moves focus to the page after navigating, and the skip link reaches it from 
   expect(await page.evaluate('document.activeElement?.id')).toBe('main');
   // A fresh load (keys are not remembered, so sign in again): the first Tab lands on the skip link.
   await page.reload();
-  await signIn(page, dps.server.connection.adminConnectionString);
+  await signIn(page, fixture.dps.server.connection.adminConnectionString);
   await page.keyboard.press('Tab');
   expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
   await page.keyboard.press('Enter');

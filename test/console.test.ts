@@ -4,33 +4,16 @@
  * the dev CA. The pages have suites of their own (test/console-*.test.ts).
  */
 import { request } from 'node:https';
-import { launchChromium, type Chromium } from './support/chromium';
-import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn } from './support/console';
-import { startOpenDps, type OpenDps } from './support/opendps';
+import { DESKTOP, openConsole, PHONE, screenshot, seriousViolations, signIn, useConsoleFixture } from './support/console';
 
-let dps: OpenDps;
-let chromium: Chromium;
+const fixture = useConsoleFixture();
 
-beforeAll(async () => {
-  dps = await startOpenDps({ hubOnDeviceListeners: true });
-  chromium = await launchChromium(dps.server.caFile);
-}, 90_000);
-
-afterAll(async () => {
-  await chromium?.close();
-  await dps?.stop();
-});
-
-const consoleUrl = () => {
-  const url = dps.connection.endpoints.console;
-  if (!url) throw new Error('connection.json names no console');
-  return url;
-};
+const consoleUrl = () => fixture.url;
 
 function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   const url = new URL(path, consoleUrl());
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: url.port, servername: url.hostname, path: url.pathname, method, headers: { host: url.host, ...headers }, ca: dps.ca }, (res) => {
+    const req = request({ host: '127.0.0.1', port: url.port, servername: url.hostname, path: url.pathname, method, headers: { host: url.host, ...headers }, ca: fixture.dps.ca }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -41,7 +24,7 @@ function get(path: string, headers: Record<string, string> = {}, method = 'GET')
 }
 
 it('serves index.html under /console/ with a Content-Security-Policy that allows this origin only', async () => {
-  expect(consoleUrl()).toBe(`https://browser.${dps.connection.endpoints.https}/console/`);
+  expect(consoleUrl()).toBe(`https://browser.${fixture.dps.connection.endpoints.https}/console/`);
   const page = await get('/console/');
   expect(page.status).toBe(200);
   expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -76,9 +59,8 @@ it('refuses writes, unknown assets and paths that climb out of the bundle', asyn
 });
 
 it('signs in with the service connection string, shows the instance, and signs out', async () => {
-  const { page, errors } = await openConsole(chromium, consoleUrl());
-  await signIn(page, dps.connection.serviceConnectionString);
-  expect(await page.getByText(dps.connection.idScope).isVisible()).toBe(true);
+  const { page, errors } = await fixture.openSignedIn();
+  expect(await page.getByText(fixture.dps.connection.idScope).isVisible()).toBe(true);
   expect(await page.getByRole('link', { name: 'Instances' }).count()).toBe(0);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Connection string').waitFor();
@@ -87,18 +69,17 @@ it('signs in with the service connection string, shows the instance, and signs o
 });
 
 it('signs in with the admin connection string, which also manages instances', async () => {
-  const { page } = await openConsole(chromium, consoleUrl());
-  await signIn(page, dps.server.connection.adminConnectionString);
+  const { page } = await fixture.openSignedIn({ as: 'admin' });
   expect(await page.getByRole('link', { name: 'Instances' }).count()).toBe(1);
   await page.close();
 });
 
 it('says in words, with the error code, why a sign-in failed', async () => {
-  const { page } = await openConsole(chromium, consoleUrl());
+  const { page } = await openConsole(fixture.chromium, consoleUrl());
   await page.getByLabel('Connection string').fill('HostName=x;SharedAccessKey=abc');
   await page.getByRole('button', { name: 'Sign in' }).click();
   expect(await page.getByRole('alert').textContent()).toContain('needs HostName, SharedAccessKeyName and SharedAccessKey');
-  const forged = dps.connection.serviceConnectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+  const forged = fixture.dps.connection.serviceConnectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
   await page.getByLabel('Connection string').fill(forged);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'HTTP 401' }).waitFor();
@@ -108,9 +89,9 @@ it('says in words, with the error code, why a sign-in failed', async () => {
 
 it('has no serious accessibility violations on the sign-in page and the signed-in shell, at desktop and phone width', async () => {
   for (const viewport of [DESKTOP, PHONE]) {
-    const { page } = await openConsole(chromium, consoleUrl(), viewport);
+    const { page } = await openConsole(fixture.chromium, consoleUrl(), viewport);
     expect(await seriousViolations(page)).toEqual([]);
-    await signIn(page, dps.connection.serviceConnectionString);
+    await signIn(page, fixture.dps.connection.serviceConnectionString);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, `shell-${viewport === DESKTOP ? 'desktop' : 'phone'}`);
     await page.close();

@@ -6,12 +6,63 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import type { Chromium } from './chromium';
+import { launchChromium, type Chromium } from './chromium';
+import { startOpenDps, type OpenDps } from './opendps';
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
 export const SCREENSHOTS = process.env.OPENDPS_SCREENSHOTS ?? path.join(__dirname, '..', '.artifacts', 'console');
+
+/** One suite's console: a real OpenDPS, Chromium trusting its dev CA, and (with `signInAs`) a page signed in. */
+export interface ConsoleFixture {
+  dps: OpenDps;
+  chromium: Chromium;
+  /** `endpoints.console` of connection.json. */
+  url: string;
+  /** The page signed in before the suite's tests, and its browser errors (with `signInAs` only). */
+  page: Page;
+  errors: string[];
+  /** A new page at `url` + `suffix` (a route such as `#/fleet?…`), signed in with the service key or the admin key. */
+  openSignedIn(options?: { viewport?: { width: number; height: number }; as?: 'service' | 'admin'; suffix?: string }): Promise<{ page: Page; errors: string[] }>;
+}
+
+/**
+ * The console suites' one setup, registered as jest beforeAll/afterAll: start OpenDPS (hubs on the
+ * device listeners), run `prepare`, launch Chromium, and sign in with the instance's service key or
+ * the admin key when `signInAs` says so. The fields are set once beforeAll has run.
+ */
+export function useConsoleFixture(options: { colorScheme?: 'light' | 'dark'; signInAs?: 'service' | 'admin'; prepare?: (dps: OpenDps) => Promise<void> } = {}): ConsoleFixture {
+  const fixture = {
+    async openSignedIn({ viewport = DESKTOP, as = 'service', suffix = '' } = {}) {
+      const opened = await openConsole(fixture.chromium, `${fixture.url}${suffix}`, viewport);
+      await signIn(opened.page, connectionString(fixture.dps, as));
+      return opened;
+    },
+  } as ConsoleFixture;
+  beforeAll(async () => {
+    const dps = await startOpenDps({ hubOnDeviceListeners: true });
+    fixture.dps = dps;
+    await options.prepare?.(dps);
+    fixture.chromium = await launchChromium(dps.server.caFile, options.colorScheme ? { colorScheme: options.colorScheme } : {});
+    const url = dps.connection.endpoints.console;
+    if (!url) throw new Error('connection.json names no console');
+    fixture.url = url;
+    if (options.signInAs) {
+      ({ page: fixture.page, errors: fixture.errors } = await openConsole(fixture.chromium, url));
+      await signIn(fixture.page, connectionString(dps, options.signInAs));
+    }
+  }, 90_000);
+  afterAll(async () => {
+    await fixture.chromium?.close();
+    await fixture.dps?.stop();
+  });
+  return fixture;
+}
+
+function connectionString(dps: OpenDps, as: 'service' | 'admin'): string {
+  return as === 'admin' ? dps.server.connection.adminConnectionString : dps.connection.serviceConnectionString;
+}
 
 /** Opens the console (`endpoints.console` of connection.json) in a new page; browser errors fail loudly. */
 export async function openConsole(chromium: Chromium, consoleUrl: string, viewport = DESKTOP): Promise<{ page: Page; errors: string[] }> {

@@ -4,27 +4,9 @@
  * counters only grow, so a rate is a difference over time, and a percentile comes from the
  * difference of the cumulative latency buckets (as Prometheus' histogram_quantile does).
  */
-export interface SeriesValue {
-  labels: Record<string, string>;
-  value: number;
-}
-
-export interface HistogramValue {
-  labels: Record<string, string>;
-  le: number[];
-  counts: number[];
-  count: number;
-  sum: number;
-}
-
-export interface MetricsSnapshot {
-  instance: string;
-  time: number;
-  since: number;
-  counters: Record<string, SeriesValue[] | undefined>;
-  gauges: Record<string, SeriesValue[] | undefined>;
-  histograms: Record<string, HistogramValue[] | undefined>;
-}
+// The snapshot's types are the server's own (a file of types only, with no Node imports).
+import type { HistogramValue, MetricsSnapshot, SeriesValue } from '../../../server/src/observability/metrics-snapshot-types';
+export type { HistogramValue, MetricsSnapshot, SeriesValue };
 
 export const REGISTRATIONS = 'opendps_registration_attempts_total';
 export const REGISTRATIONS_BY_PROTOCOL = 'opendps_registration_attempts_by_protocol_total';

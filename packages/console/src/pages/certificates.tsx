@@ -3,6 +3,7 @@ import { ConfirmDialog } from '../components/confirm-dialog';
 import { CopyButton } from '../components/copy-button';
 import { ErrorBanner } from '../components/error-banner';
 import { TextField } from '../components/fields';
+import { useAction } from '../components/use-action';
 import { useSession } from '../session';
 import { CertificateInput } from './certificate-input';
 
@@ -21,10 +22,9 @@ interface CaCertificate {
 export function CertificatesPage() {
   const api = useSession();
   const [list, setList] = useState<CaCertificate[]>();
-  const [error, setError] = useState<unknown>();
+  const { busy, error, setError, run, submit } = useAction();
   const [name, setName] = useState('');
   const [pem, setPem] = useState('');
-  const [busy, setBusy] = useState(false);
   const [deleting, setDeleting] = useState<CaCertificate>();
 
   const reload = async () => {
@@ -37,31 +37,19 @@ export function CertificatesPage() {
   };
   useEffect(() => void reload(), []);
 
-  const upload = async (event: Event) => {
-    event.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
-      await api.service('PUT', `/certificates/${encodeURIComponent(name.trim())}`, { body: { certificate: pem.trim() }, headers: { 'if-none-match': '*' } });
-      setName('');
-      setPem('');
-      await reload();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const upload = submit(async () => {
+    await api.service('PUT', `/certificates/${encodeURIComponent(name.trim())}`, { body: { certificate: pem.trim() }, headers: { 'if-none-match': '*' } });
+    setName('');
+    setPem('');
+    await reload();
+  });
 
-  const remove = async (ca: CaCertificate) => {
+  const remove = (ca: CaCertificate) => {
     setDeleting(undefined);
-    setError(undefined);
-    try {
+    return run(async () => {
       await api.service('DELETE', `/certificates/${encodeURIComponent(ca.name)}`, { headers: ca.etag ? { 'if-match': ca.etag } : {} });
       await reload();
-    } catch (caught) {
-      setError(caught);
-    }
+    });
   };
 
   return (
@@ -72,7 +60,7 @@ export function CertificatesPage() {
       {list === undefined ? <p class="loading">Loading…</p> : null}
       {list && list.length === 0 ? <p>No CA certificate yet.</p> : null}
       {list?.map((ca) => <CaCard key={ca.name} ca={ca} onChanged={reload} onDelete={() => setDeleting(ca)} />)}
-      <form class="card" onSubmit={(event) => void upload(event)}>
+      <form class="card" onSubmit={upload}>
         <h2>Upload a CA certificate</h2>
         <TextField label="Name" value={name} onInput={setName} required pattern="[A-Za-z0-9._\-]{1,64}" hint="Letters, digits, . _ - (at most 64)." />
         <CertificateInput label="CA certificate" pem={pem} onChange={setPem} />
@@ -89,37 +77,22 @@ export function CertificatesPage() {
 
 function CaCard({ ca, onChanged, onDelete }: { ca: CaCertificate; onChanged: () => Promise<void>; onDelete: () => void }) {
   const api = useSession();
-  const [error, setError] = useState<unknown>();
+  const { busy, error, setError, run, submit } = useAction();
   const [code, setCode] = useState(ca.properties.verificationCode ?? '');
   const [proof, setProof] = useState('');
-  const [busy, setBusy] = useState(false);
   const path = `/certificates/${encodeURIComponent(ca.name)}`;
 
-  const run = async (action: () => Promise<void>) => {
-    setError(undefined);
-    setBusy(true);
-    try {
-      await action();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
   const generate = () =>
     run(async () => {
       const { body } = await api.service<CaCertificate>('POST', `${path}/generateVerificationCode`);
       setCode(body.properties.verificationCode ?? '');
-    });
-  const verify = (event: Event) => {
-    event.preventDefault();
-    void run(async () => {
-      await api.service<CaCertificate>('POST', `${path}/verify`, { body: { certificate: proof.trim() } });
-      setProof('');
-      setCode('');
-      await onChanged();
-    });
-  };
+    }, true);
+  const verify = submit(async () => {
+    await api.service<CaCertificate>('POST', `${path}/verify`, { body: { certificate: proof.trim() } });
+    setProof('');
+    setCode('');
+    await onChanged();
+  });
 
   const { properties } = ca;
   return (

@@ -148,7 +148,8 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
   const [busy, setBusy] = useState(false);
   const [loading, setLoading] = useState(id !== undefined);
   const [confirming, setConfirming] = useState(false);
-  const [cas, setCas] = useState<{ name: string; verified: boolean }[]>([]);
+  /** The CA certificates a group may reference, as choices (one list for the primary and the secondary). */
+  const [caOptions, setCaOptions] = useState<{ value: string; label: string }[]>([]);
   const path = (recordId: string) => `${kind.apiPath}/${encodeURIComponent(recordId)}`;
   const set = <K extends keyof FormState>(field: K) => (value: FormState[K]) => setForm((current) => ({ ...current, [field]: value }));
   const twinCheck = useMemo(() => checkInitialTwin(form.twin), [form.twin]);
@@ -182,8 +183,8 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
     // The CA certificates a group may reference.
     if (kind.kind === 'group') {
       api.service<{ value: { name: string; properties: { isVerified: boolean } }[] }>('GET', '/certificates').then(
-        ({ body }) => setCas(body.value.map((ca) => ({ name: ca.name, verified: ca.properties.isVerified }))),
-        () => setCas([]),
+        ({ body }) => setCaOptions(body.value.map((ca) => ({ value: ca.name, label: ca.properties.isVerified ? ca.name : `${ca.name} (not verified yet: devices are refused)` }))),
+        () => setCaOptions([]),
       );
     }
   }, [id, kind]);
@@ -309,8 +310,8 @@ export function EnrollmentForm({ kind, id }: { kind: EnrollmentKind; id?: string
             ) : null}
             {kind.kind === 'group' && form.x509Mode === 'caReferences' ? (
               <>
-                <SelectField label="Primary CA certificate" value={form.caPrimary} onChange={set('caPrimary')} options={[{ value: '', label: '(choose)' }, ...cas.map((ca) => ({ value: ca.name, label: ca.verified ? ca.name : `${ca.name} (not verified yet: devices are refused)` }))]} hint="Uploaded and verified on the Certificates page." />
-                <SelectField label="Secondary CA certificate" value={form.caSecondary} onChange={set('caSecondary')} options={[{ value: '', label: '(none)' }, ...cas.map((ca) => ({ value: ca.name, label: ca.verified ? ca.name : `${ca.name} (not verified yet: devices are refused)` }))]} />
+                <SelectField label="Primary CA certificate" value={form.caPrimary} onChange={set('caPrimary')} options={[{ value: '', label: '(choose)' }, ...caOptions]} hint="Uploaded and verified on the Certificates page." />
+                <SelectField label="Secondary CA certificate" value={form.caSecondary} onChange={set('caSecondary')} options={[{ value: '', label: '(none)' }, ...caOptions]} />
               </>
             ) : (
               <>

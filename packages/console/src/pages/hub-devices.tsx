@@ -6,6 +6,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { ErrorBanner } from '../components/error-banner';
+import { useAction } from '../components/use-action';
 import { editableDesired, mergePatchBetween, parseDesired } from '../fleet/twin';
 import { navigate, useRoute } from '../router';
 import { useSession } from '../session';
@@ -150,46 +151,42 @@ function TwinEditor({ base, deviceId, onSaved }: { base: string; deviceId: strin
   const api = useSession();
   const [twin, setTwin] = useState<Twin>();
   const [text, setText] = useState('');
-  const [error, setError] = useState<unknown>();
   const [saved, setSaved] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const path = `${base}/${encodeURIComponent(deviceId)}/twin`;
 
-  const read = useCallback(async () => {
-    setError(undefined);
-    try {
-      const { body } = await api.admin<Twin>('GET', path);
-      setTwin(body);
-      setText(JSON.stringify(editableDesired(body.properties.desired), null, 2));
-    } catch (caught) {
-      setError(caught);
-    }
-  }, [api, path]);
+  const read = useCallback(
+    () =>
+      run(async () => {
+        const { body } = await api.admin<Twin>('GET', path);
+        setTwin(body);
+        setText(JSON.stringify(editableDesired(body.properties.desired), null, 2));
+      }),
+    [api, path, run],
+  );
 
   useEffect(() => {
     void read();
   }, [read]);
 
   const parsed = parseDesired(text);
-  const save = async (event: Event) => {
+  const save = (event: Event) => {
     event.preventDefault();
     if (!twin || 'error' in parsed) return;
     const patch = mergePatchBetween(editableDesired(twin.properties.desired), parsed.value);
     if (!patch) return setSaved('Nothing changed.');
-    setBusy(true);
-    setError(undefined);
     setSaved(undefined);
-    try {
-      const { body } = await api.admin<Twin>('PATCH', path, { body: { properties: { desired: patch } }, headers: { 'if-match': `"${twin.etag}"` } });
-      setTwin(body);
-      setText(JSON.stringify(editableDesired(body.properties.desired), null, 2));
-      setSaved(`Saved as desired version ${String(body.properties.desired.$version)}; ${body.connectionState === 'Connected' ? 'the device was told at once.' : 'the device reads it when it connects.'}`);
-      onSaved();
-    } catch (caught) {
-      setError(caught instanceof ApiError && caught.status === 412 ? new ApiError(412, caught.errorCode, 'The twin changed since it was read: reload it, then edit again.') : caught);
-    } finally {
-      setBusy(false);
-    }
+    void run(async () => {
+      try {
+        const { body } = await api.admin<Twin>('PATCH', path, { body: { properties: { desired: patch } }, headers: { 'if-match': `"${twin.etag}"` } });
+        setTwin(body);
+        setText(JSON.stringify(editableDesired(body.properties.desired), null, 2));
+        setSaved(`Saved as desired version ${String(body.properties.desired.$version)}; ${body.connectionState === 'Connected' ? 'the device was told at once.' : 'the device reads it when it connects.'}`);
+        onSaved();
+      } catch (caught) {
+        throw caught instanceof ApiError && caught.status === 412 ? new ApiError(412, caught.errorCode, 'The twin changed since it was read: reload it, then edit again.') : caught;
+      }
+    }, true);
   };
 
   return (

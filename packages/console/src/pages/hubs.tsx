@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ASSIGNMENTS, totalsBy, type MetricsSnapshot } from '../charts/metrics';
+import { ConfirmRemoval, NAME_PATTERN, NAME_TITLE } from '../components/admin-list';
 import { ErrorBanner } from '../components/error-banner';
-import { ConfirmDialog } from '../components/confirm-dialog';
+import { ListTable } from '../components/list-table';
+import { useAction } from '../components/use-action';
 import { useFocusFirstField } from '../ops/focus';
 import { useSession, type LinkedHubView } from '../session';
 
@@ -19,6 +21,8 @@ interface Draft {
   location: string;
 }
 
+const COLUMNS = ['Name', 'Host name', 'Kind', 'Weight', 'Allocation policy', 'Location', 'Assigned'];
+
 const EMPTY: Draft = { name: '', kind: 'builtin', connectionString: '', allocationWeight: '1', applyAllocationPolicy: true, location: '' };
 
 /**
@@ -32,37 +36,33 @@ export function HubsPage() {
   const base = `/admin/instances/${encodeURIComponent(instance)}/hubs`;
   const [hubs, setHubs] = useState<Hub[]>();
   const [assigned, setAssigned] = useState<Map<string, number>>();
-  const [error, setError] = useState<unknown>();
   const [draft, setDraft] = useState<Draft>();
-  const [busy, setBusy] = useState(false);
   const [unlinking, setUnlinking] = useState<Hub>();
   const [notice, setNotice] = useState('');
+  const { busy, error, setError, run, submit } = useAction();
   // The session object changes after every refresh(); reads go through the latest one.
   const apiRef = useRef(api);
   apiRef.current = api;
 
-  const load = useCallback(async () => {
-    try {
-      const [list, metrics] = await Promise.all([
-        apiRef.current.admin<Hub[]>('GET', base),
-        apiRef.current.admin<MetricsSnapshot>('GET', `/admin/instances/${encodeURIComponent(instance)}/metrics`).catch(() => undefined),
-      ]);
-      setHubs(list.body);
-      setAssigned(metrics ? totalsBy(metrics.body, ASSIGNMENTS, 'hub') : undefined);
-    } catch (caught) {
-      setError(caught);
-    }
-  }, [base, instance]);
+  const load = useCallback(
+    () =>
+      run(async () => {
+        const [list, metrics] = await Promise.all([
+          apiRef.current.admin<Hub[]>('GET', base),
+          apiRef.current.admin<MetricsSnapshot>('GET', `/admin/instances/${encodeURIComponent(instance)}/metrics`).catch(() => undefined),
+        ]);
+        setHubs(list.body);
+        setAssigned(metrics ? totalsBy(metrics.body, ASSIGNMENTS, 'hub') : undefined);
+      }),
+    [base, instance, run],
+  );
 
   useEffect(() => {
     void load();
   }, [load]);
 
-  const save = async (event: Event) => {
-    event.preventDefault();
+  const save = submit(async () => {
     if (!draft) return;
-    setBusy(true);
-    setError(undefined);
     const name = draft.editing?.name ?? draft.name.trim();
     const body: Record<string, unknown> = {
       allocationWeight: Number(draft.allocationWeight),
@@ -71,33 +71,20 @@ export function HubsPage() {
     };
     if (draft.kind === 'connectionString') body.connectionString = draft.connectionString.trim();
     else body.builtin = draft.editing?.builtin ?? true;
-    try {
-      const { status } = await api.admin<Hub>('PUT', `${base}/${encodeURIComponent(name)}`, { body });
-      setNotice(status === 201 ? `Linked ${name}.` : `Saved ${name}.`);
-      setDraft(undefined);
-      await api.refresh();
-      await load();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    const { status } = await api.admin<Hub>('PUT', `${base}/${encodeURIComponent(name)}`, { body });
+    setNotice(status === 201 ? `Linked ${name}.` : `Saved ${name}.`);
+    setDraft(undefined);
+    await api.refresh();
+    await load();
+  });
 
-  const unlink = async () => {
-    const hub = unlinking;
-    setUnlinking(undefined);
-    if (!hub) return;
-    setError(undefined);
-    try {
+  const unlink = (hub: Hub) =>
+    run(async () => {
       await api.admin('DELETE', `${base}/${encodeURIComponent(hub.name)}`);
       setNotice(`Unlinked ${hub.name}.`);
       await api.refresh();
       await load();
-    } catch (caught) {
-      setError(caught);
-    }
-  };
+    });
 
   const edit = (hub: Hub) =>
     setDraft({
@@ -132,63 +119,37 @@ export function HubsPage() {
       ) : hubs.length === 0 ? (
         <p>No hub is linked: devices of this instance cannot be assigned until one is.</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <caption class="visually-hidden">Linked hubs of {instance}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Host name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Weight</th>
-                <th scope="col">Allocation policy</th>
-                <th scope="col">Location</th>
-                <th scope="col">Assigned</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {hubs.map((hub) => (
-                <tr key={hub.name} data-hub={hub.name}>
-                  <th scope="row">{hub.name}</th>
-                  <td>
-                    <code>{hub.hostName || '—'}</code>
-                    {hub.kind === 'builtin' && hub.listening === false ? <span class="bad"> not listening</span> : null}
-                  </td>
-                  <td>{hub.kind === 'builtin' ? 'Built-in' : 'Azure IoT Hub'}</td>
-                  <td>{hub.allocationWeight ?? 1}</td>
-                  <td>{hub.applyAllocationPolicy === false ? 'not applied' : 'applied'}</td>
-                  <td>{hub.location ?? '—'}</td>
-                  <td title="Devices this node assigned to the hub since it started">{assigned?.get(hub.name) ?? 0}</td>
-                  <td class="actions">
-                    <button type="button" class="link" onClick={() => edit(hub)} aria-label={`Edit ${hub.name}`}>
-                      Edit
-                    </button>
-                    <button type="button" class="link danger-text" onClick={() => setUnlinking(hub)} aria-label={`Unlink ${hub.name}`}>
-                      Unlink
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable caption={`Linked hubs of ${instance}`} columns={COLUMNS}>
+          {hubs.map((hub) => (
+            <tr key={hub.name} data-hub={hub.name}>
+              <th scope="row">{hub.name}</th>
+              <td>
+                <code>{hub.hostName || '—'}</code>
+                {hub.kind === 'builtin' && hub.listening === false ? <span class="bad"> not listening</span> : null}
+              </td>
+              <td>{hub.kind === 'builtin' ? 'Built-in' : 'Azure IoT Hub'}</td>
+              <td>{hub.allocationWeight ?? 1}</td>
+              <td>{hub.applyAllocationPolicy === false ? 'not applied' : 'applied'}</td>
+              <td>{hub.location ?? '—'}</td>
+              <td title="Devices this node assigned to the hub since it started">{assigned?.get(hub.name) ?? 0}</td>
+              <td class="actions">
+                <button type="button" class="link" onClick={() => edit(hub)} aria-label={`Edit ${hub.name}`}>
+                  Edit
+                </button>
+                <button type="button" class="link danger-text" onClick={() => setUnlinking(hub)} aria-label={`Unlink ${hub.name}`}>
+                  Unlink
+                </button>
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       )}
-      <ConfirmDialog
-        open={unlinking !== undefined}
-        title={`Unlink ${unlinking?.name ?? ''}?`}
-        confirmLabel="Unlink"
-        danger
-        onConfirm={() => void unlink()}
-        onCancel={() => setUnlinking(undefined)}
-      >
+      <ConfirmRemoval item={unlinking} verb="Unlink" onConfirm={(hub) => void unlink(hub)} onClose={() => setUnlinking(undefined)}>
         <p>
           New devices will no longer be assigned to <strong>{unlinking?.name}</strong>. Devices already there stay registered on it
           {unlinking?.kind === 'builtin' ? ', and a built-in hub stops listening' : ''}.
         </p>
-      </ConfirmDialog>
+      </ConfirmRemoval>
     </section>
   );
 }
@@ -208,8 +169,8 @@ function HubForm({ draft, setDraft, busy, onSubmit }: { draft: Draft; setDraft: 
         onInput={(event) => set({ name: value(event) })}
         required
         readOnly={editing}
-        pattern="[A-Za-z0-9]([A-Za-z0-9_\-]{0,62}[A-Za-z0-9])?"
-        title="1-64 letters, digits, - or _, starting and ending with a letter or digit"
+        pattern={NAME_PATTERN}
+        title={NAME_TITLE}
         autocomplete="off"
       />
       <fieldset disabled={editing}>

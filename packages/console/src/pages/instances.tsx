@@ -1,6 +1,8 @@
 import { useState } from 'preact/hooks';
+import { ConfirmRemoval, NAME_PATTERN, NAME_TITLE } from '../components/admin-list';
 import { ErrorBanner } from '../components/error-banner';
-import { ConfirmDialog } from '../components/confirm-dialog';
+import { ListTable } from '../components/list-table';
+import { useAction } from '../components/use-action';
 import { CopyButton } from '../components/copy-button';
 import { useFocusFirstField } from '../ops/focus';
 import { useSession, type InstanceView } from '../session';
@@ -16,6 +18,8 @@ const QUOTAS = [
   ['pollsPerSecond', 'Operation polls per second'],
   ['devicePollsPer10Seconds', 'Polls per device per 10 seconds'],
 ] as const;
+
+const COLUMNS = ['Name', 'ID scope', 'Allocation policy', 'Linked hubs', 'Quotas'];
 
 type QuotaName = (typeof QUOTAS)[number][0];
 
@@ -37,54 +41,37 @@ export function InstancesPage() {
   const api = useSession();
   const { instances } = api.session;
   const [draft, setDraft] = useState<Draft>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
   const [created, setCreated] = useState<InstanceView>();
   const [removing, setRemoving] = useState<InstanceView>();
   const [notice, setNotice] = useState('');
+  const { busy, error, setError, run, submit } = useAction();
   const formRef = useFocusFirstField<HTMLFormElement>(draft !== undefined);
 
-  const add = async (event: Event) => {
-    event.preventDefault();
+  const add = submit(async () => {
     if (!draft) return;
-    setBusy(true);
-    setError(undefined);
     const quotas: Record<string, number> = {};
     for (const [key] of QUOTAS) if (draft.quotas[key]?.trim()) quotas[key] = Number(draft.quotas[key]);
-    try {
-      const { body } = await api.admin<InstanceView>('POST', '/admin/instances', {
-        body: {
-          name: draft.name.trim(),
-          allocationPolicy: draft.allocationPolicy,
-          ...(draft.idScope.trim() ? { idScope: draft.idScope.trim() } : {}),
-          ...(Object.keys(quotas).length ? { quotas } : {}),
-        },
-      });
-      setCreated(body);
-      setDraft(undefined);
-      setNotice(`Added ${body.name}.`);
-      await api.refresh();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+    const { body } = await api.admin<InstanceView>('POST', '/admin/instances', {
+      body: {
+        name: draft.name.trim(),
+        allocationPolicy: draft.allocationPolicy,
+        ...(draft.idScope.trim() ? { idScope: draft.idScope.trim() } : {}),
+        ...(Object.keys(quotas).length ? { quotas } : {}),
+      },
+    });
+    setCreated(body);
+    setDraft(undefined);
+    setNotice(`Added ${body.name}.`);
+    await api.refresh();
+  });
 
-  const remove = async () => {
-    const instance = removing;
-    setRemoving(undefined);
-    if (!instance) return;
-    setError(undefined);
-    try {
+  const remove = (instance: InstanceView) =>
+    run(async () => {
       await api.admin('DELETE', `/admin/instances/${encodeURIComponent(instance.name)}`);
       setNotice(`Removed ${instance.name}.`);
       if (created?.name === instance.name) setCreated(undefined);
       await api.refresh();
-    } catch (caught) {
-      setError(caught);
-    }
-  };
+    });
 
   const set = (fields: Partial<Draft>) => draft && setDraft({ ...draft, ...fields });
   const value = (event: Event) => (event.target as HTMLInputElement).value;
@@ -123,8 +110,8 @@ export function InstancesPage() {
             autocomplete="off"
             value={draft.name}
             onInput={(event) => set({ name: value(event) })}
-            pattern="[A-Za-z0-9]([A-Za-z0-9_\-]{0,62}[A-Za-z0-9])?"
-            title="1-64 letters, digits, - or _, starting and ending with a letter or digit"
+            pattern={NAME_PATTERN}
+            title={NAME_TITLE}
           />
           <label for="instance-policy">Allocation policy</label>
           <select id="instance-policy" value={draft.allocationPolicy} onChange={(event) => set({ allocationPolicy: value(event) })}>
@@ -170,57 +157,33 @@ export function InstancesPage() {
           </div>
         </form>
       ) : null}
-      <div class="table-wrap">
-        <table>
-          <caption class="visually-hidden">Provisioning instances</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">ID scope</th>
-              <th scope="col">Allocation policy</th>
-              <th scope="col">Linked hubs</th>
-              <th scope="col">Quotas</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {instances.map((instance) => (
-              <tr key={instance.name} data-instance={instance.name}>
-                <th scope="row">{instance.name}</th>
-                <td>
-                  <code>{instance.idScope}</code>
-                </td>
-                <td>{instance.allocationPolicy}</td>
-                <td>{instance.linkedHubs.map((hub) => hub.name).join(', ') || '—'}</td>
-                <td class="quotas">
-                  {Object.entries(instance.quotas ?? {})
-                    .map(([key, quota]) => `${key} ${quota}`)
-                    .join(', ') || '—'}
-                </td>
-                <td class="actions">
-                  <button type="button" class="link danger-text" onClick={() => setRemoving(instance)} aria-label={`Remove ${instance.name}`}>
-                    Remove
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <ConfirmDialog
-        open={removing !== undefined}
-        title={`Remove ${removing?.name ?? ''}?`}
-        confirmLabel="Remove"
-        danger
-        onConfirm={() => void remove()}
-        onCancel={() => setRemoving(undefined)}
-      >
+      <ListTable caption="Provisioning instances" columns={COLUMNS}>
+        {instances.map((instance) => (
+          <tr key={instance.name} data-instance={instance.name}>
+            <th scope="row">{instance.name}</th>
+            <td>
+              <code>{instance.idScope}</code>
+            </td>
+            <td>{instance.allocationPolicy}</td>
+            <td>{instance.linkedHubs.map((hub) => hub.name).join(', ') || '—'}</td>
+            <td class="quotas">
+              {Object.entries(instance.quotas ?? {})
+                .map(([key, quota]) => `${key} ${quota}`)
+                .join(', ') || '—'}
+            </td>
+            <td class="actions">
+              <button type="button" class="link danger-text" onClick={() => setRemoving(instance)} aria-label={`Remove ${instance.name}`}>
+                Remove
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
+      <ConfirmRemoval item={removing} verb="Remove" onConfirm={(instance) => void remove(instance)} onClose={() => setRemoving(undefined)}>
         <p>
           Its enrollments stop working at once: devices of ID scope <code>{removing?.idScope}</code> are refused.
         </p>
-      </ConfirmDialog>
+      </ConfirmRemoval>
     </section>
   );
 }

@@ -4,6 +4,7 @@ import { ConfirmDialog } from '../components/confirm-dialog';
 import { DataTable, searchPages, type Column } from '../components/data-table';
 import { ErrorBanner } from '../components/error-banner';
 import { TextField } from '../components/fields';
+import { useAction } from '../components/use-action';
 import { href, navigate, useRoute } from '../router';
 import { useSession } from '../session';
 import type { RegistrationState } from './enrollment-kind';
@@ -81,7 +82,7 @@ function RegistrationDetail({ id }: { id: string }) {
   const api = useSession();
   const [record, setRecord] = useState<RegistrationState | null>();
   const [trace, setTrace] = useState<RegistrationTrace | null>();
-  const [error, setError] = useState<unknown>();
+  const { error, setError, run } = useAction();
   const [confirming, setConfirming] = useState(false);
   const [deleted, setDeleted] = useState(false);
   const instance = encodeURIComponent(api.session.instance.name);
@@ -115,19 +116,16 @@ function RegistrationDetail({ id }: { id: string }) {
     };
   }, [id]);
 
-  const remove = async () => {
+  const remove = () => {
     setConfirming(false);
-    setError(undefined);
-    try {
+    return run(async () => {
       await api.service('DELETE', `/registrations/${encodeURIComponent(id)}`, { headers: record?.etag ? { 'if-match': record.etag } : {} });
       // The trace goes with the record (as `opendps registration delete` does); none kept is fine.
       await orNull(api.admin('DELETE', tracePath));
       setRecord(null);
       setTrace(null);
       setDeleted(true);
-    } catch (caught) {
-      setError(caught);
-    }
+    });
   };
 
   return (

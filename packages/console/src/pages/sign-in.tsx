@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ErrorBanner } from '../components/error-banner';
+import { useAction } from '../components/use-action';
 import { parseConnectionString, type Credentials } from '../credentials';
 
 /**
@@ -9,26 +10,12 @@ import { parseConnectionString, type Credentials } from '../credentials';
 export function SignIn({ onSignIn }: { onSignIn: (credentials: Credentials, remember: boolean) => Promise<void> }) {
   const [text, setText] = useState('');
   const [keep, setKeep] = useState(false);
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await onSignIn(parseConnectionString(text), keep);
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useAction();
 
   return (
     <main class="sign-in">
       <h1>OpenDPS console</h1>
-      <form onSubmit={submit} class="card">
+      <form onSubmit={submit(() => onSignIn(parseConnectionString(text), keep))} class="card">
         <label for="connection-string">Connection string</label>
         <textarea
           id="connection-string"

@@ -5,6 +5,7 @@ import { sendJson } from '../admin/body';
 import type { Route } from '../https';
 import type { InstanceRegistry } from '../instances';
 import type { ServerMetrics } from './metrics';
+import type { HistogramValue, MetricsSnapshot, SeriesValue } from './metrics-snapshot-types';
 
 /** The counters the snapshot carries; each has an `instance` label, so a snapshot shows one instance's. */
 const COUNTERS = [
@@ -20,32 +21,8 @@ const COUNTERS = [
 const HISTOGRAMS = ['opendps_registration_duration_seconds'] as const;
 const GAUGES = ['opendps_connections', 'opendps_operations_in_flight'] as const;
 
-export interface SeriesValue {
-  labels: Record<string, string>;
-  value: number;
-}
-
-export interface HistogramValue {
-  labels: Record<string, string>;
-  /** Upper bounds in seconds (the `+Inf` bucket is implied by `count`). */
-  le: number[];
-  /** Cumulative observations at or under each bound, as Prometheus counts buckets. */
-  counts: number[];
-  count: number;
-  sum: number;
-}
-
-/** One reading of this node's metrics for one instance (docs/observability.md "Metrics for the console"). */
-export interface MetricsSnapshot {
-  instance: string;
-  /** This node's clock (ms since the epoch): rates are differences between two snapshots over the difference of `time`. */
-  time: number;
-  /** When this node started counting: a counter that went down between snapshots restarted with it. */
-  since: number;
-  counters: Record<string, SeriesValue[]>;
-  gauges: Record<string, SeriesValue[]>;
-  histograms: Record<string, HistogramValue[]>;
-}
+// The JSON types live in a file with no imports, so the console imports the same definitions.
+export type { HistogramValue, MetricsSnapshot, SeriesValue };
 
 export interface MetricsSnapshotOptions {
   metrics: ServerMetrics;
