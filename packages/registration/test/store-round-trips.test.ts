@@ -6,7 +6,8 @@ import { BuiltInHub } from '@opendps/hub';
 import { generateSymmetricKey, type EnrollmentGroup, type ProvisioningInstance } from '@opendps/model';
 import { createRootCa, createServerCertificate } from '@opendps/pki';
 import { DpsRegistrationService } from '@opendps/registration';
-import { SqliteStore, enrollmentGroups, enrollments, type Collection, type Store } from '@opendps/store';
+import { SqliteStore, enrollmentGroups, enrollments } from '@opendps/store';
+import { countedStore } from './fixtures';
 
 /**
  * What one registration asks of the DPS store, counted through a wrapper around a real SQLite
@@ -14,36 +15,6 @@ import { SqliteStore, enrollmentGroups, enrollments, type Collection, type Store
  * only the DPS side is counted here.
  */
 const idScope = '0ne0000F1A7';
-
-/** Every call to the store, as `collection.method` (or `increment`), in order. */
-function counted(inner: Store, calls: string[]): Store {
-  return {
-    kind: inner.kind,
-    collection<T>(scope: string, name: string): Collection<T> {
-      const collection = inner.collection<T>(scope, name);
-      const wrap =
-        <K extends keyof Collection<T>>(method: K) =>
-        (...args: Parameters<Collection<T>[K]>) => {
-          calls.push(`${name}.${method}`);
-          return (collection[method] as (...a: unknown[]) => unknown)(...args);
-        };
-      return {
-        get: wrap('get'),
-        put: wrap('put'),
-        delete: wrap('delete'),
-        list: wrap('list'),
-        findByIndex: wrap('findByIndex'),
-        count: wrap('count'),
-        version: wrap('version'),
-      } as Collection<T>;
-    },
-    increment(key, windowSeconds) {
-      calls.push('increment');
-      return inner.increment(key, windowSeconds);
-    },
-    close: () => inner.close(),
-  };
-}
 
 describe('store round trips per registration', () => {
   let dir: string;
@@ -60,7 +31,7 @@ describe('store round trips per registration', () => {
     hubStore = new SqliteStore(join(dir, 'hub.db'));
     const ca = createRootCa({ commonName: 'round trips test CA' });
     const server = createServerCertificate(ca, ['localhost']);
-    hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store: counted(hubStore, hubCalls) });
+    hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store: countedStore(hubStore, hubCalls) });
     await hub.start();
     const instance: ProvisioningInstance = {
       name: 'default',
@@ -70,7 +41,7 @@ describe('store round trips per registration', () => {
       allocationPolicy: 'hashed',
       linkedHubs: [{ name: 'hub-a', hostName: hub.hostName, builtin: { port: hub.port }, allocationWeight: 1, applyAllocationPolicy: true }],
     };
-    service = new DpsRegistrationService({ store: counted(store, calls), instances: () => [instance], hubs: { connector: () => hub } });
+    service = new DpsRegistrationService({ store: countedStore(store, calls), instances: () => [instance], hubs: { connector: () => hub } });
   });
 
   afterAll(async () => {

@@ -6,7 +6,8 @@ import { BuiltInHub } from '@opendps/hub';
 import { Errors, generateSymmetricKey, isDpsError, type ProvisioningInstance } from '@opendps/model';
 import { createRootCa, createServerCertificate } from '@opendps/pki';
 import { DpsRegistrationService, refusalReason } from '@opendps/registration';
-import { SqliteStore, enrollmentGroups, registrations, type Collection, type Store } from '@opendps/store';
+import { SqliteStore, enrollmentGroups, registrations, type Store } from '@opendps/store';
+import { storeWith } from './fixtures';
 
 /**
  * A store that cannot answer during the assignment (a Redis restarting, a cluster slot without its
@@ -17,25 +18,11 @@ const idScope = '0ne0000F2B8';
 
 /** The real store, whose `registrations` writes fail with storeUnavailable while `down.value`. */
 function flaky(inner: Store, down: { value: boolean }): Store {
-  return {
-    kind: inner.kind,
-    collection<T>(scope: string, name: string): Collection<T> {
-      const collection = inner.collection<T>(scope, name);
-      if (name !== 'registrations') return collection;
-      return {
-        ...collection,
-        get: (...args) => collection.get(...args),
-        delete: (...args) => collection.delete(...args),
-        list: (...args) => collection.list(...args),
-        findByIndex: (...args) => collection.findByIndex(...args),
-        count: () => collection.count(),
-        version: () => collection.version(),
-        put: (...args) => (down.value ? Promise.reject(Errors.storeUnavailable(undefined, { 'retry-after': '2' })) : collection.put(...args)),
-      };
-    },
-    increment: (key, windowSeconds) => inner.increment(key, windowSeconds),
-    close: () => inner.close(),
-  };
+  return storeWith(inner, (name, collection) =>
+    name === 'registrations'
+      ? { put: (...args) => (down.value ? Promise.reject(Errors.storeUnavailable(undefined, { 'retry-after': '2' })) : collection.put(...args)) }
+      : undefined,
+  );
 }
 
 describe('a store unavailable during the assignment', () => {

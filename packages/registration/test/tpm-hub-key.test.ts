@@ -13,10 +13,10 @@ import {
   type Proof,
   type RegistrationOutcome,
 } from '@opendps/registration';
-import { RedisStore, SqliteStore, enrollments, type Collection, type Store } from '@opendps/store';
+import { RedisStore, SqliteStore, enrollments, type Store } from '@opendps/store';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
 import { SoftwareTpm } from './tpmSoftwareDevice';
-import { ONE_HUB, testInstance } from './fixtures';
+import { ONE_HUB, storeWith, testInstance } from './fixtures';
 
 /**
  * The TPM hub key (K2) is settled once per device in the shared store: two gateway nodes finishing
@@ -29,29 +29,18 @@ const device = new SoftwareTpm();
 
 /** The store as one node sees it, telling the test each final operation record this node writes. */
 function reportingFinals(store: Store, onFinal: (record: OperationRecord) => void): Store {
-  return {
-    kind: store.kind,
-    increment: (key, windowSeconds) => store.increment(key, windowSeconds),
-    close: () => store.close(),
-    collection<T>(scope: string, name: string): Collection<T> {
-      const inner = store.collection<T>(scope, name);
-      if (name !== 'operations') return inner;
-      return {
-        get: (id) => inner.get(id),
-        delete: (id, options) => inner.delete(id, options),
-        list: (options) => inner.list(options),
-        findByIndex: (index, key) => inner.findByIndex(index, key),
-        count: () => inner.count(),
-        version: () => inner.version(),
-        async put(id, value, options) {
-          const written = await inner.put(id, value, options);
-          const record = value as unknown as OperationRecord;
-          if (record.status !== 'assigning') onFinal(record);
-          return written;
-        },
-      };
-    },
-  };
+  return storeWith(store, (name, collection) =>
+    name === 'operations'
+      ? {
+          async put(id, value, options) {
+            const written = await collection.put(id, value, options);
+            const record = value as unknown as OperationRecord;
+            if (record.status !== 'assigning') onFinal(record);
+            return written;
+          },
+        }
+      : undefined,
+  );
 }
 
 describe.each(['sqlite', 'redis'] as const)('TPM hub key on %s', (kind) => {
