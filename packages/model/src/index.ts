@@ -13,3 +13,4 @@ export { twinSectionProblem, type TwinProblem, type TwinSectionShape } from './t
 export * from './webhook-url';
 export * from './http-body';
 export * from './http-json';
+export * from './mqtt-packet-size';

@@ -1,0 +1,53 @@
+/**
+ * Walks the MQTT fixed headers of a byte stream, chunk by chunk, and names the first packet that
+ * declares more than `maxPacketBytes` (the fixed header announces the size before the body arrives)
+ * or a malformed remaining length, so an oversized frame costs one connection and never the
+ * server's memory. aedes has no packet size limit of its own: both MQTT servers (the DPS front-end
+ * and the built-in hub) check their input with this.
+ */
+export class PacketSizeLimit {
+  private expect: 0 | 1 | 2 = TYPE;
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  private remaining = 0;
+
+  constructor(private readonly maxPacketBytes: number) {}
+
+  /** Walk the fixed headers in `chunk`; a problem description when the connection must close. */
+  inspect(chunk: Buffer): string | undefined {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.expect === TYPE) {
+        at += 1;
+        this.expect = LENGTH;
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+      } else if (this.expect === LENGTH) {
+        const byte = chunk[at++] ?? 0;
+        this.length += (byte & 0x7f) * this.multiplier;
+        this.multiplier *= 128;
+        this.lengthBytes += 1;
+        if (byte & 0x80) {
+          // [MQTT-2.2.3] the remaining length takes at most four bytes
+          if (this.lengthBytes === 4) return 'malformed remaining length';
+          continue;
+        }
+        if (this.length > this.maxPacketBytes) return `packet of ${this.length} bytes exceeds ${this.maxPacketBytes}`;
+        this.remaining = this.length;
+        this.expect = this.remaining === 0 ? TYPE : BODY;
+      } else {
+        const take = Math.min(this.remaining, chunk.length - at);
+        at += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.expect = TYPE;
+      }
+    }
+    return undefined;
+  }
+}
+
+const TYPE = 0;
+const LENGTH = 1;
+const BODY = 2;
