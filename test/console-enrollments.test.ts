@@ -307,7 +307,12 @@ it("shows registration records and decision traces of real devices: assigned, di
 
   const assigned = await registerWithSdk('mqtt', endpoints, idScope, { kind: 'symmetricKey', registrationId: 'trace-ok', key: okKey });
   expect(assigned.assignedHub).toBeTruthy();
-  await registerWithSdk('mqtt', endpoints, idScope, { kind: 'symmetricKey', registrationId: 'trace-off', key: offKey }).catch(() => undefined);
+  // The device is told "disabled": the SDK rejects, and the trace of that refusal is what the page shows.
+  const refused = await registerWithSdk('mqtt', endpoints, idScope, { kind: 'symmetricKey', registrationId: 'trace-off', key: offKey }).then(
+    () => 'assigned',
+    (error: Error) => error.message,
+  );
+  expect(refused).toMatch(/disabled/i);
   for (const id of ['grp-dev-1', 'grp-dev-2']) await registerWithSdk('http', endpoints, idScope, { kind: 'symmetricKey', registrationId: id, key: derived(id) });
 
   for (const viewport of [DESKTOP, PHONE]) {
@@ -336,6 +341,7 @@ it("shows registration records and decision traces of real devices: assigned, di
   await page.getByRole('link', { name: 'Record and trace of trace-ok' }).click();
   await page.getByRole('heading', { name: 'Registration trace-ok' }).waitFor();
 
+  // Left at once for another record: the page must follow the hash it changed to while it mounted.
   await go(page, '#/registrations/trace-off');
   await page.getByRole('heading', { name: /Refused: the enrollment is disabled/ }).waitFor();
   expect(await page.locator('.record').textContent()).toContain('disabled');

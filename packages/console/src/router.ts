@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 
 /**
  * Hash routes (`#/enrollments?q=…`), so that every page is one URL the server answers with the same
@@ -10,20 +10,23 @@ export interface Route {
   params: URLSearchParams;
 }
 
-export function currentRoute(): Route {
-  const hash = location.hash.replace(/^#/, '') || '/';
+function routeOf(locationHash: string): Route {
+  const hash = locationHash.replace(/^#/, '') || '/';
   const at = hash.indexOf('?');
   return at < 0 ? { path: hash, params: new URLSearchParams() } : { path: hash.slice(0, at), params: new URLSearchParams(hash.slice(at + 1)) };
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(currentRoute);
+  const [hash, setHash] = useState(() => location.hash);
   useEffect(() => {
-    const onChange = () => setRoute(currentRoute());
+    const onChange = () => setHash(location.hash);
     addEventListener('hashchange', onChange);
+    // Effects run after the first paint: a hash that changed since this component rendered would
+    // otherwise never be seen by it (a page opened by a link, then left at once).
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
-  return route;
+  return useMemo(() => routeOf(hash), [hash]);
 }
 
 export function href(path: string, params?: Record<string, string | number | undefined>): string {
