@@ -1,3 +1,5 @@
+import type { X509CertificateInfo as CertificateInfo } from '../../../model/src/types';
+
 /**
  * What differs between individual enrollments and enrollment groups for the console: their service
  * API paths, id field and wording (docs/service-rest.md §1, §3). The pages share everything else.
@@ -34,16 +36,8 @@ export const GROUP: EnrollmentKind = {
   idLabel: 'Group ID',
 };
 
-export interface CertificateInfo {
-  subjectName: string;
-  sha1Thumbprint: string;
-  sha256Thumbprint: string;
-  issuerName: string;
-  notBeforeUtc: string;
-  notAfterUtc: string;
-  serialNumber: string;
-  version: number;
-}
+/** A certificate's details as the service API shows them: the server's own type (types only, bundled as is). */
+export type { CertificateInfo };
 
 export interface CertificateSlot {
   certificate?: string;
