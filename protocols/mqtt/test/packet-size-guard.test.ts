@@ -4,59 +4,16 @@ import { parser } from 'mqtt-packet';
 import { createDpsMqttFrontEnd } from '../src';
 import { endAfterDisconnect, GOODBYE_LINGER_MS } from '../src/aedes';
 import { guardParserInput, type MqttParser } from '../src/packet-size-guard';
+import { chunked, encodeLength, firstProblem } from '../../../test/support/mqtt-stream';
 import { ScriptedRegistration } from './helpers';
 
 const RUNS = { seed: 1, numRuns: 300 };
-
-function encodeLength(length: number): number[] {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return bytes;
-}
 
 /** A well-formed MQTT packet: any first byte, a minimal remaining length, that many body bytes. */
 const packetArb = (maxBody: number) =>
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: maxBody })).map(([first, length]) =>
     Buffer.concat([Buffer.from([first, ...encodeLength(length)]), Buffer.alloc(length, 0x61)]),
   );
-
-/** Splits `data` at the given cut points (chunk boundaries the network may choose). */
-function chunked(data: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const point of [...points, data.length]) {
-    if (point > from) chunks.push(data.subarray(from, point));
-    from = point;
-  }
-  return chunks;
-}
-
-/** The reference: where in `data` the first oversized or malformed header ends, or undefined. */
-function firstProblem(data: Buffer, max: number): number | undefined {
-  let at = 0;
-  while (at < data.length) {
-    at += 1;
-    let length = 0;
-    let multiplier = 1;
-    for (let n = 1; ; n++) {
-      if (at >= data.length) return undefined;
-      const byte = data[at++] as number;
-      length += (byte & 0x7f) * multiplier;
-      multiplier *= 128;
-      if (!(byte & 0x80)) break;
-      if (n === 4) return at;
-    }
-    if (length > max) return at;
-    at += length;
-  }
-  return undefined;
-}
 
 /**
  * Feeds chunks to a real mqtt-packet parser behind the guard: the bytes that reached the parser
