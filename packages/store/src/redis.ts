@@ -227,7 +227,7 @@ export class RedisCollection<T> implements Collection<T> {
     const members = indexEntries(options).map(([index, key]) => `${encodeURIComponent(index)}:${key}`);
     const required = options.requires ?? [];
     const requiredKeys = required.map((document) => `${this.neighbour(document.collection)}doc:${foldId(document.id)}`);
-    const etag = newEtag();
+    const etag = options.etag ?? newEtag();
     const outcome = await this.store.command((client) =>
       client.opendpsPut(
         this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,

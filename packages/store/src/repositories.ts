@@ -9,6 +9,7 @@ import {
   type X509CertificateInfo,
   type X509Certificates,
 } from '@opendps/model';
+import { newEtag } from './etag';
 import type { Collection, DeleteOptions, PutOptions, RequiredDocument, StoredDocument, Store } from './store';
 
 /**
@@ -44,6 +45,13 @@ export interface Repository<T> {
    * document as stored, with its fresh etag.
    */
   put(value: T, options?: WriteOptions): Promise<T>;
+  /**
+   * `put` without reading first (a value without `createdDateTimeUtc` is a new document, created
+   * now), answered at once with the document as it will be stored, etag included, so that writes
+   * naming it can be issued in the same turn and share its commit (docs/scale.md "Store round
+   * trips"). `written` settles when the write does.
+   */
+  putAlongside(value: T): { stored: T; written: Promise<unknown> };
   /** False when nothing was there; 412 on an etag mismatch. */
   delete(id: string, options?: DeleteOptions): Promise<boolean>;
   list(options?: PageOptions): Promise<RepositoryPage<T>>;
@@ -133,6 +141,19 @@ function repository<T extends Timestamped>(collection: Collection<T>, definition
         ...(definition.limit ? { limit: definition.limit } : {}),
       });
       return withEtag(document);
+    },
+    putAlongside(value) {
+      const now = utcNow();
+      const { etag: _ignored, ...rest } = value;
+      const stored = { ...rest, createdDateTimeUtc: value.createdDateTimeUtc ?? now, lastUpdatedDateTimeUtc: now } as T;
+      const etag = newEtag();
+      const written = collection.put(definition.idOf(stored), stored, {
+        etag,
+        indexes: definition.indexes(stored),
+        ...(definition.requires ? { requires: definition.requires(stored) } : {}),
+        ...(definition.limit ? { limit: definition.limit } : {}),
+      });
+      return { stored: { ...stored, etag }, written };
     },
     delete: (id, options) => collection.delete(id, options),
     async list(options = {}) {

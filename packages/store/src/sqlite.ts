@@ -227,7 +227,7 @@ class SqliteCollection<T> implements Collection<T> {
     const ttl = ttlMillis(options);
     const entries = indexEntries(options);
     const s = this.store.open();
-    const etag = newEtag();
+    const etag = options.etag ?? newEtag();
     // Only a conditional put needs to know what is there (most registration writes are not).
     const conditional = options.ifNoneMatch === '*' || options.ifMatch !== undefined || options.limit !== undefined;
     await this.store.write(() => {
