@@ -2,7 +2,8 @@ import type { Server } from 'node:net';
 import type { WebhookClient } from '@opendps/allocation';
 import type { AttestationMechanism, RegistrationMetrics, RegistrationTrace, Transport } from '@opendps/registration';
 import type { Collection, Store } from '@opendps/store';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundHistogram, type HistogramSeries } from './histogram';
 
 /** Which listener a connection came in on: the device transports, plus `https` (every TCP connection to the HTTPS port). */
 export type ConnectionProtocol = Transport;
@@ -57,9 +58,9 @@ export class ServerMetrics implements RegistrationMetrics {
   private readonly assignments: Children<Child<object>>;
   private readonly refusals: Children<Child<object>>;
   private readonly throttled: Children<Child<object>>;
-  private readonly latency: Children<{ observe(value: number): void }>;
-  private readonly storeLatency: Children<{ observe(value: number): void }>;
-  private readonly webhookLatency: Children<{ observe(value: number): void }>;
+  private readonly latency: Children<HistogramSeries>;
+  private readonly storeLatency: Children<HistogramSeries>;
+  private readonly webhookLatency: Children<HistogramSeries>;
   private readonly connections: Children<{ inc(): void; dec(): void }>;
   private readonly operations: Gauge;
 
@@ -108,30 +109,23 @@ export class ServerMetrics implements RegistrationMetrics {
       registers,
     });
     this.throttled = new Children((instance, request) => throttle.labels(instance, request));
-    const duration = new Histogram({
-      name: 'opendps_registration_duration_seconds',
-      help: 'Registration latency by device protocol and phase: attest, assign (allocation and hub), total (request to outcome).',
-      labelNames: ['protocol', 'phase'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.latency = new Children((protocol, phase) => duration.labels(protocol, phase));
-    const store = new Histogram({
-      name: 'opendps_store_duration_seconds',
-      help: 'State store call latency as the registration pipeline sees it, by operation.',
-      labelNames: ['operation'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.storeLatency = new Children((operation) => store.labels(operation));
-    const webhook = new Histogram({
-      name: 'opendps_webhook_duration_seconds',
-      help: 'Custom allocation webhook calls, retries included, by result (ok, error).',
-      labelNames: ['result'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.webhookLatency = new Children((result) => webhook.labels(result));
+    // Histograms observed about ten times a registration: label sets bound once (histogram.ts).
+    const duration = new BoundHistogram(
+      'opendps_registration_duration_seconds',
+      'Registration latency by device protocol and phase: attest, assign (allocation and hub), total (request to outcome).',
+      BUCKETS,
+      this.registry,
+    );
+    this.latency = new Children((protocol, phase) => duration.series({ protocol, phase }));
+    const store = new BoundHistogram('opendps_store_duration_seconds', 'State store call latency as the registration pipeline sees it, by operation.', BUCKETS, this.registry);
+    this.storeLatency = new Children((operation) => store.series({ operation }));
+    const webhook = new BoundHistogram(
+      'opendps_webhook_duration_seconds',
+      'Custom allocation webhook calls, retries included, by result (ok, error).',
+      BUCKETS,
+      this.registry,
+    );
+    this.webhookLatency = new Children((result) => webhook.series({ result }));
     const connections = new Gauge({
       name: 'opendps_connections',
       help: 'Open device connections by protocol (https counts every TCP connection to the HTTPS port).',
