@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { Errors, isDpsError } from '@opendps/model';
 import { VERSIONED_COLLECTIONS, type Collection, type DeleteOptions, type ListOptions, type Page, type PutOptions, type Store, type StoredDocument } from './store';
-import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
+import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, storedDocument, ttlMillis } from './documents';
 import { newEtag, strongEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
 import { COUNT, DELETE, INCREMENT, PUT, RANGE } from './redis-scripts';
@@ -239,7 +239,7 @@ export class RedisCollection<T> implements Collection<T> {
     if (outcome === 507 && options.limit) throw options.limit.error();
     const missing = required[outcome - 1001];
     if (missing) throw missing.error();
-    return { id: folded, etag, value: JSON.parse(text) as T };
+    return storedDocument<T>(folded, etag, text);
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {
