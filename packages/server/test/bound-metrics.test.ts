@@ -1,5 +1,5 @@
-import { Histogram, Registry } from 'prom-client';
-import { BoundHistogram } from '../src/observability/histogram';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { BoundCounter, BoundHistogram } from '../src/observability/bound-metrics';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1, 10];
 
@@ -57,4 +57,34 @@ test('a value that is not a finite number is dropped, never thrown', async () =>
   expect(() => series.observe(Number.NaN)).not.toThrow();
   series.observe(Number.POSITIVE_INFINITY);
   expect(await ours.metrics()).not.toContain('h_seconds_count');
+});
+
+test('a bound counter exposes what prom-client\'s Counter does for the same increments, reset included', async () => {
+  const theirs = new Registry();
+  const ours = new Registry();
+  const reference = new Counter({ name: 'c_total', help: 'Counted.', labelNames: ['instance', 'status'], registers: [theirs] });
+  const bound = new BoundCounter('c_total', 'Counted.', ours);
+  const bind = new Map<string, ReturnType<BoundCounter['series']>>();
+  const inc = (instance: string, status: string, by?: number) => {
+    reference.labels(instance, status).inc(by);
+    const key = `${instance}/${status}`;
+    if (!bind.has(key)) bind.set(key, bound.series({ instance, status }));
+    bind.get(key)!.inc(by);
+  };
+  bound.series({ instance: 'never', status: 'counted' });
+  inc('default', 'assigned');
+  inc('other"one', 'refused', 0);
+  inc('default', 'failed', 2.5);
+  inc('default', 'assigned');
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  expect(await ours.metrics()).toContain('c_total{instance="default",status="assigned"} 2');
+  expect(JSON.parse(JSON.stringify(await ours.getMetricsAsJSON()))).toEqual(JSON.parse(JSON.stringify(await theirs.getMetricsAsJSON())));
+  theirs.resetMetrics();
+  ours.resetMetrics();
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  inc('default', 'failed');
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  // A decrease is dropped, never thrown (prom-client throws).
+  expect(() => bind.get('default/failed')!.inc(-1)).not.toThrow();
+  expect(await ours.metrics()).toContain('c_total{instance="default",status="failed"} 1');
 });

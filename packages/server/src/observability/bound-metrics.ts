@@ -5,11 +5,16 @@ export interface HistogramSeries {
   observe(value: number): void;
 }
 
+/** One label set of a counter. */
+export interface CounterSeries {
+  inc(value?: number): void;
+}
+
 /** A value as prom-client's metrics answer `get()`: the registry formats these. */
 interface MetricValue {
   labels: Record<string, string | number>;
   value: number;
-  metricName: string;
+  metricName?: string;
   /** prom-client's buckets carry `exemplar: null` when exemplars are off. */
   exemplar?: null;
 }
@@ -99,5 +104,68 @@ export class BoundHistogram {
   reset(): void {
     for (const series of this.all) series.clear();
     this.observed.length = 0;
+  }
+}
+
+class Count implements CounterSeries {
+  value = 0;
+  /** In `counted` (prom-client shows a label set from its first `inc`, even of 0). */
+  listed = false;
+
+  constructor(
+    private readonly owner: BoundCounter,
+    readonly labels: Readonly<Record<string, string>>,
+  ) {}
+
+  inc(value = 1): void {
+    // prom-client throws on a decrease; a metric must never fail what it measures.
+    if (!(value >= 0) || !Number.isFinite(value)) return;
+    if (!this.listed) {
+      this.listed = true;
+      this.owner.counted.push(this);
+    }
+    this.value += value;
+  }
+}
+
+/**
+ * A Prometheus counter whose label sets are bound once (`series`), for the counters of every
+ * registration: prom-client's hashes and validates a labels() child's labels on every `inc`.
+ * Registered in prom-client's registry and answering `get()` as its Counter does (the same
+ * exposition); a label set appears from its first `inc` on, in that order.
+ */
+export class BoundCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  /** @internal The series counted since the last reset, in the order of their first `inc`. */
+  readonly counted: Count[] = [];
+  private readonly all: Count[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
+
+  /** The series of one label set (label name -> value, in the metric's label order); bind it once and keep it. */
+  series(labels: Record<string, string>): CounterSeries {
+    const series = new Count(this, { ...labels });
+    this.all.push(series);
+    return series;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: 'counter'; values: MetricValue[]; aggregator: 'sum' }> {
+    const values = this.counted.map((series) => ({ value: series.value, labels: { ...series.labels } }));
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {
+    for (const series of this.all) {
+      series.value = 0;
+      series.listed = false;
+    }
+    this.counted.length = 0;
   }
 }
