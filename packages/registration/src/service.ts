@@ -363,7 +363,11 @@ export class DpsRegistrationService implements RegistrationService {
    * commits the three together (docs/scale.md "Store round trips").
    */
   private finished(final: OperationFinished, written: Promise<unknown>, trace: RegistrationTrace): OperationFinished {
-    this.alongside.set(final, Promise.all([written, this.trace(trace)]));
+    const alongside = Promise.all([written, this.trace(trace)]);
+    // Awaited by whoever writes the final record, which may be after a failure has settled it (a
+    // 202's outcome waits for the in-flight record too): not an unhandled rejection meanwhile.
+    alongside.catch(() => undefined);
+    this.alongside.set(final, alongside);
     return final;
   }
 
