@@ -31,6 +31,7 @@ describe('a store unavailable during the assignment', () => {
   let store: SqliteStore;
   let hub: BuiltInHub;
   let service: DpsRegistrationService;
+  let instance: ProvisioningInstance;
   const down = { value: false };
   const groupKey = generateSymmetricKey();
 
@@ -41,7 +42,7 @@ describe('a store unavailable during the assignment', () => {
     const server = createServerCertificate(ca, ['localhost']);
     hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store });
     await hub.start();
-    const instance: ProvisioningInstance = {
+    instance = {
       name: 'default',
       idScope,
       serviceHostName: 'localhost',
@@ -112,7 +113,6 @@ describe('a store unavailable during the assignment', () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
-    const instance = service['options'].instances()[0]!;
     const node = new DpsRegistrationService({ store: slow, instances: () => [instance], hubs: { connector: () => hub }, answerWithinMs: 0 });
     try {
       const registrationId = 'device-202';
