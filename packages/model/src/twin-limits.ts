@@ -17,6 +17,8 @@ export interface TwinSectionRules extends Omit<TwinSectionShape, 'byteLength'> {
  * twins) and by the built-in hub (twin writes); the console runs the same walk in the page.
  */
 export function checkTwinSection(section: TwinCollection, rules: TwinSectionRules): void {
+  // The common empty section costs no rules object (twinSectionProblem passes it as well).
+  if (Object.keys(section).length === 0) return;
   const problem = twinSectionProblem(section, { ...rules, byteLength: (text) => Buffer.byteLength(text) });
   if (!problem) return;
   const invalid = rules.invalid ?? ((detail: string) => Errors.invalidInitialTwin(`${rules.field}: ${detail}`));

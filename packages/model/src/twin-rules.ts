@@ -62,6 +62,8 @@ class Refusal {
  * refused before it is walked.
  */
 export function twinSectionProblem(section: Record<string, unknown>, shape: TwinSectionShape): TwinProblem | undefined {
+  // An empty section (the tags and desired properties of most registrations) holds nothing to refuse.
+  if (isEmpty(section)) return undefined;
   const { field, maxBytes } = shape;
   const byteLength = shape.byteLength ?? ((text: string) => encoder.encode(text).length);
   const allowNull = shape.allowNull ?? true;
@@ -118,4 +120,9 @@ export function twinSectionProblem(section: Record<string, unknown>, shape: Twin
     throw error;
   }
   return undefined;
+}
+
+function isEmpty(section: Record<string, unknown>): boolean {
+  for (const _key in section) return false;
+  return true;
 }

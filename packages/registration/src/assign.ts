@@ -14,7 +14,6 @@ import {
   Errors,
   isDpsError,
   isEnrollmentGroup,
-  utcNow,
   type DeviceRegistrationState,
   type InitialTwin,
   type ProvisioningInstance,
@@ -44,13 +43,19 @@ export interface AssignContext {
   decided?: (decision: AssignmentDecision) => void;
 }
 
+/** The device's new registration state (what the answer carries), and its write, issued. */
+export interface Assignment {
+  registrationState: DeviceRegistrationState;
+  written: Promise<unknown>;
+}
+
 /**
  * Steps 5 and 6 of the flow: allocate a hub by the enrollment's policy, apply its reprovisioning
  * policy (first assignment, keep, migrate the device's data, or reset it to the initial twin), create
- * or update the identity on the hub, and record the registration. Idempotent: running it twice for
+ * or update the identity on the hub, and issue the registration's record. Idempotent: running it twice for
  * the same device leaves the same state, so any node may redo it.
  */
-export async function assign(context: AssignContext): Promise<DeviceRegistrationState> {
+export async function assign(context: AssignContext): Promise<Assignment> {
   const { store, instance, hubs, attestation } = context;
   const { attested, enrollment } = attestation;
   const records = registrations(store, instance.idScope);
@@ -119,20 +124,21 @@ export async function assign(context: AssignContext): Promise<DeviceRegistration
   if (source && source !== target) await removeFrom(source, attested.deviceId);
 
   const groupId = isEnrollmentGroup(enrollment) ? enrollment.enrollmentGroupId : undefined;
-  const now = utcNow();
-  const recorded = await records.put({
+  // The state is issued only now, after the hub has the device: a state saying `assigned` never
+  // names a hub without it. Not awaited here: the caller issues the trace and the operation record
+  // in the same turn and awaits the three together (docs/scale.md "Store round trips").
+  const { stored, written } = records.putAlongside({
     registrationId: attested.registrationId,
-    createdDateTimeUtc: previous?.createdDateTimeUtc ?? now,
+    ...(previous?.createdDateTimeUtc ? { createdDateTimeUtc: previous.createdDateTimeUtc } : {}),
     assignedHub: target.hostName,
     deviceId: identity.deviceId,
     status: 'assigned',
     substatus: decision.substatus,
-    lastUpdatedDateTimeUtc: now,
     ...(allocation.payload !== undefined ? { payload: allocation.payload } : {}),
     ...(attested.attestationType === 'symmetricKey' ? { symmetricKey: groupId ? { enrollmentGroupId: groupId } : {} } : {}),
     ...(attested.x509 ? { x509: x509Details(attestation, groupId) } : {}),
   });
-  return tpmBlob ? { ...recorded, tpm: { authenticationKey: tpmBlob } } : recorded;
+  return { registrationState: tpmBlob ? { ...stored, tpm: { authenticationKey: tpmBlob } } : stored, written };
 }
 
 /** A TPM device's identity carries the K2 settled in the store, whichever node chose it (tpm.ts). */

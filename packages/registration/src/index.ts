@@ -3,7 +3,7 @@ export * from './hubs';
 export * from './service';
 export { assign, hubIdentity } from './assign';
 export type { AttestedDevice, Attestation } from './attest';
-export type { OperationRecord } from './operations';
+export { newOperationId, type OperationFinished, type OperationInFlight, type OperationRecord } from './operations';
 export {
   TpmChallengeError,
   isTpmChallengeError,

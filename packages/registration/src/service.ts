@@ -5,7 +5,6 @@ import {
   assertRegistrationId,
   silentLogger,
   toDpsError,
-  utcNow,
   type DeviceRegistrationState,
   type Logger,
   type ProvisioningInstance,
@@ -15,7 +14,7 @@ import type { LatencySource, WebhookClient } from '@opendps/allocation';
 import { assign } from './assign';
 import { attest, type Attestation } from './attest';
 import type { HubDirectory } from './hubs';
-import { newOperationId, operationStatus, operations, type OperationRecord } from './operations';
+import { newOperationId, operationStatus, operations, type OperationFinished, type OperationInFlight } from './operations';
 import { createRegistrationThrottle, type RegistrationThrottle, type ThrottledRequest } from './throttle';
 import { because, markTraced, refusalReason, type RefusalReason } from './refusal';
 import { discardTpmChallenge, issueTpmChallenge } from './tpm';
@@ -119,8 +118,8 @@ export class DpsRegistrationService implements RegistrationService {
   private readonly metrics: RegistrationMetrics | undefined;
   /** Requests being answered and assignments still running (drain waits for both). */
   private readonly pending = new Set<Promise<unknown>>();
-  /** The trace write of a finished operation, awaited with its operation record (see `traced`). */
-  private readonly tracing = new WeakMap<OperationRecord, Promise<void>>();
+  /** The writes that go with a finished operation's record (its state, its trace), see `finished`. */
+  private readonly alongside = new WeakMap<OperationFinished, Promise<unknown>>();
 
   constructor(private readonly options: RegistrationServiceOptions) {
     this.logger = (options.logger ?? silentLogger).child({ category: 'DeviceOperations' });
@@ -168,7 +167,7 @@ export class DpsRegistrationService implements RegistrationService {
     return this.logged('register', request, async (started) => {
       const { instance, attestation } = await this.attested(request, 'register');
       if (!attestation) return this.disabled(instance, request, started);
-      return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(), request, started));
+      return this.finishTpm(instance, attestation, await this.start(instance, attestation, newOperationId(this.now()), request, started));
     });
   }
 
@@ -319,24 +318,23 @@ export class DpsRegistrationService implements RegistrationService {
     started: Started,
     persisted = false,
   ): Promise<RegistrationOutcome> {
-    const record: OperationRecord = {
+    const record: OperationInFlight = {
       operationId,
       registrationId: attestation.attested.registrationId,
       status: 'assigning',
-      attested: attestation.attested,
-      lease: this.lease(),
       ...(request.payload !== undefined ? { payload: request.payload } : {}),
       ...(request.clientAddress ? { clientAddress: request.clientAddress } : {}),
+      lease: this.lease(),
     };
     // Tracked through the request that awaits it, then through the recording of its outcome.
     const work = this.work(instance, attestation, record, started);
     const finished = this.answerWithinMs > 0 ? await within(work, this.answerWithinMs) : undefined;
     const collection = operations(this.options.store, instance.idScope);
     if (finished) {
-      // Answered at once: the final record is the only operation write, awaited before the answer
-      // (as are the registration state and hub identity, inside the work, and the trace) so that the
-      // operationId handed out can be polled on any node for the operation's lifetime.
-      await this.recordFinal(collection, finished);
+      // Answered at once: the final record is the only operation write, issued with the state and
+      // the trace and awaited with them before the answer, so that the operationId handed out can be
+      // polled on any node for the operation's lifetime.
+      await Promise.all([collection.put(operationId, finished, { ttlSeconds: this.ttlSeconds }), this.alongside.get(finished)]);
       return { status: 200, body: operationStatus(finished) };
     }
     // The lease starts when the record is written, not when the work started: taken at the start,
@@ -346,7 +344,12 @@ export class DpsRegistrationService implements RegistrationService {
       : collection.put(operationId, { ...record, lease: this.lease() }, { ttlSeconds: this.ttlSeconds }).then(() => undefined);
     void this.track(
       Promise.all([work, written])
-        .then(([final]) => this.recordFinal(collection, final))
+        // A device told `assigning` polls this record: it says the outcome only once the state
+        // and the trace are written.
+        .then(async ([final]) => {
+          await this.alongside.get(final);
+          await collection.put(operationId, final, { ttlSeconds: this.ttlSeconds });
+        })
         .catch((error: unknown) => this.logger.error({ operationId, err: String(error) }, 'could not record the outcome of an operation')),
     );
     await written;
@@ -355,17 +358,17 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /**
-   * Writes an operation's final record, and waits for its trace too: both are issued in the same
-   * turn of the event loop, so the SQLite store commits them together (docs/scale.md).
+   * An operation's final record, with the writes issued alongside it in the same turn: its
+   * registration state (`written`) and its trace (never failing), so that the SQLite store
+   * commits the three together (docs/scale.md "Store round trips").
    */
-  private async recordFinal(collection: ReturnType<typeof operations>, final: OperationRecord): Promise<void> {
-    await Promise.all([collection.put(final.operationId, final, { ttlSeconds: this.ttlSeconds }), this.tracing.get(final)]);
-  }
-
-  /** `record`, with its trace written (never failing) alongside the operation record (`recordFinal`). */
-  private traced(record: OperationRecord, trace: RegistrationTrace): OperationRecord {
-    this.tracing.set(record, this.trace(trace));
-    return record;
+  private finished(final: OperationFinished, written: Promise<unknown>, trace: RegistrationTrace): OperationFinished {
+    const alongside = Promise.all([written, this.trace(trace)]);
+    // Awaited by whoever writes the final record, which may be after a failure has settled it (a
+    // 202's outcome waits for the in-flight record too): not an unhandled rejection meanwhile.
+    alongside.catch(() => undefined);
+    this.alongside.set(final, alongside);
+    return final;
   }
 
   /**
@@ -389,7 +392,7 @@ export class DpsRegistrationService implements RegistrationService {
   }
 
   /** Never rejects: a failure becomes the operation's `failed` state, recorded for the operator too. */
-  private async work(instance: ProvisioningInstance, attestation: Attestation, record: OperationRecord, started: Started): Promise<OperationRecord> {
+  private async work(instance: ProvisioningInstance, attestation: Attestation, record: OperationInFlight, started: Started): Promise<OperationFinished> {
     const begun = performance.now();
     let decision: AssignmentDecision | undefined;
     const traceOf = (outcome: RegistrationTrace['outcome'], state: DeviceRegistrationState, caught?: unknown): RegistrationTrace => ({
@@ -405,7 +408,7 @@ export class DpsRegistrationService implements RegistrationService {
     this.metrics?.inFlight(1);
     try {
       const { store, hubs, latency, webhook } = this.options;
-      const registrationState = await assign({
+      const { registrationState, written } = await assign({
         decided: (decided) => {
           decision = decided;
         },
@@ -419,49 +422,44 @@ export class DpsRegistrationService implements RegistrationService {
         ...(webhook ? { webhook } : {}),
       });
       this.metrics?.phase(started.transport, 'assign', (performance.now() - begun) / 1000);
-      return this.traced({ ...record, status: 'assigned', registrationState }, traceOf('assigned', registrationState));
+      const final: OperationFinished = { operationId: record.operationId, registrationId: record.registrationId, status: 'assigned', registrationState };
+      return this.finished(final, written, traceOf('assigned', registrationState));
     } catch (caught) {
       const error = toDpsError(caught);
       // A store that cannot answer now is no verdict on the device: it is told to retry (503,
       // retry-after) and the operation stays `assigning`, never recorded `failed` for good.
       if (error.errorCode === STORE_UNAVAILABLE) throw caught;
       if (error.status >= 500) this.logger.error({ registrationId: record.registrationId, err: String(caught) }, 'registration failed');
-      const now = utcNow();
-      const failed: DeviceRegistrationState = {
+      const { stored, written } = registrations(this.options.store, instance.idScope).putAlongside({
         registrationId: record.registrationId,
         status: 'failed',
         errorCode: error.errorCode,
         errorMessage: error.message,
-        createdDateTimeUtc: now,
-        lastUpdatedDateTimeUtc: now,
-      };
-      const stored = await registrations(this.options.store, instance.idScope)
-        .put(failed)
-        .catch(() => failed);
-      return this.traced({ ...record, status: 'failed', registrationState: stored }, traceOf('failed', stored, caught));
+      });
+      const final: OperationFinished = { operationId: record.operationId, registrationId: record.registrationId, status: 'failed', registrationState: stored };
+      // The failure is the answer whether or not its state could be kept.
+      return this.finished(final, written.catch(() => undefined), traceOf('failed', stored, caught));
     } finally {
       this.metrics?.inFlight(-1);
     }
   }
 
   private async disabled(instance: ProvisioningInstance, request: RegistrationStatusRequest, started: Started): Promise<RegistrationOutcome> {
-    const now = utcNow();
     const { registrationId } = request;
-    const state = await registrations(this.options.store, instance.idScope).put({
-      registrationId,
-      status: 'disabled',
-      createdDateTimeUtc: now,
-      lastUpdatedDateTimeUtc: now,
-    });
-    const operationId = newOperationId();
-    await this.trace({
-      ...this.traceBase(instance, registrationId, started),
-      outcome: 'disabled',
-      reason: 'enrollmentDisabled',
-      operationId,
-      attestation: { mechanism: mechanismOf(request.proof) },
-    });
-    return { status: 200, body: { operationId, status: 'disabled', registrationState: state } };
+    const { stored, written } = registrations(this.options.store, instance.idScope).putAlongside({ registrationId, status: 'disabled' });
+    const operationId = newOperationId(this.now());
+    // The state and the trace in one turn (one commit); both written before the answer.
+    await Promise.all([
+      written,
+      this.trace({
+        ...this.traceBase(instance, registrationId, started),
+        outcome: 'disabled',
+        reason: 'enrollmentDisabled',
+        operationId,
+        attestation: { mechanism: mechanismOf(request.proof) },
+      }),
+    ]);
+    return { status: 200, body: { operationId, status: 'disabled', registrationState: stored } };
   }
 
   private traceBase(instance: ProvisioningInstance, registrationId: string, started: Started) {
@@ -531,7 +529,7 @@ export class DpsRegistrationService implements RegistrationService {
     await traces.put(id, { ...trace, previous }, { ttlSeconds: keep });
   }
 
-  private assigning(record: OperationRecord): RegistrationOutcome {
+  private assigning(record: OperationInFlight): RegistrationOutcome {
     return {
       status: 202,
       retryAfterSeconds: this.retryAfterSeconds,
@@ -539,7 +537,7 @@ export class DpsRegistrationService implements RegistrationService {
     };
   }
 
-  private lease(): OperationRecord['lease'] {
+  private lease(): OperationInFlight['lease'] {
     return { owner: this.nodeId, expiresAt: this.now() + this.leaseMs };
   }
 

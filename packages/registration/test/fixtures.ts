@@ -31,7 +31,7 @@ export function storeWith(inner: Store, override: <T>(name: string, collection: 
 }
 
 /** Every call to the store, as `collection.method` (or `increment`), in order. */
-export function countedStore(inner: Store, calls: string[]): Store {
+export function countedStore(inner: Store, calls: { push(call: string): unknown }): Store {
   const counting = storeWith(inner, (name, collection) =>
     Object.fromEntries(
       COLLECTION_METHODS.map((method) => [

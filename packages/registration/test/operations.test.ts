@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createSasToken } from '@opendps/attestation';
 import { BuiltInHub } from '@opendps/hub';
 import { generateSymmetricKey } from '@opendps/model';
-import { DpsRegistrationService, type HubDirectory } from '@opendps/registration';
+import { DpsRegistrationService, newOperationId, type HubDirectory } from '@opendps/registration';
 import { RedisStore, SqliteStore, enrollments, type Store } from '@opendps/store';
 import { startRedis, type RedisServer } from '../../../test/support/redis-server';
 import { ONE_HUB, testInstance } from './fixtures';
@@ -46,6 +46,9 @@ async function immediateThenPolledElsewhere(storeA: Store, storeB: Store, regist
   const registered = await nodeA.register({ idScope, registrationId, proof: proof(registrationId), transport: 'mqtt' });
   expect(registered.status).toBe(200);
   expect(registered.body.status).toBe('assigned');
+  // The final record holds what a poll answers with and whose it is, nothing else (no lease, payload or address).
+  const stored = await storeB.collection(idScope, 'operations').get(registered.body.operationId);
+  expect(stored?.value).toEqual({ ...registered.body, registrationId });
   for (const poller of [nodeA, nodeB]) {
     const polled = await poller.operationStatus({ idScope, registrationId, operationId: registered.body.operationId, proof: proof(registrationId), transport: 'https' });
     expect(polled.status).toBe(200);
@@ -105,5 +108,17 @@ describe('an operation answered at once can be polled', () => {
         await storeB.close();
       }
     });
+  });
+});
+
+describe('operation ids', () => {
+  test('keep the `4.<16 hex>.<guid>` shape and sort in the order they were issued', () => {
+    const at = Date.UTC(2026, 11, 6);
+    const ids = [newOperationId(at), newOperationId(at), newOperationId(at + 1), newOperationId(at + 86_400_000)];
+    for (const id of ids) expect(id).toMatch(/^4\.[0-9a-f]{16}\.[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    // The clock and the counter order them; the guid keeps two ids of one millisecond apart and unguessable.
+    expect(ids[0]!.slice(0, 18)).not.toBe(ids[1]!.slice(0, 18));
+    expect(new Set(ids.map((id) => id.slice(19))).size).toBe(ids.length);
   });
 });

@@ -24,6 +24,25 @@ describe('store round trips per registration', () => {
   let service: DpsRegistrationService;
   const calls: string[] = [];
   const hubCalls: string[] = [];
+  /**
+   * The DPS store's writes grouped by the turn of the event loop that issued them: the SQLite store
+   * commits each group once (sqlite.ts, group commit), so this is what one registration costs in
+   * commits when it is alone.
+   */
+  let commits: string[][] = [];
+  let open: string[] | undefined;
+  const WRITES = new Set(['increment', 'put', 'delete']);
+  const counting = (call: string): void => {
+    calls.push(call);
+    if (!WRITES.has(call.slice(call.indexOf('.') + 1))) return;
+    if (!open) {
+      const group: string[] = [];
+      commits.push(group);
+      open = group;
+      setImmediate(() => (open = undefined));
+    }
+    open.push(call);
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'opendps-round-trips-'));
@@ -41,7 +60,7 @@ describe('store round trips per registration', () => {
       allocationPolicy: 'hashed',
       linkedHubs: [{ name: 'hub-a', hostName: hub.hostName, builtin: { port: hub.port }, allocationWeight: 1, applyAllocationPolicy: true }],
     };
-    service = new DpsRegistrationService({ store: countedStore(store, calls), instances: () => [instance], hubs: { connector: () => hub } });
+    service = new DpsRegistrationService({ store: countedStore(store, { push: counting }), instances: () => [instance], hubs: { connector: () => hub } });
   });
 
   afterAll(async () => {
@@ -51,13 +70,14 @@ describe('store round trips per registration', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function register(registrationId: string, key: string): Promise<{ status: string; calls: string[]; group?: string }> {
+  async function register(registrationId: string, key: string): Promise<{ status: string; calls: string[]; commits: string[][]; group?: string }> {
     const token = createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 600 });
     calls.length = 0;
     hubCalls.length = 0;
+    commits = [];
     const outcome = await service.register({ idScope, registrationId, proof: { kind: 'sas', token }, transport: 'mqtt' });
     const group = outcome.body.registrationState?.symmetricKey?.enrollmentGroupId;
-    return { status: outcome.body.status, calls: [...calls], ...(group ? { group } : {}) };
+    return { status: outcome.body.status, calls: [...calls], commits, ...(group ? { group } : {}) };
   }
 
   const group = (enrollmentGroupId: string, key: string): EnrollmentGroup => ({
@@ -73,6 +93,9 @@ describe('store round trips per registration', () => {
     // Answered within answer-within: the final operation record is the only operation write (no
     // `assigning` record first), so the operationId handed out can be polled on any node.
     expect(first.calls).toEqual(['increment', 'enrollments.get', 'registrations.get', 'registrations.put', 'registrationTraces.put', 'operations.put']);
+    // Two commits: the quota, then (after the hub has the device) the state, its trace and the
+    // operation record, issued in one turn.
+    expect(first.commits).toEqual([['increment'], ['registrations.put', 'registrationTraces.put', 'operations.put']]);
     // The built-in hub: the device looked up by the pipeline and not found, then created as one
     // document (identity and twin) by a conditional create, without reading it again.
     expect(hubCalls).toEqual(['devices.get', 'devices.put']);
@@ -101,6 +124,7 @@ describe('store round trips per registration', () => {
       'registrationTraces.put',
       'operations.put',
     ]);
+    expect(first.commits).toEqual([['increment'], ['registrations.put', 'registrationTraces.put', 'operations.put']]);
 
     const again = await register('member-1', deriveDeviceKey(key, 'member-1'));
     expect(again).toMatchObject({ status: 'assigned', group: 'grp-b' });

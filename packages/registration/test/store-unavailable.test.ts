@@ -8,6 +8,7 @@ import { createRootCa, createServerCertificate } from '@opendps/pki';
 import { DpsRegistrationService, refusalReason } from '@opendps/registration';
 import { SqliteStore, enrollmentGroups, registrations, type Store } from '@opendps/store';
 import { storeWith } from './fixtures';
+import type { OperationRecord } from '@opendps/registration';
 
 /**
  * A store that cannot answer during the assignment (a Redis restarting, a cluster slot without its
@@ -30,6 +31,7 @@ describe('a store unavailable during the assignment', () => {
   let store: SqliteStore;
   let hub: BuiltInHub;
   let service: DpsRegistrationService;
+  let instance: ProvisioningInstance;
   const down = { value: false };
   const groupKey = generateSymmetricKey();
 
@@ -40,7 +42,7 @@ describe('a store unavailable during the assignment', () => {
     const server = createServerCertificate(ca, ['localhost']);
     hub = new BuiltInHub({ name: 'hub-a', host: 'localhost', port: 0, listenAddress: '127.0.0.1', tls: { cert: server.certificatePem, key: server.privateKeyPem }, store });
     await hub.start();
-    const instance: ProvisioningInstance = {
+    instance = {
       name: 'default',
       idScope,
       serviceHostName: 'localhost',
@@ -87,5 +89,48 @@ describe('a store unavailable during the assignment', () => {
     const outcome = await register('device-1');
     expect(outcome.body.status).toBe('assigned');
     expect((await registrations(store, idScope).get('device-1'))?.status).toBe('assigned');
+  });
+
+  test('answered 202: a state that cannot be written leaves the operation assigning, and its failure is never unhandled', async () => {
+    // The in-flight record is held back until the state's write has failed: the failure then waits
+    // for whoever records the outcome, which must not make it an unhandled rejection meanwhile.
+    let stateFailed!: () => void;
+    const failed = new Promise<void>((resolve) => (stateFailed = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow = storeWith(store, (name, collection) => {
+      if (name === 'registrations') {
+        return {
+          put: () => {
+            stateFailed();
+            return Promise.reject(Errors.storeUnavailable());
+          },
+        };
+      }
+      if (name === 'operations') return { put: async (...args) => (await held, collection.put(...args)) };
+      return undefined;
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const node = new DpsRegistrationService({ store: slow, instances: () => [instance], hubs: { connector: () => hub }, answerWithinMs: 0 });
+    try {
+      const registrationId = 'device-202';
+      const key = deriveDeviceKey(groupKey, registrationId);
+      const token = createSasToken({ resource: `${idScope}/registrations/${registrationId}`, key, keyName: 'registration', expiry: Math.floor(Date.now() / 1000) + 600 });
+      const answered = node.register({ idScope, registrationId, proof: { kind: 'sas', token }, transport: 'mqtt' });
+      await failed;
+      // Long enough for Node to report a rejection nobody handles.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      release();
+      const outcome = await answered;
+      expect(outcome.status).toBe(202);
+      expect(await node.settle(10_000)).toBe(true);
+      expect(unhandled).toEqual([]);
+      const operation = await store.collection<OperationRecord>(idScope, 'operations').get(outcome.body.operationId);
+      expect(operation?.value.status).toBe('assigning');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   settleTpmHubKey,
   TPM_HUB_KEYS,
   type HubDirectory,
+  type OperationFinished,
   type OperationRecord,
   type Proof,
   type RegistrationOutcome,
@@ -28,7 +29,7 @@ const instance = testInstance(idScope, { linkedHubs: ONE_HUB });
 const device = new SoftwareTpm();
 
 /** The store as one node sees it, telling the test each final operation record this node writes. */
-function reportingFinals(store: Store, onFinal: (record: OperationRecord) => void): Store {
+function reportingFinals(store: Store, onFinal: (record: OperationFinished) => void): Store {
   return storeWith(store, (name, collection) =>
     name === 'operations'
       ? {
@@ -97,8 +98,8 @@ describe.each(['sqlite', 'redis'] as const)('TPM hub key on %s', (kind) => {
     };
     const hubs: HubDirectory = { connector: () => connector };
 
-    let firstNodeFinal = (_record: OperationRecord) => {};
-    const firstNodeDone = new Promise<OperationRecord>((resolve) => (firstNodeFinal = resolve));
+    let firstNodeFinal = (_record: OperationFinished) => {};
+    const firstNodeDone = new Promise<OperationFinished>((resolve) => (firstNodeFinal = resolve));
     // Node A answers 202 at once and its lease is over as soon as it is written: the device's next
     // poll, on node B, takes the work over while A is still doing it.
     const nodeA = new DpsRegistrationService({

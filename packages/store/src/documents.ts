@@ -1,5 +1,5 @@
 import { Errors } from '@opendps/model';
-import type { PutOptions } from './store';
+import type { PutOptions, StoredDocument } from './store';
 
 /** Ids and index keys are case-insensitive (DPS registration ids are): fold them once, here. */
 export function foldId(id: unknown): string {
@@ -19,6 +19,22 @@ export function serialize(value: unknown): string {
   }
   if (text === undefined) throw Errors.invalidField('The document is not representable as JSON.');
   return text;
+}
+
+/**
+ * What a put answers: the document as stored, its value parsed from the stored text only when read
+ * (most writers never read it back: the registration's trace and operation record are not).
+ */
+export function storedDocument<T>(id: string, etag: string, text: string): StoredDocument<T> {
+  let parsed: { value: T } | undefined;
+  return {
+    id,
+    etag,
+    get value(): T {
+      parsed ??= { value: JSON.parse(text) as T };
+      return parsed.value;
+    },
+  };
 }
 
 /** Time to live in milliseconds, or undefined for a document that lives until deleted. */

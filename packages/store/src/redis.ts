@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { Errors, isDpsError } from '@opendps/model';
 import { VERSIONED_COLLECTIONS, type Collection, type DeleteOptions, type ListOptions, type Page, type PutOptions, type Store, type StoredDocument } from './store';
-import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, ttlMillis } from './documents';
+import { checkCounterKey, checkName, checkWindow, foldId, indexEntries, serialize, storedDocument, ttlMillis } from './documents';
 import { newEtag, strongEtag } from './etag';
 import { decodeContinuation, encodeContinuation, pageSizeOf } from './paging';
 import { COUNT, DELETE, INCREMENT, PUT, RANGE } from './redis-scripts';
@@ -227,7 +227,7 @@ export class RedisCollection<T> implements Collection<T> {
     const members = indexEntries(options).map(([index, key]) => `${encodeURIComponent(index)}:${key}`);
     const required = options.requires ?? [];
     const requiredKeys = required.map((document) => `${this.neighbour(document.collection)}doc:${foldId(document.id)}`);
-    const etag = newEtag();
+    const etag = options.etag ?? newEtag();
     const outcome = await this.store.command((client) =>
       client.opendpsPut(
         this.ids, this.prefix, folded, etag, text, condition(options.ifMatch), options.ifNoneMatch === '*' ? '*' : '', ttl,
@@ -239,7 +239,7 @@ export class RedisCollection<T> implements Collection<T> {
     if (outcome === 507 && options.limit) throw options.limit.error();
     const missing = required[outcome - 1001];
     if (missing) throw missing.error();
-    return { id: folded, etag, value: JSON.parse(text) as T };
+    return storedDocument<T>(folded, etag, text);
   }
 
   async delete(id: string, options: DeleteOptions = {}): Promise<boolean> {

@@ -9,6 +9,7 @@ import {
   type X509CertificateInfo,
   type X509Certificates,
 } from '@opendps/model';
+import { newEtag } from './etag';
 import type { Collection, DeleteOptions, PutOptions, RequiredDocument, StoredDocument, Store } from './store';
 
 /**
@@ -44,6 +45,13 @@ export interface Repository<T> {
    * document as stored, with its fresh etag.
    */
   put(value: T, options?: WriteOptions): Promise<T>;
+  /**
+   * `put` without reading first (a value without `createdDateTimeUtc` is a new document, created
+   * now), answered at once with the document as it will be stored, etag included, so that writes
+   * naming it can be issued in the same turn and share its commit (docs/scale.md "Store round
+   * trips"). `written` settles when the write does.
+   */
+  putAlongside(value: T): { stored: T; written: Promise<unknown> };
   /** False when nothing was there; 412 on an etag mismatch. */
   delete(id: string, options?: DeleteOptions): Promise<boolean>;
   list(options?: PageOptions): Promise<RepositoryPage<T>>;
@@ -134,6 +142,19 @@ function repository<T extends Timestamped>(collection: Collection<T>, definition
       });
       return withEtag(document);
     },
+    putAlongside(value) {
+      const now = utcNow();
+      const { etag: _ignored, ...rest } = value;
+      const stored = { ...rest, createdDateTimeUtc: value.createdDateTimeUtc ?? now, lastUpdatedDateTimeUtc: now } as T;
+      const etag = newEtag();
+      const written = collection.put(definition.idOf(stored), stored, {
+        etag,
+        indexes: definition.indexes(stored),
+        ...(definition.requires ? { requires: definition.requires(stored) } : {}),
+        ...(definition.limit ? { limit: definition.limit } : {}),
+      });
+      return { stored: { ...stored, etag }, written };
+    },
     delete: (id, options) => collection.delete(id, options),
     async list(options = {}) {
       const page = await collection.list(options);
@@ -141,6 +162,29 @@ function repository<T extends Timestamped>(collection: Collection<T>, definition
     },
     count: () => collection.count(),
   };
+}
+
+/**
+ * One repository per (store, ID scope, kind), built on first use: a registration asks for its
+ * repositories several times, and each is a dozen closures over a collection.
+ */
+const built = new WeakMap<Store, Map<string, unknown>>();
+
+function memoized<R>(store: Store, idScope: string, kind: string, build: () => R): R {
+  let repositories = built.get(store);
+  if (!repositories) {
+    repositories = new Map();
+    built.set(store, repositories);
+  }
+  const key = `${kind}\u0000${idScope}`;
+  let repository = repositories.get(key) as R | undefined;
+  if (repository === undefined) {
+    // Scopes are ID scopes, a handful per store; the cap is only a backstop.
+    if (repositories.size >= 1024) repositories.clear();
+    repository = build();
+    repositories.set(key, repository);
+  }
+  return repository;
 }
 
 async function find<T extends Timestamped>(collection: Collection<T>, index: string, key: string): Promise<T[]> {
@@ -171,6 +215,10 @@ function unique(values: Array<string | undefined>): string[] {
 }
 
 export function enrollments(store: Store, idScope: string): EnrollmentRepository {
+  return memoized(store, idScope, COLLECTIONS.enrollments, () => buildEnrollments(store, idScope));
+}
+
+function buildEnrollments(store: Store, idScope: string): EnrollmentRepository {
   const collection = store.collection<IndividualEnrollment>(idScope, COLLECTIONS.enrollments);
   return {
     ...repository(collection, {
@@ -184,6 +232,10 @@ export function enrollments(store: Store, idScope: string): EnrollmentRepository
 }
 
 export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroupRepository {
+  return memoized(store, idScope, COLLECTIONS.enrollmentGroups, () => buildEnrollmentGroups(store, idScope));
+}
+
+function buildEnrollmentGroups(store: Store, idScope: string): EnrollmentGroupRepository {
   const collection = store.collection<EnrollmentGroup>(idScope, COLLECTIONS.enrollmentGroups);
   return {
     ...repository(collection, {
@@ -214,6 +266,10 @@ export function enrollmentGroups(store: Store, idScope: string): EnrollmentGroup
 }
 
 export function registrations(store: Store, idScope: string): RegistrationRepository {
+  return memoized(store, idScope, COLLECTIONS.registrations, () => buildRegistrations(store, idScope));
+}
+
+function buildRegistrations(store: Store, idScope: string): RegistrationRepository {
   const collection = store.collection<DeviceRegistrationState>(idScope, COLLECTIONS.registrations);
   return {
     ...repository(collection, {
@@ -232,6 +288,10 @@ export function registrations(store: Store, idScope: string): RegistrationReposi
  * certificate in the admin API, in `caReferences` and at registration.
  */
 export function caCertificates(store: Store, idScope: string): CaCertificateRepository {
+  return memoized(store, idScope, COLLECTIONS.caCertificates, () => buildCaCertificates(store, idScope));
+}
+
+function buildCaCertificates(store: Store, idScope: string): CaCertificateRepository {
   const collection = store.collection<CaCertificate>(idScope, COLLECTIONS.caCertificates);
   const base = repository(collection, {
     idOf: (ca) => ca.name,

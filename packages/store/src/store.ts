@@ -35,6 +35,11 @@ export interface PutOptions {
   requires?: RequiredDocument[];
   /** When the put creates a document: the collection may hold at most `count`, else `error`. */
   limit?: { count: number; error: () => DpsError };
+  /**
+   * The etag to store the document with (default a fresh `newEtag()`): a caller that names this
+   * version in other writes issues them alongside it instead of after it (docs/scale.md).
+   */
+  etag?: string;
 }
 
 export interface RequiredDocument {

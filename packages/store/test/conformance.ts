@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DpsError, Errors, type CaCertificate, type EnrollmentGroup } from '@opendps/model';
-import { MAX_CA_CERTIFICATES, caCertificates, enrollmentGroups, type Collection, type Store, type StoredDocument } from '../src';
+import { MAX_CA_CERTIFICATES, caCertificates, enrollmentGroups, registrations, type Collection, type Store, type StoredDocument } from '../src';
 
 /** Rejects with a DpsError of this status and errorCode. */
 export async function expectDpsError(promise: Promise<unknown>, status: number, errorCode: number): Promise<void> {
@@ -146,6 +146,22 @@ export function describeStoreConformance(
       const created = await docs.put('dev-1', { name: 'v1' }, { ifNoneMatch: '*' });
       await expectDpsError(docs.put('DEV-1', { name: 'v2' }, { ifNoneMatch: '*' }), 409, 409001);
       expect(await docs.get('dev-1')).toEqual(created);
+    });
+
+    test('a put may name the etag it stores; putAlongside answers with the document before it is written', async () => {
+      const named = await docs.put('dev-1', { name: 'v1' }, { etag: '"chosen-1"' });
+      expect(named.etag).toBe('"chosen-1"');
+      expect(await docs.get('dev-1')).toEqual(named);
+      const states = registrations(store, 'scope-a');
+      const { stored, written } = states.putAlongside({ registrationId: 'Dev-A', status: 'assigned', assignedHub: 'hub-1' });
+      await written;
+      expect(await states.get('dev-a')).toEqual(stored);
+      expect(stored.createdDateTimeUtc).toBe(stored.lastUpdatedDateTimeUtc);
+      // Nothing is read: the value's createdDateTimeUtc is kept as given.
+      const again = states.putAlongside({ ...stored, createdDateTimeUtc: '2020-01-01T00:00:00.0000000Z' });
+      await again.written;
+      expect(await states.get('dev-a')).toEqual(again.stored);
+      expect(again.stored.etag).not.toBe(stored.etag);
     });
 
     test('delete with an etag: a mismatch is 412 and keeps the document', async () => {

@@ -2,12 +2,11 @@ import type { Server } from 'node:net';
 import type { WebhookClient } from '@opendps/allocation';
 import type { AttestationMechanism, RegistrationMetrics, RegistrationTrace, Transport } from '@opendps/registration';
 import type { Collection, Store } from '@opendps/store';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-metrics';
 
 /** Which listener a connection came in on: the device transports, plus `https` (every TCP connection to the HTTPS port). */
 export type ConnectionProtocol = Transport;
-
-type Child<T> = { inc(value?: number): void } & T;
 
 /**
  * Children of one metric by their label values, resolved once and reused on the hot path: a tree
@@ -51,87 +50,50 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  */
 export class ServerMetrics implements RegistrationMetrics {
   readonly registry = new Registry();
-  private readonly attestations: Children<Child<object>>;
-  private readonly registrations: Children<Child<object>>;
-  private readonly registrationProtocols: Children<Child<object>>;
-  private readonly assignments: Children<Child<object>>;
-  private readonly refusals: Children<Child<object>>;
-  private readonly throttled: Children<Child<object>>;
-  private readonly latency: Children<{ observe(value: number): void }>;
-  private readonly storeLatency: Children<{ observe(value: number): void }>;
-  private readonly webhookLatency: Children<{ observe(value: number): void }>;
+  private readonly attestations: Children<CounterSeries>;
+  private readonly registrations: Children<CounterSeries>;
+  private readonly registrationProtocols: Children<CounterSeries>;
+  private readonly assignments: Children<CounterSeries>;
+  private readonly refusals: Children<CounterSeries>;
+  private readonly throttled: Children<CounterSeries>;
+  private readonly latency: Children<HistogramSeries>;
+  private readonly storeLatency: Children<HistogramSeries>;
+  private readonly webhookLatency: Children<HistogramSeries>;
   private readonly connections: Children<{ inc(): void; dec(): void }>;
   private readonly operations: Gauge;
 
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'opendps_' });
-    const attestation = new Counter({
-      name: 'opendps_attestation_attempts_total',
-      help: 'Device attestations attempted (Azure DPS AttestationAttempts).',
-      labelNames: ['instance', 'protocol', 'mechanism', 'status'],
-      registers,
-    });
-    this.attestations = new Children((instance, protocol, mechanism, status) => attestation.labels(instance, protocol, mechanism, status));
-    const registration = new Counter({
-      name: 'opendps_registration_attempts_total',
-      help: 'Device registrations by outcome: assigned, failed, disabled, refused (Azure DPS RegistrationAttempts).',
-      labelNames: ['instance', 'hub', 'status'],
-      registers,
-    });
-    this.registrations = new Children((instance, hub, status) => registration.labels(instance, hub, status));
-    const registrationProtocol = new Counter({
-      name: 'opendps_registration_attempts_by_protocol_total',
-      help: 'The registration attempts of opendps_registration_attempts_total, by device protocol instead of hub.',
-      labelNames: ['instance', 'protocol', 'status'],
-      registers,
-    });
-    this.registrationProtocols = new Children((instance, protocol, status) => registrationProtocol.labels(instance, protocol, status));
-    const assignment = new Counter({
-      name: 'opendps_device_assignments_total',
-      help: 'Devices assigned to an IoT hub (Azure DPS DeviceAssignments).',
-      labelNames: ['instance', 'hub'],
-      registers,
-    });
-    this.assignments = new Children((instance, hub) => assignment.labels(instance, hub));
-    const refusal = new Counter({
-      name: 'opendps_registration_refusals_total',
-      help: 'Refused or failed device requests by the check that failed (docs/observability.md "Refusal reasons").',
-      labelNames: ['instance', 'reason'],
-      registers,
-    });
-    this.refusals = new Children((instance, reason) => refusal.labels(instance, reason));
-    const throttle = new Counter({
-      name: 'opendps_throttled_total',
-      help: 'Device requests answered 429 (over the instance quota), by request.',
-      labelNames: ['instance', 'request'],
-      registers,
-    });
-    this.throttled = new Children((instance, request) => throttle.labels(instance, request));
-    const duration = new Histogram({
-      name: 'opendps_registration_duration_seconds',
-      help: 'Registration latency by device protocol and phase: attest, assign (allocation and hub), total (request to outcome).',
-      labelNames: ['protocol', 'phase'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.latency = new Children((protocol, phase) => duration.labels(protocol, phase));
-    const store = new Histogram({
-      name: 'opendps_store_duration_seconds',
-      help: 'State store call latency as the registration pipeline sees it, by operation.',
-      labelNames: ['operation'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.storeLatency = new Children((operation) => store.labels(operation));
-    const webhook = new Histogram({
-      name: 'opendps_webhook_duration_seconds',
-      help: 'Custom allocation webhook calls, retries included, by result (ok, error).',
-      labelNames: ['result'],
-      buckets: BUCKETS,
-      registers,
-    });
-    this.webhookLatency = new Children((result) => webhook.labels(result));
+    const attestation = new BoundCounter('opendps_attestation_attempts_total', 'Device attestations attempted (Azure DPS AttestationAttempts).', this.registry);
+    this.attestations = new Children((instance, protocol, mechanism, status) => attestation.series({ instance, protocol, mechanism, status }));
+    const registration = new BoundCounter('opendps_registration_attempts_total', 'Device registrations by outcome: assigned, failed, disabled, refused (Azure DPS RegistrationAttempts).', this.registry);
+    this.registrations = new Children((instance, hub, status) => registration.series({ instance, hub, status }));
+    const registrationProtocol = new BoundCounter('opendps_registration_attempts_by_protocol_total', 'The registration attempts of opendps_registration_attempts_total, by device protocol instead of hub.', this.registry);
+    this.registrationProtocols = new Children((instance, protocol, status) => registrationProtocol.series({ instance, protocol, status }));
+    const assignment = new BoundCounter('opendps_device_assignments_total', 'Devices assigned to an IoT hub (Azure DPS DeviceAssignments).', this.registry);
+    this.assignments = new Children((instance, hub) => assignment.series({ instance, hub }));
+    const refusal = new BoundCounter('opendps_registration_refusals_total', 'Refused or failed device requests by the check that failed (docs/observability.md "Refusal reasons").', this.registry);
+    this.refusals = new Children((instance, reason) => refusal.series({ instance, reason }));
+    const throttle = new BoundCounter('opendps_throttled_total', 'Device requests answered 429 (over the instance quota), by request.', this.registry);
+    this.throttled = new Children((instance, request) => throttle.series({ instance, request }));
+    // Observed about ten times a registration: label sets bound once (bound-metrics.ts).
+    const duration = new BoundHistogram(
+      'opendps_registration_duration_seconds',
+      'Registration latency by device protocol and phase: attest, assign (allocation and hub), total (request to outcome).',
+      BUCKETS,
+      this.registry,
+    );
+    this.latency = new Children((protocol, phase) => duration.series({ protocol, phase }));
+    const store = new BoundHistogram('opendps_store_duration_seconds', 'State store call latency as the registration pipeline sees it, by operation.', BUCKETS, this.registry);
+    this.storeLatency = new Children((operation) => store.series({ operation }));
+    const webhook = new BoundHistogram(
+      'opendps_webhook_duration_seconds',
+      'Custom allocation webhook calls, retries included, by result (ok, error).',
+      BUCKETS,
+      this.registry,
+    );
+    this.webhookLatency = new Children((result) => webhook.series({ result }));
     const connections = new Gauge({
       name: 'opendps_connections',
       help: 'Open device connections by protocol (https counts every TCP connection to the HTTPS port).',
