@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { ConnectRouter } from './options';
 import type { Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
 import { endGracefully, QueuedDeadline, type DeadlineQueue, type Timers } from '@opendps/protocol-base';
@@ -22,7 +23,12 @@ export interface ChannelSettings {
   maxPayloadBytes: number;
   /** Largest frame read at all: a larger one closes the connection. */
   maxPacketBytes: number;
+  /** Another server for connections whose CONNECT names it (a built-in hub on this listener). */
+  route?: ConnectRouter;
 }
+
+/** Where a connection goes when its CONNECT names another server. */
+export type ConnectionHandler = (stream: Duplex, context: ConnectionContext) => void;
 
 /** Where a connection is in its life. */
 export enum Phase {
@@ -33,6 +39,8 @@ export enum Phase {
   Connected,
   /** Ending (DISCONNECT, a refusal, a close): input is read and dropped. */
   Ending,
+  /** Its CONNECT named another server: the stream, CONNECT included, goes there (see `handOver`). */
+  HandedOver,
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -54,6 +62,8 @@ export class MqttChannel extends QueuedDeadline implements DeviceSession, FrameS
   /** The bytes of a frame not complete yet. */
   private pending: Buffer | undefined = undefined;
   private lastMessageId = 0;
+  /** Where the stream goes once handed over. */
+  handler: ConnectionHandler | undefined = undefined;
 
   constructor(
     readonly stream: Duplex,
@@ -70,7 +80,25 @@ export class MqttChannel extends QueuedDeadline implements DeviceSession, FrameS
     if (this.closing) return;
     const left = readFrames(this.pending, chunk, this.settings.maxPacketBytes, this);
     if (typeof left === 'string') return this.fail(left);
-    this.pending = this.closing ? undefined : left;
+    this.pending = this.closing && this.phase !== Phase.HandedOver ? undefined : left;
+  }
+
+  /**
+   * The CONNECT names another server (ConnectRouter): that frame is not taken, so it and all that
+   * follows stay in `pending`, for the socket adapter to put back into the stream.
+   */
+  handOver(handler: ConnectionHandler): void {
+    this.handler = handler;
+    this.phase = Phase.HandedOver;
+    this.settings.deadlines.disarm(this);
+    this.deadline.stop();
+  }
+
+  /** What was read of a handed-over stream, from its CONNECT on. */
+  takeInput(): Buffer | undefined {
+    const input = this.pending;
+    this.pending = undefined;
+    return input;
   }
 
   /** One whole frame (FrameSink): handled now, or kept while CONNECT is judged. */
@@ -83,6 +111,7 @@ export class MqttChannel extends QueuedDeadline implements DeviceSession, FrameS
     }
     try {
       handle(this, packet);
+      if (this.phase === Phase.HandedOver) return false;
     } catch (error) {
       // A packet no handler foresaw costs its connection, never the process.
       this.settings.logger.error({ err: error, cmd: packet.cmd }, 'MQTT packet handling failed');
@@ -93,7 +122,7 @@ export class MqttChannel extends QueuedDeadline implements DeviceSession, FrameS
 
   /** Ending: nothing more is read or answered. */
   get closing(): boolean {
-    return this.phase === Phase.Ending;
+    return this.phase >= Phase.Ending;
   }
 
   /** Whether the next frame may be handled now (not while CONNECT is judged, not once ending). */

@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import { connectionContext, DeadlineQueue, endGracefully, realTimers, TlsListeners, type TlsListener, type TlsListenOptions } from '@opendps/protocol-base';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { MqttChannel, type ChannelSettings } from './channel';
-import { peekConnect } from './connect-peek';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_MAX_PACKET_BYTES,
@@ -50,6 +49,7 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
     refusalGraceMs: options.refusalGraceMs ?? DEFAULT_REFUSAL_GRACE_MS,
     maxPayloadBytes,
     maxPacketBytes: maxPayloadBytes + TOPIC_ALLOWANCE,
+    ...(options.route ? { route: options.route } : {}),
   };
   const listeners = new TlsListeners();
   const sockets = new SocketAdapter(logger);
@@ -60,18 +60,8 @@ export function createDpsMqttFrontEnd(options: DpsMqttFrontEndOptions): DpsMqttF
       stream.destroy();
       return;
     }
-    const route = options.route;
-    if (!route) return serveDps(stream, context);
-    // Hub devices share this listener: their CONNECT names the hub, not an ID scope.
-    peekConnect(stream, connectTimeoutMs, (connect) => {
-      const elsewhere = connect && route(connect);
-      if (elsewhere) elsewhere(stream, context);
-      else serveDps(stream, context);
-    });
-  }
-
-  function serveDps(stream: Duplex, context: ConnectionContext): void {
     if (stream.destroyed) return;
+    // With `route`, the channel reads the CONNECT and may hand the stream on (handlers/connect.ts).
     sockets.attach(stream, new MqttChannel(stream, context, settings));
   }
 

@@ -305,6 +305,42 @@ describe('the MQTT channel over an in-memory pair', () => {
     });
   });
 
+  describe('a CONNECT that names another server (route)', () => {
+    test('the stream goes there with every byte from its CONNECT on; a DPS CONNECT is served here', async () => {
+      const handedOver: Array<{ stream: Duplex; context: ConnectionContext }> = [];
+      const routed = createDpsMqttFrontEnd({
+        registration: service,
+        timers: clock,
+        route: (connect) => (connect.username?.startsWith('hub.local/') ? (stream, context) => handedOver.push({ stream, context }) : undefined),
+      });
+      try {
+        const hubDevice = new Device();
+        routed.handleConnection(hubDevice.server, { transport: 'mqtt', remoteAddress: '10.0.0.7' });
+        const connect = generate(connectPacket('thermostat', { username: 'hub.local/thermostat/?api-version=2021-04-12' }));
+        const ping = generate({ cmd: 'pingreq' });
+        hubDevice.send(Buffer.concat([connect, ping.subarray(0, 1)]));
+        await settle();
+        expect(handedOver.map(({ context }) => context.remoteAddress)).toEqual(['10.0.0.7']);
+        hubDevice.send(ping.subarray(1));
+        await settle();
+        const taken = handedOver[0]!.stream;
+        expect(taken.listenerCount('data')).toBe(0);
+        expect((taken.read() as Buffer).toString('hex')).toBe(Buffer.concat([connect, ping]).toString('hex'));
+        expect(hubDevice.writes).toEqual([]);
+        clock.advance(CONNECT_TIMEOUT_MS * 10); // no timer of ours is left on it
+        expect(hubDevice.destroyed).toBe(false);
+
+        const dpsDevice = new Device();
+        routed.handleConnection(dpsDevice.server, { transport: 'mqtt' });
+        dpsDevice.send(connectPacket('dps-device'));
+        expect(await dpsDevice.packets(1)).toEqual([expect.objectContaining({ cmd: 'connack', returnCode: 0 })]);
+        expect(handedOver).toHaveLength(1);
+      } finally {
+        await routed.close();
+      }
+    });
+  });
+
   describe('DISCONNECT', () => {
     afterEach(() => jest.useRealTimers());
 

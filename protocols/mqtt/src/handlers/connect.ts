@@ -17,7 +17,10 @@ const MQTT_31_MAX_CLIENT_ID = 23;
  * clean, and a will, which would come back to us as a request when the socket drops, is ignored.
  */
 export function handleConnect(channel: MqttChannel, packet: IConnectPacket): void {
-  const { logger, service } = channel.settings;
+  const { logger, service, route } = channel.settings;
+  // Hub devices share this listener: their CONNECT names the hub, not an ID scope.
+  const elsewhere = route?.({ clientId: packet.clientId, ...(packet.username !== undefined ? { username: packet.username } : {}) });
+  if (elsewhere) return channel.handOver(elsewhere);
   // [MQTT-3.1.2-2] MQTT 3.1 (MQIsdp, 3) and 3.1.1 (4) are served; 5 is refused.
   const level = packet.protocolVersion ?? 4;
   if (level !== 3 && level !== 4) return refuse(channel, UNACCEPTABLE_PROTOCOL_VERSION, `protocol level ${level}`);
