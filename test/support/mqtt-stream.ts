@@ -1,6 +1,7 @@
 /**
- * MQTT byte streams for the property tests of the packet-size check (model PacketSizeLimit) and of
- * the two servers that use it: packets, arbitrary chunking, and an independent reference walk.
+ * MQTT byte streams for the property tests of the packet-size checks (model PacketSizeLimit, the
+ * DPS front-end's frame reader) and of the servers that use them: packets, arbitrary chunking, and
+ * an independent reference walk.
  */
 
 /** The remaining-length encoding [MQTT-2.2.3]: seven bits a byte, least significant first. */

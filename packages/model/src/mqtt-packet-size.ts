@@ -2,8 +2,8 @@
  * Walks the MQTT fixed headers of a byte stream, chunk by chunk, and names the first packet that
  * declares more than `maxPacketBytes` (the fixed header announces the size before the body arrives)
  * or a malformed remaining length, so an oversized frame costs one connection and never the
- * server's memory. aedes has no packet size limit of its own: both MQTT servers (the DPS front-end
- * and the built-in hub) check their input with this.
+ * server's memory. aedes has no packet size limit of its own: the built-in hub checks its input
+ * with this before aedes reads it (the DPS front-end cuts its own frames, protocols/mqtt frame-codec).
  */
 export class PacketSizeLimit {
   private expect: 0 | 1 | 2 = TYPE;

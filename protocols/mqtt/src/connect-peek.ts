@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { MORE, remainingLength } from './frame-codec';
 
 /** What a CONNECT says about where it is going: enough to tell a DPS device from a hub device. */
 export interface ConnectSummary {
@@ -66,19 +67,13 @@ export function peekConnect(stream: Duplex, timeoutMs: number, done: (connect: C
 export function readConnect(bytes: Buffer): ConnectSummary | undefined | 'more' {
   if (bytes.length === 0) return 'more';
   if (bytes[0] !== 0x10) return undefined; // [MQTT-2.2.2-2] CONNECT, flags 0
-  let remaining = 0;
-  let at = 1;
-  for (let multiplier = 1; ; multiplier *= 128) {
-    if (at >= bytes.length) return 'more';
-    const byte = bytes[at++] as number;
-    remaining += (byte & 0x7f) * multiplier;
-    if (!(byte & 0x80)) break;
-    if (at === 5) return undefined; // [MQTT-2.2.3] at most four length bytes
-  }
-  const end = at + remaining;
+  const header = remainingLength(bytes, 0);
+  if (header === MORE) return 'more';
+  if (header === undefined) return undefined;
+  const end = header.bodyAt + header.length;
   if (bytes.length < end) return 'more';
   const packet = bytes.subarray(0, end);
-  const reader = new Reader(packet, at);
+  const reader = new Reader(packet, header.bodyAt);
   const protocol = reader.string();
   if (protocol !== 'MQTT' && protocol !== 'MQIsdp') return undefined;
   const level = reader.byte();

@@ -44,3 +44,5 @@ export const DEFAULT_REFUSAL_GRACE_MS = 5_000;
 export const CLOSE_GRACE_MS = 5_000;
 /** A PUBLISH also carries its topic (at most 65535 bytes + 2) and a packet id (2 bytes). */
 export const TOPIC_ALLOWANCE = 2 + 65_535 + 2;
+/** How long a client that sent DISCONNECT has to close its side before it is cut off. */
+export const GOODBYE_LINGER_MS = 2_000;

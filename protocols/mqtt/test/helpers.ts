@@ -7,6 +7,7 @@ import type {
   RegistrationService,
 } from '@opendps/registration';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Schedule, Timers } from '@opendps/protocol-base';
 import { createDpsMqttFrontEnd, type DpsMqttFrontEnd, type DpsMqttFrontEndOptions } from '../src';
 
 export const ID_SCOPE = '0ne00000A0A';
@@ -164,3 +165,38 @@ export function closedWithin(client: MqttClient, timeoutMs = 5000): Promise<void
 export const registerTopic = (rid: string): string => `$dps/registrations/PUT/iotdps-register/?$rid=${rid}`;
 export const pollTopic = (rid: string, operationId: string): string =>
   `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${rid}&operationId=${operationId}`;
+
+/** A clock the test moves: timers fire only when `advance` passes their due time. */
+export class FakeClock implements Timers {
+  private time = 0;
+  private timers: Array<{ due: number; fire: () => void }> = [];
+  private waiters: Array<() => void> = [];
+
+  readonly now = (): number => this.time;
+
+  readonly schedule: Schedule = (ms, fire) => {
+    const timer = { due: this.time + ms, fire };
+    this.timers.push(timer);
+    for (const waiter of this.waiters.splice(0)) waiter();
+    return () => {
+      this.timers = this.timers.filter((other) => other !== timer);
+    };
+  };
+
+  /** Delays, from now, of the timers pending. */
+  pending(): number[] {
+    return this.timers.map((timer) => timer.due - this.time).sort((a, b) => a - b);
+  }
+
+  /** Resolves once a timer with this delay is pending (responses arm theirs just after being written). */
+  async armed(delay: number): Promise<void> {
+    while (!this.pending().includes(delay)) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  advance(ms: number): void {
+    this.time += ms;
+    const due = this.timers.filter((timer) => timer.due <= this.time);
+    this.timers = this.timers.filter((timer) => timer.due > this.time);
+    for (const timer of due) timer.fire();
+  }
+}

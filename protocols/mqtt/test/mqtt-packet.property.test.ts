@@ -1,33 +1,35 @@
 import fc from 'fast-check';
-import { generate, parser, type Packet } from 'mqtt-packet';
-import { plainParserBuffer, type AedesClient } from '../src/aedes';
-import { guardParserInput, type MqttParser } from '../src/packet-size-guard';
+import { generate, type Packet } from 'mqtt-packet';
+import { decodeFrame, readFrames } from '../src/frame-codec';
+import { chunked } from '../../../test/support/mqtt-stream';
 
 /**
- * Seeded, bounded: the bytes of a device connection as the front-end consumes them, through the
- * packet size guard into mqtt-packet's parser (the one aedes uses), on its plain buffer list.
+ * Seeded, bounded: the bytes of a device connection as the front-end consumes them, cut into frames
+ * under the packet size limit and each decoded by the shared mqtt-packet parser.
  */
 const RUNS = { seed: 1, numRuns: 300 };
 const MAX = 2048;
 
-function chunked(data: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-  return [0, ...points].map((from, i) => data.subarray(from, [...points, data.length][i])).filter((chunk) => chunk.length > 0);
-}
-
-/** Guard then parser, as the front-end wires them; the packets parsed and whether anything failed. */
-async function consume(chunks: Buffer[]): Promise<{ packets: Packet[]; failed: boolean }> {
-  const mqtt = parser();
-  guardParserInput(mqtt as unknown as MqttParser, MAX);
-  plainParserBuffer({ _parser: mqtt } as unknown as AedesClient);
+/** Frames then decoding, as a connection does; the packets decoded and whether anything failed. */
+function consume(chunks: Buffer[]): { packets: Packet[]; failed: boolean } {
   const packets: Packet[] = [];
   let failed = false;
-  mqtt.on('packet', (packet: Packet) => packets.push(packet));
-  mqtt.on('error', () => (failed = true));
+  const sink = {
+    take(frame: Buffer): boolean {
+      if (failed) return false;
+      const packet = decodeFrame(frame);
+      if (packet instanceof Error) failed = true;
+      else packets.push(packet);
+      return true;
+    },
+  };
+  let left: Buffer | undefined;
   for (const chunk of chunks) {
-    if (!failed) mqtt.parse(chunk); // aedes stops reading once the parser failed
+    if (failed) break; // a connection stops reading once a frame failed
+    const outcome = readFrames(left, chunk, MAX, sink);
+    if (typeof outcome === 'string') failed = true;
+    else left = outcome;
   }
-  await new Promise((resolve) => setImmediate(resolve));
   return { packets, failed };
 }
 
@@ -58,11 +60,11 @@ const packetArb: fc.Arbitrary<Packet> = fc.oneof(
   fc.constantFrom<Packet>({ cmd: 'pingreq' }, { cmd: 'disconnect' }),
 );
 
-describe('guard and mqtt-packet parser together', () => {
-  test('valid packets within the limit come out as they went in, however the stream is chunked', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(packetArb, { maxLength: 10 }), fc.array(fc.nat(), { maxLength: 12 }), async (sent, cuts) => {
-        const { packets, failed } = await consume(chunked(Buffer.concat(sent.map((p) => generate(p))), cuts));
+describe('frame reader and the shared mqtt-packet parser together', () => {
+  test('valid packets within the limit come out as they went in, however the stream is chunked', () => {
+    fc.assert(
+      fc.property(fc.array(packetArb, { maxLength: 10 }), fc.array(fc.nat(), { maxLength: 12 }), (sent, cuts) => {
+        const { packets, failed } = consume(chunked(Buffer.concat(sent.map((p) => generate(p))), cuts));
         expect(failed).toBe(false);
         expect(packets.map((p) => p.cmd)).toEqual(sent.map((p) => p.cmd));
         packets.forEach((packet, i) => {
@@ -77,7 +79,7 @@ describe('guard and mqtt-packet parser together', () => {
     );
   });
 
-  test('arbitrary bytes never throw: packets, a parser error or a guard refusal, at most one packet per two bytes', async () => {
+  test('arbitrary bytes never throw: packets, a parser error or a size refusal, at most one packet per two bytes', () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 800 }).map((b) => Buffer.from(b)),
       fc.tuple(fc.array(packetArb, { maxLength: 4 }), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([packets, at, value]) => {
@@ -86,9 +88,9 @@ describe('guard and mqtt-packet parser together', () => {
         return out;
       }),
     );
-    await fc.assert(
-      fc.asyncProperty(bytes, fc.array(fc.nat(), { maxLength: 8 }), async (data, cuts) => {
-        const { packets } = await consume(chunked(data, cuts));
+    fc.assert(
+      fc.property(bytes, fc.array(fc.nat(), { maxLength: 8 }), (data, cuts) => {
+        const { packets } = consume(chunked(data, cuts));
         // A packet cannot be smaller than its two-byte fixed header.
         expect(packets.length).toBeLessThanOrEqual(Math.floor(data.length / 2));
       }),

@@ -2,10 +2,10 @@ import { Errors } from '@opendps/model';
 import { createServer, type Server } from 'node:https';
 import mqtt, { type MqttClient } from 'mqtt';
 import { WebSocketServer } from 'ws';
-import type { Schedule, Timers } from '@opendps/protocol-base';
 import { createDpsMqttFrontEnd, DEFAULT_REFUSAL_GRACE_MS, isFinalRefusal, type DpsMqttFrontEnd } from '../src';
 import {
   closedWithin,
+  FakeClock,
   connectDevice,
   ID_SCOPE,
   nextMessage,
@@ -22,41 +22,6 @@ import {
 const RES = '$dps/registrations/res/#';
 const TIMEOUT_MS = 30_000;
 const GRACE_MS = DEFAULT_REFUSAL_GRACE_MS;
-
-/** A clock the test moves: timers fire only when `advance` passes their due time. */
-class FakeClock implements Timers {
-  private time = 0;
-  private timers: Array<{ due: number; fire: () => void }> = [];
-  private waiters: Array<() => void> = [];
-
-  readonly now = (): number => this.time;
-
-  readonly schedule: Schedule = (ms, fire) => {
-    const timer = { due: this.time + ms, fire };
-    this.timers.push(timer);
-    for (const waiter of this.waiters.splice(0)) waiter();
-    return () => {
-      this.timers = this.timers.filter((other) => other !== timer);
-    };
-  };
-
-  /** Delays, from now, of the timers pending. */
-  pending(): number[] {
-    return this.timers.map((timer) => timer.due - this.time).sort((a, b) => a - b);
-  }
-
-  /** Resolves once a timer with this delay is pending (responses arm theirs just after being written). */
-  async armed(delay: number): Promise<void> {
-    while (!this.pending().includes(delay)) await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  advance(ms: number): void {
-    this.time += ms;
-    const due = this.timers.filter((timer) => timer.due <= this.time);
-    this.timers = this.timers.filter((timer) => timer.due > this.time);
-    for (const timer of due) timer.fire();
-  }
-}
 
 const forgedSas = (registrationId: string) =>
   `SharedAccessSignature sr=${ID_SCOPE}/registrations/${registrationId}&sig=Zm9yZ2Vk&skn=registration&se=1795684788`;
