@@ -1,7 +1,6 @@
 export { createDpsMqttFrontEnd } from './front-end';
 export type { DpsMqttFrontEnd, MqttListenOptions, MqttListener } from './front-end';
-export type { DpsMqttFrontEndOptions, ConnectRouter } from './options';
-export { peekConnect, readConnect, type ConnectSummary } from './connect-peek';
+export type { DpsMqttFrontEndOptions, ConnectRouter, ConnectSummary } from './options';
 export { DEFAULT_MAX_PACKET_BYTES, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_REFUSAL_GRACE_MS } from './options';
 export { isFinalRefusal } from './request-deadline';
 export type { ConnectionContext } from './session';

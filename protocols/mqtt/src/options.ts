@@ -2,8 +2,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@opendps/model';
 import type { RegistrationService } from '@opendps/registration';
 import type { Timers } from '@opendps/protocol-base';
-import type { ConnectSummary } from './connect-peek';
 import type { ConnectionContext } from './session';
+
+/** What a CONNECT says about where it is going: enough to tell a DPS device from a hub device. */
+export interface ConnectSummary {
+  clientId: string;
+  username?: string;
+}
 
 /**
  * Chooses another server for a connection by its CONNECT (e.g. an IoT hub sharing this listener):
