@@ -59,7 +59,8 @@ export class ServerMetrics implements RegistrationMetrics {
   private readonly latency: Children<HistogramSeries>;
   private readonly storeLatency: Children<HistogramSeries>;
   private readonly webhookLatency: Children<HistogramSeries>;
-  private readonly connections: Children<{ inc(): void; dec(): void }>;
+  /** Per protocol: its gauge child, and one 'close' listener shared by all of its sockets. */
+  private readonly connections: Children<{ inc(): void; closed: () => void }>;
   private readonly operations: Gauge;
 
   constructor() {
@@ -100,7 +101,10 @@ export class ServerMetrics implements RegistrationMetrics {
       labelNames: ['protocol'],
       registers,
     });
-    this.connections = new Children((protocol) => connections.labels(protocol));
+    this.connections = new Children((protocol) => {
+      const gauge = connections.labels(protocol);
+      return { inc: () => gauge.inc(), closed: () => gauge.dec() };
+    });
     this.operations = new Gauge({ name: 'opendps_operations_in_flight', help: 'Registrations being assigned on this node.', registers });
   }
 
@@ -127,11 +131,14 @@ export class ServerMetrics implements RegistrationMetrics {
     this.operations.inc(delta);
   }
 
-  /** Counts a connection until its socket closes. */
-  connection(protocol: ConnectionProtocol, socket: { once(event: 'close', listener: () => void): unknown }): void {
+  /**
+   * Counts a connection until its socket closes. The listener is the protocol's, shared by every
+   * socket ('close' comes once): an idle connection holds no closure for it (docs/scale.md).
+   */
+  connection(protocol: ConnectionProtocol, socket: { on(event: 'close', listener: () => void): unknown }): void {
     const gauge = this.connections.get(protocol);
     gauge.inc();
-    socket.once('close', () => gauge.dec());
+    socket.on('close', gauge.closed);
   }
 
   /** Counts every TCP connection a server accepts. */
