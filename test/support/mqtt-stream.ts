@@ -4,18 +4,6 @@
  * an independent reference walk.
  */
 
-/** The remaining-length encoding [MQTT-2.2.3]: seven bits a byte, least significant first. */
-export function encodeLength(length: number): number[] {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return bytes;
-}
-
 /** Splits `data` at the given cut points (chunk boundaries the network may choose). */
 export function chunked(data: Buffer, cuts: number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);

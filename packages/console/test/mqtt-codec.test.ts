@@ -1,7 +1,6 @@
 import {
   connackReason,
   encodeConnect,
-  encodeLength,
   encodePuback,
   encodePublish,
   encodeSubscribe,
@@ -10,22 +9,12 @@ import {
   PacketReader,
   PacketType,
 } from '../src/fleet/mqtt-codec';
+import { encodeRemainingLength } from '../../model/src/mqtt-packet-size';
 
 /** The console's MQTT 3.1.1 codec (src/fleet/mqtt-codec.ts), byte for byte against the spec's examples. */
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 describe('encoding', () => {
-  it('writes the remaining length in 1 to 4 bytes (MQTT 3.1.1 §2.2.3) and refuses what does not fit', () => {
-    expect(encodeLength(0)).toEqual([0]);
-    expect(encodeLength(127)).toEqual([0x7f]);
-    expect(encodeLength(128)).toEqual([0x80, 0x01]);
-    expect(encodeLength(16_383)).toEqual([0xff, 0x7f]);
-    expect(encodeLength(16_384)).toEqual([0x80, 0x80, 0x01]);
-    expect(encodeLength(268_435_455)).toEqual([0xff, 0xff, 0xff, 0x7f]);
-    expect(() => encodeLength(268_435_456)).toThrow(RangeError);
-    expect(() => encodeLength(-1)).toThrow(RangeError);
-  });
-
   it('writes CONNECT with protocol level 4, flags, keep-alive, client id, username and password', () => {
     const bytes = encodeConnect({ clientId: 'd1', username: 'u', password: 'p', keepAlive: 60, clean: true });
     // 10 variable-header bytes + (2+2) + (2+1) + (2+1) = 20.
@@ -92,7 +81,7 @@ describe('PacketReader', () => {
 
   it('refuses malformed streams: a 5-byte length, a packet over the limit, QoS 2, truncation, an unexpected type', () => {
     expect(() => new PacketReader().push(Buffer.from('30ffffffff01', 'hex'))).toThrow(MqttProtocolError);
-    expect(() => new PacketReader().push(Buffer.from([0x30, ...encodeLength(MAX_INCOMING_PACKET + 1)]))).toThrow(/limit/);
+    expect(() => new PacketReader().push(Buffer.from([0x30, ...encodeRemainingLength(MAX_INCOMING_PACKET + 1)]))).toThrow(/limit/);
     expect(() => new PacketReader().push(Buffer.from('3403000174', 'hex'))).toThrow(/QoS 2/);
     expect(() => new PacketReader().push(Buffer.from('3003000574', 'hex'))).toThrow(/truncated/);
     expect(() => new PacketReader().push(Buffer.from('200100', 'hex'))).toThrow(/truncated/);

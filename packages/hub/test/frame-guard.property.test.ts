@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import fc from 'fast-check';
-import { chunked, encodeLength, firstProblem } from '../../../test/support/mqtt-stream';
+import { encodeRemainingLength } from '@opendps/model';
+import { chunked, firstProblem } from '../../../test/support/mqtt-stream';
 import { guardPacketSize } from '../src/frame-guard';
 
 /** Seeded, bounded: the hub guard sees every byte a device sends before aedes parses it. */
@@ -33,7 +34,7 @@ describe('guardPacketSize (built-in hub)', () => {
   test('well-formed packets up to the limit are never reported', () => {
     const packet = fc
       .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 300 }))
-      .map(([first, length]) => Buffer.concat([Buffer.from([first, ...encodeLength(length)]), Buffer.alloc(length)]));
+      .map(([first, length]) => Buffer.concat([Buffer.from([first, ...encodeRemainingLength(length)]), Buffer.alloc(length)]));
     fc.assert(fc.property(fc.array(packet, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (packets, cuts) => expect(oversizeCalls(chunked(Buffer.concat(packets), cuts), 300)).toBe(0)), RUNS);
   });
 });

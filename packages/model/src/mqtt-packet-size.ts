@@ -15,7 +15,7 @@ export class PacketSizeLimit {
   constructor(private readonly maxPacketBytes: number) {}
 
   /** Walk the fixed headers in `chunk`; a problem description when the connection must close. */
-  inspect(chunk: Buffer): string | undefined {
+  inspect(chunk: Uint8Array): string | undefined {
     let at = 0;
     while (at < chunk.length) {
       if (this.expect === TYPE) {
@@ -46,6 +46,22 @@ export class PacketSizeLimit {
     }
     return undefined;
   }
+}
+
+/**
+ * The remaining length of a fixed header (MQTT 3.1.1 §2.2.3): seven bits a byte, least
+ * significant first, 1 to 4 bytes. No imports, so the console bundles this file as it is.
+ */
+export function encodeRemainingLength(length: number): number[] {
+  if (!Number.isInteger(length) || length < 0 || length > 268_435_455) throw new RangeError(`MQTT remaining length ${length} is out of range`);
+  const bytes: number[] = [];
+  do {
+    let byte = length % 128;
+    length = Math.floor(length / 128);
+    if (length > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (length > 0);
+  return bytes;
 }
 
 const TYPE = 0;

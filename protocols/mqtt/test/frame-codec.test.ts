@@ -2,7 +2,8 @@ import { Duplex, PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { createDpsMqttFrontEnd } from '../src';
 import { readFrames, type FrameSink } from '../src/frame-codec';
-import { chunked, encodeLength, firstProblem } from '../../../test/support/mqtt-stream';
+import { encodeRemainingLength } from '@opendps/model';
+import { chunked, firstProblem } from '../../../test/support/mqtt-stream';
 import { ScriptedRegistration } from './helpers';
 
 const RUNS = { seed: 1, numRuns: 300 };
@@ -10,7 +11,7 @@ const RUNS = { seed: 1, numRuns: 300 };
 /** A well-formed MQTT packet: any first byte, a minimal remaining length, that many body bytes. */
 const packetArb = (maxBody: number) =>
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: maxBody })).map(([first, length]) =>
-    Buffer.concat([Buffer.from([first, ...encodeLength(length)]), Buffer.alloc(length, 0x61)]),
+    Buffer.concat([Buffer.from([first, ...encodeRemainingLength(length)]), Buffer.alloc(length, 0x61)]),
   );
 
 /** Feeds chunks to the frame reader as a connection does: the frames handed over, and whether it stopped with a problem. */

@@ -4,6 +4,8 @@
  * Pure functions over bytes, so they are tested in node and used over a browser WebSocket.
  */
 
+import { encodeRemainingLength } from '../../../model/src/mqtt-packet-size';
+
 export const PacketType = { connect: 1, connack: 2, publish: 3, puback: 4, subscribe: 8, suback: 9, pingreq: 12, pingresp: 13, disconnect: 14 } as const;
 
 /** Larger incoming packets close the connection: a hub answers with twins and patches, never megabytes. */
@@ -39,19 +41,6 @@ export type IncomingPacket =
 /** A malformed or unexpected packet from the server: the connection cannot go on. */
 export class MqttProtocolError extends Error {}
 
-/** The variable-length "remaining length" of the fixed header (MQTT 3.1.1 §2.2.3), at most 4 bytes. */
-export function encodeLength(length: number): number[] {
-  if (!Number.isInteger(length) || length < 0 || length > 268_435_455) throw new RangeError(`MQTT remaining length ${length} is out of range`);
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return bytes;
-}
-
 function utf8Field(text: string): Uint8Array {
   const bytes = encoder.encode(text);
   if (bytes.length > 0xffff) throw new RangeError('An MQTT string is at most 65535 bytes');
@@ -64,7 +53,7 @@ function utf8Field(text: string): Uint8Array {
 
 function packet(firstByte: number, ...parts: (Uint8Array | number[])[]): Uint8Array {
   const length = parts.reduce((sum, part) => sum + part.length, 0);
-  const header = [firstByte, ...encodeLength(length)];
+  const header = [firstByte, ...encodeRemainingLength(length)];
   const out = new Uint8Array(header.length + length);
   out.set(header, 0);
   let at = header.length;

@@ -1,3 +1,4 @@
+import { encodeRemainingLength } from '@opendps/model';
 import { mutate, shuffleFrames } from '../mutate';
 import { deepJson } from './http';
 import type { Rng } from '../rng';
@@ -5,14 +6,7 @@ import type { CorpusContext } from './context';
 
 /** MQTT 3.1.1 packets encoded by hand, so the generators can also write what no encoder would. */
 export function remainingLength(length: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
+  return Buffer.from(encodeRemainingLength(length));
 }
 
 export function packet(firstByte: number, body: Buffer): Buffer {
